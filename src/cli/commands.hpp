@@ -1,0 +1,12 @@
+// Each subcommand lives in its own cmd_*.cpp and registers itself on the root app.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace edgelm::cli {
+
+// Registers the subcommand; the callback runs it and throws edgelm::Error on bad input.
+void add_run_command(CLI::App& app);
+void add_chat_command(CLI::App& app);
+void add_info_command(CLI::App& app);
+
+}  // namespace edgelm::cli
