@@ -1,0 +1,68 @@
+// Compute kernels: per-type row conversion and dot products, matrix products, element-wise ops.
+//
+// Every type has a scalar reference (reference_ops) that is the oracle for faster versions;
+// ops() returns the best implementation for the running CPU. A weight row is never dotted with
+// float activations directly: the activations are first converted once per matrix to the
+// weight type's `vec_dot_type` (Q8_0 for Q4_0/Q8_0, Q8_1 for Q4_1, F16 for F16, ...), which is
+// what makes integer SIMD dot products possible and keeps results close to llama.cpp's.
+//
+//   const auto& o = edgelm::kernels::ops(w.type);
+//   std::vector<std::byte> xq(edgelm::row_size(o.vec_dot_type, n));
+//   edgelm::kernels::ops(o.vec_dot_type).from_float(x, xq.data(), n);
+//   float y0 = o.vec_dot(n, w.row(0), xq.data());
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "edgelm/tensor.hpp"
+
+namespace edgelm::kernels {
+
+using ToFloatFn = void (*)(const void* src, float* dst, int64_t n);
+using FromFloatFn = void (*)(const float* src, void* dst, int64_t n);
+// Dot product of n elements: w in the weight type, x in its vec_dot_type.
+using VecDotFn = float (*)(int64_t n, const void* w, const void* x);
+
+struct TypeOps {
+  DType vec_dot_type = DType::F32;
+  ToFloatFn to_float = nullptr;
+  FromFloatFn from_float = nullptr;
+  VecDotFn vec_dot = nullptr;
+};
+
+// Plain scalar implementations; nullptr when edgelm cannot compute with the type.
+const TypeOps* reference_ops(DType t);
+// Fastest implementation on this CPU; throws edgelm::Error for a type with no compute support.
+const TypeOps& ops(DType t);
+bool can_compute(DType t);
+// Name of the instruction set the dispatched kernels use ("scalar", "AVX2", "NEON", ...).
+std::string_view target_name();
+
+// Converts n floats to `type` into dst (row_size(type, n) bytes).
+void quantize_row(DType type, const float* src, void* dst, int64_t n);
+// Converts n elements of `type` to floats.
+void dequantize_row(DType type, const void* src, float* dst, int64_t n);
+
+// y[t * y_stride + r] = W[r, :] . x_t for tokens t in [0, n_tok) and rows r in [r0, r1).
+// xq holds the activations already converted to ops(w.type).vec_dot_type, token t at
+// xq + t * xq_stride bytes. Rows are independent, so threads split [0, nrows) between them.
+void matmul_rows(const TensorView& w, const std::byte* xq, size_t xq_stride, float* y,
+                 size_t y_stride, int64_t n_tok, int64_t r0, int64_t r1);
+
+// --- element-wise ops (float32) ---
+// out = x / sqrt(mean(x^2) + eps) * w   (w may be null: no scale)
+void rmsnorm(const float* x, const float* w, float* out, int64_t n, float eps);
+// In place, numerically stable (max subtracted).
+void softmax(float* x, int64_t n);
+// Rotary position embedding on one head of head_dim floats, first n_rot dims rotated.
+// neox=false rotates adjacent pairs (x[2i], x[2i+1]) as llama.cpp's "normal" mode (used by the
+// Llama family, whose GGUF Q/K weights are permuted for it); neox=true pairs x[i], x[i+n_rot/2].
+void rope(float* x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
+          float freq_scale, bool neox);
+// out[i] = silu(gate[i]) * up[i]
+void swiglu(const float* gate, const float* up, float* out, int64_t n);
+// y[i] += x[i]
+void add_inplace(float* y, const float* x, int64_t n);
+
+}  // namespace edgelm::kernels

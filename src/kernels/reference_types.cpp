@@ -1,0 +1,237 @@
+// Scalar reference conversions and dot products for each supported type. These are the
+// oracle every SIMD kernel is tested against: clarity over speed.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/kernels.hpp"
+#include "kernels/reference_kquants.hpp"
+#include "tensor/blocks.hpp"
+#include "tensor/fp16.hpp"
+
+namespace edgelm::kernels {
+namespace {
+
+// ---- F32 ----
+void f32_to_float(const void* src, float* dst, int64_t n) {
+  std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+}
+void f32_from_float(const float* src, void* dst, int64_t n) {
+  std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+}
+float f32_dot(int64_t n, const void* w, const void* x) {
+  const float* a = static_cast<const float*>(w);
+  const float* b = static_cast<const float*>(x);
+  double sum = 0;  // wide accumulator: the reference should not add its own rounding noise
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(a[i]) * b[i];
+  return static_cast<float>(sum);
+}
+
+// ---- F16 / BF16 ----
+void f16_to_float(const void* src, float* dst, int64_t n) {
+  const uint16_t* s = static_cast<const uint16_t*>(src);
+  for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_f32(s[i]);
+}
+void f16_from_float(const float* src, void* dst, int64_t n) {
+  uint16_t* d = static_cast<uint16_t*>(dst);
+  for (int64_t i = 0; i < n; ++i) d[i] = f32_to_fp16(src[i]);
+}
+float f16_dot(int64_t n, const void* w, const void* x) {
+  const uint16_t* a = static_cast<const uint16_t*>(w);
+  const uint16_t* b = static_cast<const uint16_t*>(x);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(fp16_to_f32(a[i])) * fp16_to_f32(b[i]);
+  return static_cast<float>(sum);
+}
+void bf16_to_float(const void* src, float* dst, int64_t n) {
+  const uint16_t* s = static_cast<const uint16_t*>(src);
+  for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
+}
+void bf16_from_float(const float* src, void* dst, int64_t n) {
+  uint16_t* d = static_cast<uint16_t*>(dst);
+  for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(src[i]);
+}
+float bf16_dot(int64_t n, const void* w, const void* x) {
+  const uint16_t* a = static_cast<const uint16_t*>(w);
+  const uint16_t* b = static_cast<const uint16_t*>(x);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(bf16_to_f32(a[i])) * bf16_to_f32(b[i]);
+  return static_cast<float>(sum);
+}
+
+// ---- Q8_0 ----
+void q8_0_to_float(const void* src, float* dst, int64_t n) {
+  const BlockQ8_0* b = static_cast<const BlockQ8_0*>(src);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const float d = fp16_to_f32(b[i].d);
+    for (int j = 0; j < kQK; ++j) dst[i * kQK + j] = d * b[i].qs[j];
+  }
+}
+// Symmetric: d = max|x| / 127, q = round(x / d).
+void q8_0_from_float(const float* src, void* dst, int64_t n) {
+  BlockQ8_0* b = static_cast<BlockQ8_0*>(dst);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const float* x = src + i * kQK;
+    float amax = 0;
+    for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    b[i].d = f32_to_fp16(d);
+    for (int j = 0; j < kQK; ++j) b[i].qs[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
+  }
+}
+float q8_0_dot(int64_t n, const void* w, const void* x) {
+  const BlockQ8_0* a = static_cast<const BlockQ8_0*>(w);
+  const BlockQ8_0* b = static_cast<const BlockQ8_0*>(x);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    int32_t s = 0;
+    for (int j = 0; j < kQK; ++j) s += int32_t{a[i].qs[j]} * b[i].qs[j];
+    sum += fp16_to_f32(a[i].d) * fp16_to_f32(b[i].d) * static_cast<float>(s);
+  }
+  return sum;
+}
+
+// ---- Q8_1 (activations for Q4_1) ----
+void q8_1_to_float(const void* src, float* dst, int64_t n) {
+  const BlockQ8_1* b = static_cast<const BlockQ8_1*>(src);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const float d = fp16_to_f32(b[i].d);
+    for (int j = 0; j < kQK; ++j) dst[i * kQK + j] = d * b[i].qs[j];
+  }
+}
+void q8_1_from_float(const float* src, void* dst, int64_t n) {
+  BlockQ8_1* b = static_cast<BlockQ8_1*>(dst);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const float* x = src + i * kQK;
+    float amax = 0;
+    for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    int32_t sum = 0;
+    for (int j = 0; j < kQK; ++j) {
+      b[i].qs[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
+      sum += b[i].qs[j];
+    }
+    b[i].d = f32_to_fp16(d);
+    b[i].s = f32_to_fp16(static_cast<float>(sum) * d);
+  }
+}
+
+// ---- Q4_0 ----
+void q4_0_to_float(const void* src, float* dst, int64_t n) {
+  const BlockQ4_0* b = static_cast<const BlockQ4_0*>(src);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const float d = fp16_to_f32(b[i].d);
+    for (int j = 0; j < kQK / 2; ++j) {
+      dst[i * kQK + j] = d * ((b[i].qs[j] & 0x0F) - 8);
+      dst[i * kQK + j + kQK / 2] = d * ((b[i].qs[j] >> 4) - 8);
+    }
+  }
+}
+// d is chosen from the element of largest magnitude (sign kept) so that it maps to -8, the
+// end of the range with one more step.
+void q4_0_from_float(const float* src, void* dst, int64_t n) {
+  BlockQ4_0* b = static_cast<BlockQ4_0*>(dst);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const float* x = src + i * kQK;
+    float amax = 0, max = 0;
+    for (int j = 0; j < kQK; ++j) {
+      if (std::fabs(x[j]) > amax) { amax = std::fabs(x[j]); max = x[j]; }
+    }
+    const float d = max / -8.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    b[i].d = f32_to_fp16(d);
+    for (int j = 0; j < kQK / 2; ++j) {
+      const int lo = std::min(15, static_cast<int>(x[j] * id + 8.5f));
+      const int hi = std::min(15, static_cast<int>(x[j + kQK / 2] * id + 8.5f));
+      b[i].qs[j] = static_cast<uint8_t>(lo | (hi << 4));
+    }
+  }
+}
+float q4_0_dot(int64_t n, const void* w, const void* x) {
+  const BlockQ4_0* a = static_cast<const BlockQ4_0*>(w);
+  const BlockQ8_0* b = static_cast<const BlockQ8_0*>(x);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    int32_t s = 0;
+    for (int j = 0; j < kQK / 2; ++j) {
+      s += ((a[i].qs[j] & 0x0F) - 8) * int32_t{b[i].qs[j]};
+      s += ((a[i].qs[j] >> 4) - 8) * int32_t{b[i].qs[j + kQK / 2]};
+    }
+    sum += fp16_to_f32(a[i].d) * fp16_to_f32(b[i].d) * static_cast<float>(s);
+  }
+  return sum;
+}
+
+// ---- Q4_1 ----
+void q4_1_to_float(const void* src, float* dst, int64_t n) {
+  const BlockQ4_1* b = static_cast<const BlockQ4_1*>(src);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const float d = fp16_to_f32(b[i].d);
+    const float m = fp16_to_f32(b[i].m);
+    for (int j = 0; j < kQK / 2; ++j) {
+      dst[i * kQK + j] = d * (b[i].qs[j] & 0x0F) + m;
+      dst[i * kQK + j + kQK / 2] = d * (b[i].qs[j] >> 4) + m;
+    }
+  }
+}
+// Asymmetric: the block's [min, max] range split into 15 steps.
+void q4_1_from_float(const float* src, void* dst, int64_t n) {
+  BlockQ4_1* b = static_cast<BlockQ4_1*>(dst);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const float* x = src + i * kQK;
+    float lo = x[0], hi = x[0];
+    for (int j = 1; j < kQK; ++j) { lo = std::min(lo, x[j]); hi = std::max(hi, x[j]); }
+    const float d = (hi - lo) / 15.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    b[i].d = f32_to_fp16(d);
+    b[i].m = f32_to_fp16(lo);
+    for (int j = 0; j < kQK / 2; ++j) {
+      const int q0 = std::min(15, static_cast<int>((x[j] - lo) * id + 0.5f));
+      const int q1 = std::min(15, static_cast<int>((x[j + kQK / 2] - lo) * id + 0.5f));
+      b[i].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    }
+  }
+}
+float q4_1_dot(int64_t n, const void* w, const void* x) {
+  const BlockQ4_1* a = static_cast<const BlockQ4_1*>(w);
+  const BlockQ8_1* b = static_cast<const BlockQ8_1*>(x);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    int32_t s = 0;
+    for (int j = 0; j < kQK / 2; ++j) {
+      s += (a[i].qs[j] & 0x0F) * int32_t{b[i].qs[j]};
+      s += (a[i].qs[j] >> 4) * int32_t{b[i].qs[j + kQK / 2]};
+    }
+    // sum_j (d_w q_j + m_w) d_x p_j = d_w d_x sum q_j p_j + m_w * (d_x sum p_j)
+    sum += fp16_to_f32(a[i].d) * fp16_to_f32(b[i].d) * static_cast<float>(s) +
+           fp16_to_f32(a[i].m) * fp16_to_f32(b[i].s);
+  }
+  return sum;
+}
+
+const TypeOps kF32{DType::F32, f32_to_float, f32_from_float, f32_dot};
+const TypeOps kF16{DType::F16, f16_to_float, f16_from_float, f16_dot};
+const TypeOps kBF16{DType::BF16, bf16_to_float, bf16_from_float, bf16_dot};
+const TypeOps kQ8_0{DType::Q8_0, q8_0_to_float, q8_0_from_float, q8_0_dot};
+const TypeOps kQ8_1{DType::Q8_1, q8_1_to_float, q8_1_from_float, nullptr};
+const TypeOps kQ4_0{DType::Q8_0, q4_0_to_float, q4_0_from_float, q4_0_dot};
+const TypeOps kQ4_1{DType::Q8_1, q4_1_to_float, q4_1_from_float, q4_1_dot};
+
+}  // namespace
+
+const TypeOps* reference_ops(DType t) {
+  switch (t) {
+    case DType::F32: return &kF32;
+    case DType::F16: return &kF16;
+    case DType::BF16: return &kBF16;
+    case DType::Q8_0: return &kQ8_0;
+    case DType::Q8_1: return &kQ8_1;
+    case DType::Q4_0: return &kQ4_0;
+    case DType::Q4_1: return &kQ4_1;
+    default: return reference_kquant_ops(t);
+  }
+}
+
+}  // namespace edgelm::kernels
