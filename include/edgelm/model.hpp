@@ -1,0 +1,82 @@
+// A loaded model: configuration, weights (used in place from the memory map) and tokenizer.
+// Immutable once loaded and shareable across threads and sessions.
+//
+//   auto model = edgelm::Model::load("smollm2");          // a path or a model-cache alias
+//   std::cout << model->config().n_layer << " layers\n";
+//   auto ids = model->tokenizer().encode("Hello", true, false);
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "edgelm/gguf.hpp"
+#include "edgelm/tensor.hpp"
+#include "edgelm/tokenizer.hpp"
+
+namespace edgelm {
+
+struct ModelConfig {
+  std::string arch;       // general.architecture
+  std::string name;       // general.name (or the file name)
+  int n_layer = 0;
+  int n_embd = 0;
+  int n_head = 0;
+  int n_head_kv = 0;      // < n_head: grouped-query attention
+  int head_dim = 0;
+  int n_ff = 0;
+  int n_vocab = 0;
+  int n_ctx_train = 0;
+  int n_rot = 0;          // rotary dimensions per head
+  float rope_freq_base = 10000.0f;
+  float rope_freq_scale = 1.0f;
+  float norm_eps = 1e-5f;
+  bool rope_neox = false;
+  bool tied_output = false;  // output projection shares token_embd.weight
+};
+
+// One transformer block's weights (views into the memory map).
+struct LayerWeights {
+  TensorView attn_norm, wq, wk, wv, wo;
+  TensorView ffn_norm, ffn_gate, ffn_up, ffn_down;
+};
+
+struct ModelWeights {
+  TensorView token_embd, output_norm, output;
+  std::vector<LayerWeights> layers;
+};
+
+class Model {
+ public:
+  // Loads a GGUF from a path, or resolves a cache alias ("smollm2") via resolve_model_path.
+  // Throws edgelm::Error for a missing, corrupt or unsupported model.
+  static std::shared_ptr<const Model> load(const std::string& path_or_alias);
+
+  const ModelConfig& config() const { return config_; }
+  const ModelWeights& weights() const { return weights_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const gguf::File& file() const { return file_; }
+  const std::string& path() const { return path_; }
+  std::optional<std::string> chat_template() const;
+  int64_t n_params() const;
+  uint64_t weight_bytes() const;
+
+  Model(gguf::File file, std::string path);  // use load()
+
+ private:
+  gguf::File file_;
+  std::string path_;
+  ModelConfig config_;
+  ModelWeights weights_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+};
+
+// The model cache: $EDGELM_MODELS, else ~/.cache/edgelm/models.
+std::string model_cache_dir();
+// A path that exists is returned as is; otherwise the name is looked up as an alias
+// ("smollm2", "gemma3") or a file name in the model cache. Throws edgelm::Error saying how to
+// fetch the model when nothing matches.
+std::string resolve_model_path(const std::string& name_or_path);
+
+}  // namespace edgelm

@@ -1,0 +1,73 @@
+// A session: the KV cache, scratch and threads for running a model on one or more sequences.
+//
+//   auto model = edgelm::Model::load("smollm2");
+//   edgelm::Session s(model, {.n_ctx = 2048, .n_threads = 2});
+//   auto logits = s.eval(model->tokenizer().encode("Once upon", false, false));
+//   edgelm::Sampler sampler({.temp = 0});
+//   edgelm::generate(s, sampler, prompt_ids, 32, [](int32_t tok) { ...; return true; });
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "edgelm/model.hpp"
+#include "edgelm/sampler.hpp"
+
+namespace edgelm {
+
+struct SessionOptions {
+  int n_ctx = 2048;    // positions per sequence
+  int n_threads = 0;   // 0: all hardware threads
+  int n_seq = 1;       // independent sequences (each with its own KV cache)
+  int n_batch = 256;   // tokens per forward pass while processing a prompt
+};
+
+class Session {
+ public:
+  Session(std::shared_ptr<const Model> model, SessionOptions opts = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const Model& model() const { return *model_; }
+  int n_ctx() const { return opts_.n_ctx; }
+  int n_seq() const { return opts_.n_seq; }
+  int n_threads() const;
+  // Tokens whose keys and values are in the cache for `seq`, in order.
+  const std::vector<int32_t>& tokens(int seq = 0) const;
+  int n_past(int seq = 0) const { return static_cast<int>(tokens(seq).size()); }
+  uint64_t kv_bytes() const;
+
+  // Appends tokens to `seq` and returns the next-token logits after the last one (n_vocab
+  // floats, valid until the next call). Throws edgelm::Error if they do not fit the context.
+  std::span<const float> eval(std::span<const int32_t> tokens, int seq = 0);
+  // Like eval, but returns logits after every token (tokens.size() x n_vocab), for perplexity.
+  std::span<const float> eval_all(std::span<const int32_t> tokens, int seq = 0);
+  // One new token for each listed sequence, all in one forward pass; row i of the result is
+  // the logits for seqs[i].
+  std::span<const float> decode(std::span<const int32_t> tokens, std::span<const int> seqs);
+
+  // Drops cached positions from n_keep on.
+  void truncate(int seq, int n_keep);
+  // Keeps the longest cached prefix shared with `tokens` and returns its length; the caller
+  // then evals only the rest. (A prefix equal to all of `tokens` keeps one token fewer so that
+  // there is something to eval for fresh logits.)
+  int reuse_prefix(int seq, std::span<const int32_t> tokens);
+
+ private:
+  struct Impl;
+  std::shared_ptr<const Model> model_;
+  SessionOptions opts_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Samples up to max_tokens tokens after the cached history of seq (`prompt` is evaluated first).
+// on_token is called with each new token before it is fed back; returning false stops. Stops at
+// an end-of-generation token (not passed to on_token) or when the context is full. Returns the
+// number of tokens generated.
+int generate(Session& s, Sampler& sampler, std::span<const int32_t> prompt, int max_tokens,
+             const std::function<bool(int32_t)>& on_token, int seq = 0);
+
+}  // namespace edgelm

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what edgelm needs to build and test, from Debian's packages. Safe to re-run: it asks
+# apt only for packages that are missing. Pass --oracle to also install the Python packages
+# that regenerate test fixtures (llama-cpp-python compiles llama.cpp: several minutes).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libhwy-dev libpcre2-dev libutf8proc-dev nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libfmt-dev
+  python3 python3-pip unzip
+  gcc-arm-none-eabi libnewlib-arm-none-eabi
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ "${1:-}" = "--oracle" ]; then
+  python3 -m pip install -q numpy gguf jinja2 llama-cpp-python
+fi

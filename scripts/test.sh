@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs missing packages, fetches the test models, builds the
+# release and the sanitizer (ASan+UBSan) configurations, runs every test in both, and ends with
+# one summary line "tests: N passed, N failed". Exit status is non-zero if anything failed.
+#   scripts/test.sh              # everything
+#   scripts/test.sh --quick      # release build only
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+jobs="${EDGELM_JOBS:-$(nproc)}"
+quick=0; [ "${1:-}" = "--quick" ] && quick=1
+
+bash scripts/install-deps.sh || { echo "error: installing dependencies failed"; exit 1; }
+bash scripts/fetch-models.sh smollm2 || { echo "error: fetching the test model failed"; exit 1; }
+
+passed=0; failed=0; status=0
+run_suite() {  # name, build dir, extra cmake args...
+  local name="$1" dir="$2"; shift 2
+  echo "=== $name: configure and build ($dir)"
+  if ! cmake -S . -B "$dir" -G Ninja "$@" >"$dir.configure.log" 2>&1; then
+    cat "$dir.configure.log"; echo "error: $name: configure failed"; failed=$((failed + 1)); status=1; return
+  fi
+  if ! cmake --build "$dir" -j "$jobs" >"$dir.build.log" 2>&1; then
+    tail -n 60 "$dir.build.log"; echo "error: $name: build failed"; failed=$((failed + 1)); status=1; return
+  fi
+  echo "=== $name: ctest"
+  local log="$dir.ctest.log"
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 0) 2>&1 | tee "$log"
+  local rc="${PIPESTATUS[0]}"
+  local line; line=$(grep -E "tests passed, [0-9]+ tests failed out of [0-9]+" "$log" | tail -n 1)
+  if [ -n "$line" ]; then
+    local f t; f=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
+    t=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$line")
+    passed=$((passed + t - f)); failed=$((failed + f))
+  elif [ "$rc" != 0 ]; then failed=$((failed + 1)); fi
+  [ "$rc" = 0 ] || status=1
+}
+
+run_suite release build -DCMAKE_BUILD_TYPE=Release
+if [ "$quick" = 0 ]; then
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+    run_suite sanitize build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_SANITIZE=ON
+fi
+
+echo "tests: $passed passed, $failed failed"
+exit "$status"

@@ -1,0 +1,93 @@
+// edgelm run: complete a prompt, streaming tokens to stdout.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "edgelm/error.hpp"
+#include "edgelm/model.hpp"
+#include "edgelm/session.hpp"
+
+namespace edgelm::cli {
+namespace {
+
+struct RunArgs {
+  ModelOptions mo;
+  SamplerParams sp;
+  std::string prompt;
+  std::string prompt_file;
+  int n_predict = 128;
+  bool no_special = false;
+  bool timings = false;
+};
+
+void run(const RunArgs& a) {
+  using clock = std::chrono::steady_clock;
+  std::string prompt = a.prompt;
+  if (!a.prompt_file.empty()) {
+    std::FILE* f = std::fopen(a.prompt_file.c_str(), "rb");
+    if (!f) throw Error("cannot open prompt file '" + a.prompt_file + "'", "check the path");
+    char buf[65536];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) prompt.append(buf, n);
+    std::fclose(f);
+  }
+  if (prompt.empty()) throw Error("the prompt is empty", "pass -p TEXT or -f FILE");
+  const auto t0 = clock::now();
+  auto model = Model::load(a.mo.model);
+  Session session(model, a.mo.session);
+  const auto t1 = clock::now();
+  const Tokenizer& tok = model->tokenizer();
+  std::vector<int32_t> ids = tok.encode(prompt, tok.add_bos(), !a.no_special);
+  if (ids.empty()) throw Error("the prompt produced no tokens");
+  if (static_cast<int>(ids.size()) >= session.n_ctx())
+    throw Error("the prompt has " + std::to_string(ids.size()) + " tokens but the context holds " +
+                    std::to_string(session.n_ctx()),
+                "shorten the prompt or raise -c");
+  Sampler sampler(a.sp);
+  TokenStreamDecoder dec(tok);
+  std::fwrite(prompt.data(), 1, prompt.size(), stdout);
+  std::fflush(stdout);
+  clock::time_point t_first{};
+  const int n = generate(session, sampler, ids, a.n_predict, [&](int32_t t) {
+    if (t_first == clock::time_point{}) t_first = clock::now();
+    const std::string piece = dec.push(t);
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  const std::string tail = dec.flush();
+  std::fwrite(tail.data(), 1, tail.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+  const auto t2 = clock::now();
+  if (a.timings) {
+    auto sec = [](auto d) { return std::chrono::duration<double>(d).count(); };
+    const double prefill = t_first == clock::time_point{} ? sec(t2 - t1) : sec(t_first - t1);
+    const double gen = t_first == clock::time_point{} ? 0.0 : sec(t2 - t_first);
+    std::fprintf(stderr,
+                 "load %.3f s | prompt %zu tokens in %.3f s (%.1f tok/s) | generated %d tokens, "
+                 "%.1f tok/s after the first | %d threads\n",
+                 sec(t1 - t0), ids.size(), prefill, ids.size() / prefill, n,
+                 n > 1 && gen > 0 ? (n - 1) / gen : 0.0, session.n_threads());
+  }
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app) {
+  auto a = std::make_shared<RunArgs>();
+  a->sp.temp = 0.8f;
+  CLI::App* cmd = app.add_subcommand("run", "complete a prompt, streaming the tokens");
+  add_model_options(*cmd, a->mo);
+  add_sampling_options(*cmd, a->sp);
+  cmd->add_option("-p,--prompt", a->prompt, "prompt text");
+  cmd->add_option("-f,--file", a->prompt_file, "read the prompt from a file");
+  cmd->add_option("-n,--n-predict", a->n_predict, "tokens to generate")->check(CLI::Range(0, 1 << 20))->capture_default_str();
+  cmd->add_flag("--no-special", a->no_special, "tokenize special-token text such as <|im_start|> as plain text");
+  cmd->add_flag("--timings", a->timings, "print load / prompt / generation speed to stderr");
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace edgelm::cli

@@ -1,0 +1,161 @@
+#include "edgelm/session.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include "edgelm/error.hpp"
+#include "kernels/thread_pool.hpp"
+#include "model/forward.hpp"
+#include "model/kv_cache.hpp"
+
+namespace edgelm {
+
+struct Session::Impl {
+  Impl(const Model& m, const SessionOptions& o, int threads)
+      : kv(m.config(), o.n_ctx, o.n_seq),
+        scratch(m.config(), std::max(o.n_batch, o.n_seq), o.n_ctx, threads),
+        pool(threads),
+        history(o.n_seq) {}
+  KvCache kv;
+  ForwardScratch scratch;
+  kernels::ThreadPool pool;
+  std::vector<std::vector<int32_t>> history;
+  std::vector<float> logits;
+  std::vector<BatchEntry> batch;
+};
+
+namespace {
+int resolve_threads(int n) {
+  if (n > 0) return std::min(n, 256);
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw ? static_cast<int>(hw) : 1;
+}
+}  // namespace
+
+Session::Session(std::shared_ptr<const Model> model, SessionOptions opts)
+    : model_(std::move(model)), opts_(opts) {
+  if (!model_) throw Error("internal: session created without a model");
+  if (opts_.n_ctx <= 0) opts_.n_ctx = model_->config().n_ctx_train;
+  if (opts_.n_ctx > (1 << 20)) throw Error("context size " + std::to_string(opts_.n_ctx) + " is too large", "use -c 131072 or less");
+  if (opts_.n_seq <= 0 || opts_.n_seq > 256) throw Error("sequence count must be between 1 and 256");
+  if (opts_.n_batch <= 0) opts_.n_batch = 256;
+  opts_.n_batch = std::min(opts_.n_batch, opts_.n_ctx);
+  impl_ = std::make_unique<Impl>(*model_, opts_, resolve_threads(opts_.n_threads));
+}
+
+Session::~Session() = default;
+
+int Session::n_threads() const { return impl_->pool.size(); }
+
+const std::vector<int32_t>& Session::tokens(int seq) const {
+  if (seq < 0 || seq >= opts_.n_seq) throw Error("sequence " + std::to_string(seq) + " does not exist");
+  return impl_->history[seq];
+}
+
+uint64_t Session::kv_bytes() const { return impl_->kv.bytes(); }
+
+namespace {
+void check_fit(int n_past, size_t n_new, int n_ctx) {
+  if (n_past + n_new > static_cast<size_t>(n_ctx))
+    throw Error("the prompt needs " + std::to_string(n_past + n_new) + " positions but the context holds " +
+                    std::to_string(n_ctx),
+                "shorten the prompt or raise the context size with -c");
+}
+}  // namespace
+
+std::span<const float> Session::eval(std::span<const int32_t> toks, int seq) {
+  tokens(seq);  // validates seq
+  auto& hist = impl_->history[seq];
+  if (toks.empty()) throw Error("nothing to evaluate: the token list is empty");
+  check_fit(static_cast<int>(hist.size()), toks.size(), opts_.n_ctx);
+  const int n_vocab = model_->config().n_vocab;
+  impl_->logits.resize(n_vocab);
+  const size_t chunk = static_cast<size_t>(impl_->scratch.max_tokens());
+  for (size_t i = 0; i < toks.size(); i += chunk) {
+    const size_t n = std::min(chunk, toks.size() - i);
+    impl_->batch.clear();
+    for (size_t j = 0; j < n; ++j) {
+      const bool last = i + j + 1 == toks.size();
+      impl_->batch.push_back({toks[i + j], static_cast<int32_t>(hist.size() + j), seq, last});
+    }
+    forward(*model_, impl_->batch, impl_->kv, impl_->scratch, impl_->pool, impl_->logits.data());
+    hist.insert(hist.end(), toks.begin() + i, toks.begin() + i + n);
+  }
+  return impl_->logits;
+}
+
+std::span<const float> Session::eval_all(std::span<const int32_t> toks, int seq) {
+  tokens(seq);  // validates seq
+  auto& hist = impl_->history[seq];
+  if (toks.empty()) throw Error("nothing to evaluate: the token list is empty");
+  check_fit(static_cast<int>(hist.size()), toks.size(), opts_.n_ctx);
+  const size_t n_vocab = model_->config().n_vocab;
+  impl_->logits.resize(toks.size() * n_vocab);
+  const size_t chunk = static_cast<size_t>(impl_->scratch.max_tokens());
+  for (size_t i = 0; i < toks.size(); i += chunk) {
+    const size_t n = std::min(chunk, toks.size() - i);
+    impl_->batch.clear();
+    for (size_t j = 0; j < n; ++j)
+      impl_->batch.push_back({toks[i + j], static_cast<int32_t>(hist.size() + j), seq, true});
+    forward(*model_, impl_->batch, impl_->kv, impl_->scratch, impl_->pool, impl_->logits.data() + i * n_vocab);
+    hist.insert(hist.end(), toks.begin() + i, toks.begin() + i + n);
+  }
+  return impl_->logits;
+}
+
+std::span<const float> Session::decode(std::span<const int32_t> toks, std::span<const int> seqs) {
+  if (toks.size() != seqs.size() || toks.empty())
+    throw Error("internal: decode needs one token per sequence");
+  if (toks.size() > static_cast<size_t>(impl_->scratch.max_tokens()))
+    throw Error("internal: more sequences than the session was created for");
+  impl_->batch.clear();
+  for (size_t i = 0; i < toks.size(); ++i) {
+    for (size_t j = 0; j < i; ++j)
+      if (seqs[j] == seqs[i]) throw Error("internal: a sequence appears twice in one decode step");
+    const auto& hist = tokens(seqs[i]);
+    check_fit(static_cast<int>(hist.size()), 1, opts_.n_ctx);
+    impl_->batch.push_back({toks[i], static_cast<int32_t>(hist.size()), seqs[i], true});
+  }
+  const size_t n_vocab = model_->config().n_vocab;
+  impl_->logits.resize(toks.size() * n_vocab);
+  forward(*model_, impl_->batch, impl_->kv, impl_->scratch, impl_->pool, impl_->logits.data());
+  for (size_t i = 0; i < toks.size(); ++i) impl_->history[seqs[i]].push_back(toks[i]);
+  return impl_->logits;
+}
+
+void Session::truncate(int seq, int n_keep) {
+  tokens(seq);  // validates seq
+  auto& hist = impl_->history[seq];
+  if (n_keep < 0) n_keep = 0;
+  if (static_cast<size_t>(n_keep) < hist.size()) hist.resize(n_keep);
+}
+
+int Session::reuse_prefix(int seq, std::span<const int32_t> toks) {
+  const auto& hist = tokens(seq);
+  size_t n = 0;
+  while (n < hist.size() && n < toks.size() && hist[n] == toks[n]) ++n;
+  if (n == toks.size() && n > 0) --n;  // keep something to evaluate
+  truncate(seq, static_cast<int>(n));
+  return static_cast<int>(n);
+}
+
+int generate(Session& s, Sampler& sampler, std::span<const int32_t> prompt, int max_tokens,
+             const std::function<bool(int32_t)>& on_token, int seq) {
+  const Tokenizer& tok = s.model().tokenizer();
+  for (int32_t t : prompt) sampler.accept(t);
+  std::span<const float> logits = s.eval(prompt, seq);
+  int n = 0;
+  while (n < max_tokens) {
+    const int32_t next = sampler.sample(logits);
+    if (tok.is_eog(next)) break;
+    sampler.accept(next);
+    ++n;
+    if (!on_token(next)) break;
+    if (s.n_past(seq) >= s.n_ctx()) break;
+    const int32_t one[1] = {next};
+    logits = s.eval(one, seq);
+  }
+  return n;
+}
+
+}  // namespace edgelm

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""`edgelm run` and `edgelm info` end to end, including bad input."""
+import json
+import os
+import tempfile
+
+from harness import SRC, check, edgelm, run_all
+
+
+def fixture():
+    with open(os.path.join(SRC, "tests", "fixtures", "model", "smollm2.json")) as f:
+        return json.load(f)
+
+
+def test_run_greedy_streams_the_oracle_continuation():
+    case = fixture()["cases"][0]
+    r = edgelm("run", "-m", "smollm2", "-p", case["prompt"], "-n", "8", "--temp", "0", "-t", "2")
+    check(r.returncode == 0, r.stderr)
+    check(r.stdout.startswith(case["prompt"]), r.stdout)
+    check(" Paris" in r.stdout, f"unexpected continuation: {r.stdout!r}")
+
+
+def test_seed_reproduces_sampled_text():
+    args = ["run", "-m", "smollm2", "-p", "Once upon a time", "-n", "16", "--temp", "1.0", "-t", "2"]
+    a = edgelm(*args, "-s", "7")
+    b = edgelm(*args, "-s", "7")
+    c = edgelm(*args, "-s", "8")
+    check(a.returncode == 0 and b.returncode == 0 and c.returncode == 0, a.stderr + c.stderr)
+    check(a.stdout == b.stdout, "same seed gave different text")
+    check(a.stdout != c.stdout, "different seeds gave the same 16 sampled tokens")
+
+
+def test_prompt_longer_than_context_is_rejected():
+    r = edgelm("run", "-m", "smollm2", "-p", "hello " * 300, "-c", "64", "-n", "4")
+    check(r.returncode != 0, "should fail")
+    check("context" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr)
+
+
+def test_bad_flag_and_missing_file():
+    r = edgelm("run", "--temp", "abc", "-p", "x")
+    check(r.returncode != 0 and "error:" in r.stderr, r.stderr)
+    r = edgelm("run", "-m", "/nonexistent/model.gguf", "-p", "x")
+    check(r.returncode != 0 and "does not exist" in r.stderr, r.stderr)
+
+
+def test_corrupt_model_is_a_clear_error():
+    with tempfile.NamedTemporaryFile(suffix=".gguf") as f:
+        f.write(b"GGUF\x03\x00\x00\x00" + b"\xff" * 40)
+        f.flush()
+        r = edgelm("run", "-m", f.name, "-p", "x")
+        check(r.returncode == 1, f"exit {r.returncode}")
+        check(len(r.stderr.strip().splitlines()) == 1 and f.name in r.stderr, r.stderr)
+
+
+def test_info_describes_the_model():
+    r = edgelm("info", "smollm2")
+    check(r.returncode == 0, r.stderr)
+    for want in ["llama", "30", "576", "9 query, 3 key/value", "49152", "Q4_1", "Q8_0", "tied", "present"]:
+        check(want in r.stdout, f"'{want}' missing from info:\n{r.stdout}")
+
+
+if __name__ == "__main__":
+    run_all(globals())

@@ -1,0 +1,79 @@
+// The forward pass against llama.cpp on the real SmolLM2 weights: the same greedy tokens, and
+// logits close to llama.cpp's (fixtures from tests/oracle/gen_model_fixtures.py).
+#include <algorithm>
+#include <cmath>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "edgelm/model.hpp"
+#include "edgelm/session.hpp"
+#include "support/test_models.hpp"
+
+namespace edgelm {
+namespace {
+
+using nlohmann::json;
+
+class SmolLM2Oracle : public ::testing::TestWithParam<int> {
+ protected:
+  static void SetUpTestSuite() {
+    fixture_ = json::parse(test::read_file(test::fixture_path("model/smollm2.json")));
+    const std::string path = test::require_model(fixture_["model_file"].get<std::string>());
+    if (!path.empty()) model_ = Model::load(path);
+  }
+  static void TearDownTestSuite() { model_.reset(); }
+  static inline json fixture_;
+  static inline std::shared_ptr<const Model> model_;
+};
+
+int32_t argmax(std::span<const float> v) {
+  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+TEST_P(SmolLM2Oracle, TokensLogitsAndGreedyMatchLlamaCpp) {
+  ASSERT_TRUE(model_) << "model not loaded";
+  const json& c = fixture_["cases"][GetParam()];
+  const std::string prompt = c["prompt"];
+  const auto want_tokens = c["tokens"].get<std::vector<int32_t>>();
+  const auto ids = model_->tokenizer().encode(prompt, model_->tokenizer().add_bos(), true);
+  ASSERT_EQ(ids, want_tokens) << "tokenization differs for: " << prompt;
+
+  Session s(model_, {.n_ctx = 512, .n_threads = 2});
+  const size_t V = model_->config().n_vocab;
+  std::span<const float> all = s.eval_all(ids);
+  double max_diff = 0;
+  for (const json& t : c["top5"]) {
+    const size_t pos = t["pos"];
+    std::span<const float> row = all.subspan(pos * V, V);
+    const auto want_ids = t["ids"].get<std::vector<int32_t>>();
+    const auto want_logits = t["logits"].get<std::vector<double>>();
+    EXPECT_EQ(argmax(row), want_ids[0]) << "top token at position " << pos;
+    for (size_t k = 0; k < want_ids.size(); ++k) {
+      const double d = std::fabs(row[want_ids[k]] - want_logits[k]);
+      max_diff = std::max(max_diff, d);
+      EXPECT_LT(d, 0.25) << "logit of token " << want_ids[k] << " at position " << pos;
+    }
+  }
+  RecordProperty("max_logit_diff", std::to_string(max_diff));
+  std::printf("[ oracle   ] case %d: largest top-5 logit difference vs llama.cpp %.4f\n", GetParam(), max_diff);
+
+  // Greedy continuation, token for token (past end-of-generation tokens too, as the oracle did).
+  std::vector<int32_t> got;
+  std::span<const float> last = all.subspan((ids.size() - 1) * V, V);
+  std::vector<float> row(last.begin(), last.end());
+  const auto want = c["greedy"].get<std::vector<int32_t>>();
+  for (size_t i = 0; i < want.size(); ++i) {
+    const int32_t next = argmax(row);
+    got.push_back(next);
+    const int32_t one[1] = {next};
+    auto l = s.eval(one);
+    row.assign(l.begin(), l.end());
+  }
+  EXPECT_EQ(got, want) << "greedy continuation differs for: " << prompt;
+}
+
+INSTANTIATE_TEST_SUITE_P(Prompts, SmolLM2Oracle, ::testing::Range(0, 13));
+
+}  // namespace
+}  // namespace edgelm
