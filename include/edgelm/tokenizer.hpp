@@ -17,9 +17,36 @@
 namespace edgelm {
 namespace gguf { class File; }
 
+// Token types as stored in `tokenizer.ggml.token_type` (llama.cpp's numbering).
+enum class TokenType : int32_t {
+  Undefined = 0, Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6,
+};
+
+// Everything the tokenizer is built from, as plain data: what from_gguf reads out of the metadata,
+// and what tests build by hand.
+struct VocabularyData {
+  std::string model = "gpt2";        // tokenizer.ggml.model (only byte-level BPE "gpt2" so far)
+  std::string pre;                   // tokenizer.ggml.pre: the split patterns; "" = "default"
+  std::vector<std::string> tokens;   // tokenizer.ggml.tokens, byte-level symbols
+  std::vector<int32_t> token_types;  // tokenizer.ggml.token_type (TokenType); empty = all Normal
+  std::vector<std::string> merges;   // tokenizer.ggml.merges, "left right"; rank = index
+  // Special ids from the metadata, -1 when absent (EOT, EOM and the FIM ids are then looked up
+  // by their text, as llama.cpp does).
+  int32_t bos = -1, eos = -1, eot = -1, eom = -1;
+  int32_t fim_pre = -1, fim_suf = -1, fim_mid = -1, fim_pad = -1, fim_rep = -1, fim_sep = -1;
+  // tokenizer.ggml.add_bos_token / add_eos_token; absent = the pre-tokenizer's default.
+  std::optional<bool> add_bos, add_eos;
+
+  // Throws edgelm::Error for a missing or mistyped key.
+  static VocabularyData from_gguf(const gguf::File& file);
+};
+
 class Tokenizer {
  public:
   static Tokenizer from_gguf(const gguf::File& file);
+  // Throws edgelm::Error when the data is inconsistent (unknown model or pre-tokenizer name,
+  // token_types of the wrong length, ...).
+  static Tokenizer from_vocabulary(VocabularyData data);
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
   ~Tokenizer();
@@ -30,8 +57,11 @@ class Tokenizer {
   // false they are tokenized as plain text.
   std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special) const;
   // The raw bytes of a token (byte-level symbols mapped back to bytes). Control tokens decode
-  // to their text only when `special` is true.
+  // to their text only when `special` is true. Throws edgelm::Error for an id outside the
+  // vocabulary.
   std::string token_to_piece(int32_t id, bool special = false) const;
+  // The pieces concatenated: decode(encode(s)) == s for any valid UTF-8 `s` (with `special` as
+  // parse_special was). Unlike llama_detokenize this never cleans up spaces.
   std::string decode(std::span<const int32_t> ids, bool special = false) const;
 
   int32_t n_vocab() const;
@@ -39,10 +69,10 @@ class Tokenizer {
   int32_t eos() const;  // -1 if none
   bool add_bos() const;
   // End of generation: EOS, EOT, <|im_end|>, <|endoftext|> and the like.
-  bool is_eog(int32_t id) const;
-  bool is_control(int32_t id) const;
+  bool is_eog(int32_t id) const;      // false for an id outside the vocabulary
+  bool is_control(int32_t id) const;  // false for an id outside the vocabulary
   std::optional<int32_t> find(std::string_view piece) const;  // exact vocabulary entry
-  const std::string& text(int32_t id) const;                   // vocabulary entry as stored
+  const std::string& text(int32_t id) const;  // vocabulary entry as stored; throws for a bad id
 
  private:
   struct Impl;
@@ -51,7 +81,9 @@ class Tokenizer {
 };
 
 // Streams decoded text token by token, holding back an incomplete UTF-8 sequence until the
-// bytes that finish it arrive.
+// bytes that finish it arrive. The output is always valid UTF-8: bytes that can never form a
+// character (a stray continuation byte, 0xFF, a lead byte followed by a non-continuation) are
+// emitted as U+FFFD.
 class TokenStreamDecoder {
  public:
   explicit TokenStreamDecoder(const Tokenizer& tok, bool special = false)
