@@ -5,6 +5,7 @@
 //   int32_t tok = s.sample(logits);   // logits: n_vocab floats
 //   s.accept(tok);                    // feeds the repetition-penalty window
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <random>
@@ -14,23 +15,28 @@
 namespace edgelm {
 
 struct SamplerParams {
-  float temp = 0.8f;           // <= 0 means greedy (argmax)
+  float temp = 0.8f;           // <= 0 means greedy (argmax); must be finite
   int top_k = 40;              // <= 0 disables
-  float top_p = 0.95f;         // >= 1 disables
-  float min_p = 0.05f;         // <= 0 disables
-  float repeat_penalty = 1.0f; // 1 disables; applied to tokens in the last repeat_last_n
-  int repeat_last_n = 64;
-  float presence_penalty = 0.0f;   // OpenAI-style, over the same window
+  float top_p = 0.95f;         // 1 disables; valid (0, 1]
+  float min_p = 0.05f;         // 0 disables; valid [0, 1]
+  float repeat_penalty = 1.0f; // 1 disables; applied to tokens in the last repeat_last_n; > 0
+  int repeat_last_n = 64;      // 0 disables all penalties; >= 0
+  float presence_penalty = 0.0f;   // OpenAI-style, over the same window; finite
   float frequency_penalty = 0.0f;
   uint64_t seed = 0xED6E1A;    // same seed + same logits -> same tokens
 };
 
 class Sampler {
  public:
+  // Throws edgelm::Error naming the first invalid parameter and its valid range.
   explicit Sampler(SamplerParams p = {});
-  // Picks the next token. Order: penalties, top-k, temperature, softmax, top-p, min-p, draw —
-  // the order llama.cpp's default chain uses, so the same settings behave alike.
+  // Picks the next token. Order: penalties, top-k, top-p, min-p, temperature, softmax, draw —
+  // the order llama.cpp's default chain uses (temperature last, so top-p and min-p see the
+  // temperature-1 distribution), so the same settings behave alike. NaN logits count as -inf;
+  // throws edgelm::Error when logits is empty or no logit is usable.
   int32_t sample(std::span<const float> logits);
+  // Feeds the penalty window; a negative id throws edgelm::Error. Ids beyond the vocabulary of
+  // a later sample() are ignored there.
   void accept(int32_t token);
   void reset();  // clears history and reseeds
   const SamplerParams& params() const { return p_; }
@@ -40,7 +46,14 @@ class Sampler {
   std::mt19937_64 rng_;
   std::deque<int32_t> history_;
   struct Candidate { int32_t id; float logit; float p; };
-  std::vector<Candidate> cand_;
+  std::vector<Candidate> cand_;      // one per vocabulary entry; reused across calls
+  std::vector<int32_t> window_;      // scratch copy of history_ for counting; reused
+
+  void apply_penalties();
+  size_t argmax() const;
+  size_t keep_top_k(size_t n);
+  size_t keep_min_p_and_top_p(size_t n, float max_logit);
+  int32_t draw(size_t n, float max_logit);
 };
 
 }  // namespace edgelm
