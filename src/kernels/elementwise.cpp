@@ -7,7 +7,9 @@ namespace edgelm::kernels {
 
 void rmsnorm(const float* x, const float* w, float* out, int64_t n, float eps) {
   double ss = 0;
-  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  // float products summed in double, as llama.cpp does: the result feeds an 8-bit quantizer,
+  // where the last bit decides roundings
+  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i] * x[i]);
   const float scale = 1.0f / std::sqrt(static_cast<float>(ss / static_cast<double>(n)) + eps);
   if (w) {
     for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];

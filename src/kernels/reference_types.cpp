@@ -12,6 +12,26 @@
 namespace edgelm::kernels {
 namespace {
 
+// Integer block dot products are summed the way llama.cpp's x86 kernels sum them: eight float
+// lanes, lane j taking elements 4j..4j+3 of each 32-element block, one fused multiply-add per
+// block, then a fixed pairwise horizontal sum. Quantized activations make the model sensitive
+// to the last bit of every product (a value that rounds the other way moves by a whole step),
+// so matching this order is what keeps greedy output identical to llama.cpp's.
+struct BlockLanes {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  // isum[j] = sum of products of elements 4j..4j+3
+  void add(float scale, const int32_t (&isum)[8]) {
+    for (int j = 0; j < 8; ++j) acc[j] = std::fma(scale, static_cast<float>(isum[j]), acc[j]);
+  }
+  float sum() const {
+    const float a0 = acc[0] + acc[4], a1 = acc[1] + acc[5], a2 = acc[2] + acc[6], a3 = acc[3] + acc[7];
+    return (a0 + a2) + (a1 + a3);
+  }
+};
+
+// Scale for symmetric 8-bit quantization: q = round(x * 127 / max|x|), d = max|x| / 127.
+inline float q8_inverse_scale(float amax) { return amax != 0.0f ? 127.0f / amax : 0.0f; }
+
 // ---- F32 ----
 void f32_to_float(const void* src, float* dst, int64_t n) {
   std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
@@ -75,7 +95,7 @@ void q8_0_from_float(const float* src, void* dst, int64_t n) {
     float amax = 0;
     for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
+    const float id = q8_inverse_scale(amax);
     b[i].d = f32_to_fp16(d);
     for (int j = 0; j < kQK; ++j) b[i].qs[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
   }
@@ -83,13 +103,13 @@ void q8_0_from_float(const float* src, void* dst, int64_t n) {
 float q8_0_dot(int64_t n, const void* w, const void* x) {
   const BlockQ8_0* a = static_cast<const BlockQ8_0*>(w);
   const BlockQ8_0* b = static_cast<const BlockQ8_0*>(x);
-  float sum = 0;
+  BlockLanes lanes;
   for (int64_t i = 0; i < n / kQK; ++i) {
-    int32_t s = 0;
-    for (int j = 0; j < kQK; ++j) s += int32_t{a[i].qs[j]} * b[i].qs[j];
-    sum += fp16_to_f32(a[i].d) * fp16_to_f32(b[i].d) * static_cast<float>(s);
+    int32_t s[8] = {};
+    for (int j = 0; j < kQK; ++j) s[j / 4] += int32_t{a[i].qs[j]} * b[i].qs[j];
+    lanes.add(fp16_to_f32(a[i].d) * fp16_to_f32(b[i].d), s);
   }
-  return sum;
+  return lanes.sum();
 }
 
 // ---- Q8_1 (activations for Q4_1) ----
@@ -107,7 +127,7 @@ void q8_1_from_float(const float* src, void* dst, int64_t n) {
     float amax = 0;
     for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
+    const float id = q8_inverse_scale(amax);
     int32_t sum = 0;
     for (int j = 0; j < kQK; ++j) {
       b[i].qs[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
@@ -152,16 +172,16 @@ void q4_0_from_float(const float* src, void* dst, int64_t n) {
 float q4_0_dot(int64_t n, const void* w, const void* x) {
   const BlockQ4_0* a = static_cast<const BlockQ4_0*>(w);
   const BlockQ8_0* b = static_cast<const BlockQ8_0*>(x);
-  float sum = 0;
+  BlockLanes lanes;
   for (int64_t i = 0; i < n / kQK; ++i) {
-    int32_t s = 0;
+    int32_t s[8] = {};
     for (int j = 0; j < kQK / 2; ++j) {
-      s += ((a[i].qs[j] & 0x0F) - 8) * int32_t{b[i].qs[j]};
-      s += ((a[i].qs[j] >> 4) - 8) * int32_t{b[i].qs[j + kQK / 2]};
+      s[j / 4] += ((a[i].qs[j] & 0x0F) - 8) * int32_t{b[i].qs[j]};
+      s[(j + kQK / 2) / 4] += ((a[i].qs[j] >> 4) - 8) * int32_t{b[i].qs[j + kQK / 2]};
     }
-    sum += fp16_to_f32(a[i].d) * fp16_to_f32(b[i].d) * static_cast<float>(s);
+    lanes.add(fp16_to_f32(a[i].d) * fp16_to_f32(b[i].d), s);
   }
-  return sum;
+  return lanes.sum();
 }
 
 // ---- Q4_1 ----
@@ -197,18 +217,19 @@ void q4_1_from_float(const float* src, void* dst, int64_t n) {
 float q4_1_dot(int64_t n, const void* w, const void* x) {
   const BlockQ4_1* a = static_cast<const BlockQ4_1*>(w);
   const BlockQ8_1* b = static_cast<const BlockQ8_1*>(x);
-  float sum = 0;
+  BlockLanes lanes;
+  float offsets = 0;
   for (int64_t i = 0; i < n / kQK; ++i) {
-    int32_t s = 0;
+    int32_t s[8] = {};
     for (int j = 0; j < kQK / 2; ++j) {
-      s += (a[i].qs[j] & 0x0F) * int32_t{b[i].qs[j]};
-      s += (a[i].qs[j] >> 4) * int32_t{b[i].qs[j + kQK / 2]};
+      s[j / 4] += (a[i].qs[j] & 0x0F) * int32_t{b[i].qs[j]};
+      s[(j + kQK / 2) / 4] += (a[i].qs[j] >> 4) * int32_t{b[i].qs[j + kQK / 2]};
     }
     // sum_j (d_w q_j + m_w) d_x p_j = d_w d_x sum q_j p_j + m_w * (d_x sum p_j)
-    sum += fp16_to_f32(a[i].d) * fp16_to_f32(b[i].d) * static_cast<float>(s) +
-           fp16_to_f32(a[i].m) * fp16_to_f32(b[i].s);
+    lanes.add(fp16_to_f32(a[i].d) * fp16_to_f32(b[i].d), s);
+    offsets += fp16_to_f32(a[i].m) * fp16_to_f32(b[i].s);
   }
-  return sum;
+  return lanes.sum() + offsets;
 }
 
 const TypeOps kF32{DType::F32, f32_to_float, f32_from_float, f32_dot};

@@ -6,9 +6,10 @@
 //   float x0 = fp16_to_f32(b.d) * sc * (b.qs[0] & 0xF) - fp16_to_f32(b.dmin) * m;
 //
 // Element order inside a super-block (shared by quantizers, dequantizers and dot products):
-// the K-quants store their low bits in 32-byte groups, and element `e` of a group of
-// 32 * k consecutive elements lives in byte `e % 32` of the group at bit position
-// `bits * (e / 32)`; the high bits (Q3_K hmask, Q5_K qh) use bit `e / 32` of byte `e % 32`.
+// Q2_K / Q3_K / Q4_K / Q5_K store their low bits in 32-byte groups, element `e` of a group
+// (32 * 8 / bits consecutive elements) in byte `e % 32` at bit `bits * (e / 32)`; the high bits
+// (Q3_K hmask, Q5_K qh) are bit `e / 32` of byte `e % 32` over the whole super-block. Q6_K
+// differs (64-byte low-nibble groups), see BlockQ6_K.
 #pragma once
 #include <cstdint>
 #include <utility>
