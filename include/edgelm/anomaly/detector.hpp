@@ -1,0 +1,94 @@
+// Streaming anomaly detector for one sensor series. Feed one (timestamp, value) at a time; get
+// an anomaly score in [0, 1] computed from the past only. Learns online, adapts to drift, and
+// holds all its state inside the object (sizeof(Detector) bytes, no allocation, no exceptions),
+// so it runs the same on a server and on a Cortex-M4F.
+//
+//   edgelm::anomaly::Detector det;                  // default configuration
+//   for (auto [t_ms, v] : samples) {
+//     float score = det.update(t_ms, v);
+//     if (score >= det.config().alarm_threshold) raise_alarm(t_ms, v, score);
+//   }
+//
+// Stages (each usable and measurable on its own; see src/apps/anomaly/README.md). Every path
+// speaks the same currency, surprise in bits, and the largest surprise of a sample is reported:
+//   RobustScaler   value -> z, robust running normalisation
+//   BlockAverager  z -> mean over blocks of `scale` samples, one stream per scale (32 and 16)
+//   SymbolModel    squashed block mean -> surprise under five online experts; with two scales
+//                  a block is surprising only when both scales agree (the smaller surprise)
+//   RangeWatch     raw value beyond every value seen so far (a new extreme) -> fixed surprise
+//   SpikeDetector  sample-level prediction residual breaking its record -> surprise
+//   AlarmShaper    surprise -> reported surprise, one report per event (decaying bar)
+// score = reported surprise / score_bits, clipped to [0, 1].
+#pragma once
+#include <cstdint>
+
+#include "edgelm/anomaly/alarm_shaper.hpp"
+#include "edgelm/anomaly/block_averager.hpp"
+#include "edgelm/anomaly/range_watch.hpp"
+#include "edgelm/anomaly/robust_scaler.hpp"
+#include "edgelm/anomaly/spike_detector.hpp"
+#include "edgelm/anomaly/symbol_model.hpp"
+
+namespace edgelm::anomaly {
+
+inline constexpr int kMaxScales = 2;
+inline constexpr int kMaxScaleSamples = 4096;
+
+struct DetectorConfig {
+  float scaler_horizon = 30000.0f;  // samples over which level and spread adapt
+  float squash_width = 3.0f;        // z of this size maps to 0.5 + 0.5 tanh(1)
+  int scales = 2;                   // how many entries of `scale` are used (1..kMaxScales)
+  int scale[kMaxScales] = {32, 16}; // samples per block of each stream
+  bool scale_agreement = true;      // several scales: all must be surprised (min), else max
+  SymbolModelConfig symbol{};
+  bool use_range = true;            // new-extreme path (see RangeWatch)
+  RangeWatchConfig range{};
+  bool use_spikes = true;           // sample-level spike/step path (see SpikeDetector)
+  SpikeDetectorConfig spike{};
+  int rest_period = 500;            // samples over which the bar set by an alarm falls back to 0
+  float score_bits = 16.0f;         // surprise (bits) that maps to score 1
+  int warmup = 150;                 // samples before any non-zero score
+  int block_phase = 0;              // samples already counted in the first block
+  float alarm_threshold = 0.5f;     // label threshold used by front ends (NAB sweeps its own)
+};
+
+// Checks a configuration; returns nullptr when valid, otherwise a static message naming the
+// first bad field.
+const char* validate(const DetectorConfig& cfg);
+
+class Detector {
+ public:
+  // `cfg` should pass validate(); out-of-range fields are clamped so the core never fails.
+  explicit Detector(const DetectorConfig& cfg = {});
+
+  float update(int64_t timestamp_ms, float value);
+
+  const DetectorConfig& config() const { return cfg_; }
+  uint32_t samples_seen() const { return count_; }
+  // Surprise (bits) of the last sample before shaping, and its parts (0 when a part is silent).
+  float last_surprise() const { return last_surprise_; }
+  float last_stream_surprise(int s) const { return stream_bits_[s]; }
+  const SymbolModel& stream(int s) const { return streams_[s]; }
+  float last_spike_surprise() const { return spike_bits_; }
+  float last_range_surprise() const { return range_bits_; }
+
+ private:
+  float block_surprise(float z, int day_bin);
+
+  DetectorConfig cfg_;
+  RobustScaler scaler_;
+  BlockAverager blocks_[kMaxScales];
+  SymbolModel streams_[kMaxScales];
+  float stream_bits_[kMaxScales] = {};
+  float recent_bits_[kMaxScales] = {};  // max surprise of each stream since the coarsest block began
+  int coarsest_ = 0;
+  SpikeDetector spikes_;
+  RangeWatch range_;
+  float range_bits_ = 0.0f;
+  float spike_bits_ = 0.0f;
+  AlarmShaper shaper_;
+  float last_surprise_ = 0.0f;
+  uint32_t count_ = 0;
+};
+
+}  // namespace edgelm::anomaly

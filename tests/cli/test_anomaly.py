@@ -1,0 +1,131 @@
+"""End-to-end tests of `edgelm anomaly` and `edgelm nab-score` (run: EDGELM_BIN=... python3 test_anomaly.py)."""
+import json
+import math
+import os
+import select
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import BIN, check, edgelm, run_all  # noqa: E402
+
+
+def series_csv(rows=1200, spike_at=1000):
+    """A daily rhythm sampled every five minutes, with one big spike."""
+    lines = ["timestamp,value"]
+    for i in range(rows):
+        t = 1396310400 + 300 * i  # 2014-04-01
+        v = 10 + 3 * math.sin(2 * math.pi * i / 288) + 0.3 * math.sin(i * 1.7)
+        if i == spike_at:
+            v += 25
+        stamp = "%04d-%02d-%02d %02d:%02d:00" % (2014, 4, 1 + (t - 1396310400) // 86400,
+                                                  (t // 3600) % 24, (t // 60) % 60)
+        lines.append("%s,%.3f" % (stamp, v))
+    return "\n".join(lines) + "\n"
+
+
+def write_temp(text, suffix=".csv"):
+    f = tempfile.NamedTemporaryFile("w", suffix=suffix, delete=False)
+    f.write(text)
+    f.close()
+    return f.name
+
+
+def test_scores_a_small_csv():
+    path = write_temp(series_csv())
+    r = edgelm("anomaly", path)
+    check(r.returncode == 0, f"exit {r.returncode}: {r.stderr}")
+    lines = r.stdout.splitlines()
+    check(lines[0] == "timestamp,value,score,label", lines[0])
+    check(len(lines) == 1201, f"{len(lines)} lines")
+    rows = [l.split(",") for l in lines[1:]]
+    check(all(len(x) == 4 and x[3] in ("anomaly", "normal") for x in rows), "malformed output row")
+    check(all(0.0 <= float(x[2]) <= 1.0 for x in rows), "score out of [0,1]")
+    check(rows[1000][3] == "anomaly", f"spike row not flagged: {rows[1000]}")
+    check(sum(x[3] == "anomaly" for x in rows[300:1000]) == 0, "alarms on the learned rhythm")
+    check("anomaly rate" in r.stderr and "1200 rows" in r.stderr, r.stderr)
+
+
+def test_reads_standard_input():
+    text = series_csv(400, spike_at=10**9)
+    r = edgelm("anomaly", "-", input=text)
+    check(r.returncode == 0, r.stderr)
+    check(len(r.stdout.splitlines()) == 401, "row count")
+
+
+def test_streams_one_line_per_line():
+    # Each row must come out before the next one goes in (a sensor pipeline).
+    p = subprocess.Popen([BIN, "anomaly", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, bufsize=1)
+    try:
+        p.stdin.write("timestamp,value\n")
+        p.stdin.flush()
+        for i in range(3):
+            p.stdin.write("%d,%d\n" % (1000 + 60 * i, i))
+            p.stdin.flush()
+            want = 2 if i == 0 else 1  # the header comes with the first row
+            for _ in range(want):
+                ready, _, _ = select.select([p.stdout], [], [], 30)
+                check(ready, "no output for a row while stdin is still open")
+                line = p.stdout.readline()
+                check(line, "unexpected end of output")
+        check(line.startswith("1120,2,"), line)
+    finally:
+        p.stdin.close()
+        p.wait()
+    check(p.returncode == 0, p.stderr.read())
+
+
+def expect_error(text, *fragments):
+    r = edgelm("anomaly", "-", input=text)
+    check(r.returncode == 1, f"exit {r.returncode}")
+    err = r.stderr.strip()
+    check(len(err.splitlines()) == 1, f"error not on one line: {err!r}")
+    check(err.startswith("error: <stdin>:"), err)
+    for frag in fragments:
+        check(frag in err, f"{frag!r} not in {err!r}")
+    check("Traceback" not in err and "terminate" not in err, err)
+
+
+def test_malformed_non_numeric_value():
+    expect_error("timestamp,value\n2014-04-01 00:00:00,1\n2014-04-01 00:05:00,abc\n", ":3:", "not a finite number")
+
+
+def test_malformed_missing_column():
+    expect_error("timestamp,value\n2014-04-01 00:00:00,1\n2014-04-01 00:05:00\n", ":3:", "expected 2 columns")
+
+
+def test_malformed_unsorted_timestamps():
+    expect_error("timestamp,value\n2014-04-01 00:10:00,1\n2014-04-01 00:05:00,2\n", ":3:", "line 2", "sorted")
+
+
+def test_config_file_and_bad_config():
+    cfg = write_temp(json.dumps({"rest_period": 50, "alarm_threshold": 0.3}), ".json")
+    r = edgelm("anomaly", "--config", cfg, "--dump-config")
+    check(r.returncode == 0, r.stderr)
+    dumped = json.loads(r.stdout)
+    check(dumped["rest_period"] == 50 and abs(dumped["alarm_threshold"] - 0.3) < 1e-6, r.stdout)
+    bad = write_temp(json.dumps({"rest_periods": 50}), ".json")
+    r = edgelm("anomaly", "--config", bad, "-", input="0,1\n")
+    check(r.returncode == 1 and "unknown detector config field 'rest_periods'" in r.stderr, r.stderr)
+
+
+def test_nab_score_on_a_tiny_folder():
+    root = tempfile.mkdtemp()
+    os.makedirs(os.path.join(root, "data", "demo"))
+    os.makedirs(os.path.join(root, "labels"))
+    with open(os.path.join(root, "data", "demo", "spiky.csv"), "w") as f:
+        f.write(series_csv())
+    with open(os.path.join(root, "labels", "combined_windows.json"), "w") as f:
+        json.dump({"demo/spiky.csv": [["2014-04-04 10:40:00.000000", "2014-04-04 11:40:00.000000"]]}, f)
+    r = edgelm("nab-score", root, "--files")
+    check(r.returncode == 0, r.stderr)
+    for word in ("standard", "reward_low_FP_rate", "reward_low_FN_rate", "demo/spiky.csv", "time per sample"):
+        check(word in r.stdout, f"{word} missing from:\n{r.stdout}")
+    r = edgelm("nab-score", os.path.join(root, "missing"))
+    check(r.returncode == 1 and r.stderr.startswith("error: "), r.stderr)
+
+
+if __name__ == "__main__":
+    run_all(dict(globals()))
