@@ -8,5 +8,7 @@ namespace edgelm::cli {
 void add_run_command(CLI::App& app);
 void add_chat_command(CLI::App& app);
 void add_info_command(CLI::App& app);
+void add_anomaly_command(CLI::App& app);
+void add_nab_score_command(CLI::App& app);
 
 }  // namespace edgelm::cli

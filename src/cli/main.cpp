@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   edgelm::cli::add_run_command(app);
   edgelm::cli::add_chat_command(app);
   edgelm::cli::add_info_command(app);
+  edgelm::cli::add_anomaly_command(app);
+  edgelm::cli::add_nab_score_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

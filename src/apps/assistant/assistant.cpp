@@ -10,7 +10,10 @@ Assistant::Assistant(Session& session, AssistantOptions opts)
   if (opts_.max_reply_tokens <= 0) throw Error("the reply length must be positive");
   if (opts_.max_reply_tokens >= session_.n_ctx())
     opts_.max_reply_tokens = std::max(1, session_.n_ctx() / 4);
-  std::string system = opts_.system.empty() ? template_default_system(session.model()) : opts_.system;
+  // With no --system, the model's template decides (SmolLM2's writes its own default); the
+  // built-in formats take the default the template carries as a literal.
+  std::string system = opts_.system;
+  if (system.empty() && format_->name() != "model template") system = template_default_system(session.model());
   if (!system.empty()) messages_.push_back({"system", system});
 }
 
@@ -34,7 +37,13 @@ std::string Assistant::reply(const std::string& user,
   stats_ = {};
   const size_t first = !messages_.empty() && messages_[0].role == "system" ? 1 : 0;
   const int budget = session_.n_ctx() - opts_.max_reply_tokens;
-  std::vector<int32_t> prompt = render_tokens(true);
+  std::vector<int32_t> prompt;
+  try {
+    prompt = render_tokens(true);
+  } catch (...) {
+    messages_.pop_back();  // a template that rejects the conversation leaves it unchanged
+    throw;
+  }
   // Drop the oldest exchanges (a user message and the reply after it) until the prompt leaves
   // room for a full reply; the system prompt and the new message always stay.
   while (static_cast<int>(prompt.size()) > budget && messages_.size() - first > 1) {

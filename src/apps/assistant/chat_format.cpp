@@ -3,6 +3,7 @@
 #include <regex>
 
 #include "edgelm/assistant.hpp"
+#include "edgelm/chat_template.hpp"
 #include "edgelm/error.hpp"
 
 namespace edgelm {
@@ -50,6 +51,24 @@ class Gemma final : public ChatFormat {
   }
 };
 
+// The model's own tokenizer.chat_template, run by the Jinja interpreter.
+class ModelTemplate final : public ChatFormat {
+ public:
+  ModelTemplate(ChatTemplate t, std::string bos, std::string eos)
+      : tmpl_(std::move(t)), bos_(std::move(bos)), eos_(std::move(eos)) {}
+  std::string name() const override { return "model template"; }
+  std::string render(const std::vector<ChatMessage>& msgs, bool gen) const override {
+    std::vector<ChatTemplate::Message> m;
+    m.reserve(msgs.size());
+    for (const auto& x : msgs) m.push_back({x.role, x.content});
+    return tmpl_.render(m, gen, bos_, eos_);
+  }
+
+ private:
+  ChatTemplate tmpl_;
+  std::string bos_, eos_;
+};
+
 std::unique_ptr<ChatFormat> by_name(const std::string& n) {
   if (n == "chatml") return std::make_unique<ChatMl>();
   if (n == "llama3") return std::make_unique<Llama3>();
@@ -66,6 +85,14 @@ std::unique_ptr<ChatFormat> make_chat_format(const Model& model, const std::stri
   }
   const auto tmpl = model.chat_template();
   if (!tmpl) throw Error("the model has no chat template", "pass --chat-format chatml|llama3|gemma");
+  const Tokenizer& tok = model.tokenizer();
+  try {
+    return std::make_unique<ModelTemplate>(
+        ChatTemplate::parse(*tmpl), tok.bos() >= 0 ? tok.text(tok.bos()) : std::string(),
+        tok.eos() >= 0 ? tok.text(tok.eos()) : std::string());
+  } catch (const ChatTemplateError&) {
+    // Fall through to the built-in format the template's tokens point to.
+  }
   if (tmpl->find("<|im_start|>") != std::string::npos) return by_name("chatml");
   if (tmpl->find("<|start_header_id|>") != std::string::npos) return by_name("llama3");
   if (tmpl->find("<start_of_turn>") != std::string::npos) return by_name("gemma");
