@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs missing packages, fetches the test models, builds the
-# release and the sanitizer (ASan+UBSan) configurations, runs every test in both, and ends with
-# one summary line "tests: N passed, N failed". Exit status is non-zero if anything failed.
+# release and the sanitizer (ASan+UBSan) configurations, runs every test in both, builds the
+# anomaly detector for a Cortex-M4F, cross-builds the kernels for ARM64 and runs their tests
+# under qemu-aarch64, and ends with one summary line "tests: N passed, N failed". Exit status
+# is non-zero if anything failed.
 #   scripts/test.sh              # everything
 #   scripts/test.sh --quick      # release build only
 set -uo pipefail
@@ -47,6 +49,18 @@ if [ "$quick" = 0 ]; then
 
   echo "=== anomaly detector: freestanding Cortex-M4F build"
   if bash scripts/build-anomaly-mcu.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
+
+  # The NEON path: the kernel tests cross-built for AArch64 and run under qemu-aarch64.
+  arm_log="$(mktemp)"
+  bash scripts/test-arm64.sh 2>&1 | tee "$arm_log"
+  arm_rc="${PIPESTATUS[0]}"
+  arm_line=$(grep -E "^arm64 tests: [0-9]+ passed, [0-9]+ failed" "$arm_log" | tail -n 1)
+  rm -f "$arm_log"
+  if [ -n "$arm_line" ]; then
+    passed=$((passed + $(sed -E 's/arm64 tests: ([0-9]+) passed.*/\1/' <<<"$arm_line")))
+    failed=$((failed + $(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$arm_line")))
+  else failed=$((failed + 1)); fi
+  [ "$arm_rc" = 0 ] || status=1
 fi
 
 echo "tests: $passed passed, $failed failed"

@@ -10,5 +10,6 @@ void add_chat_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_anomaly_command(CLI::App& app);
 void add_nab_score_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace edgelm::cli

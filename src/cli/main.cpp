@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   edgelm::cli::add_info_command(app);
   edgelm::cli::add_anomaly_command(app);
   edgelm::cli::add_nab_score_command(app);
+  edgelm::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -41,8 +41,9 @@ void rope(float* x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_bas
     const int64_t a = neox ? i : 2 * i;
     const int64_t b = neox ? i + n_rot / 2 : 2 * i + 1;
     const float x0 = x[a], x1 = x[b];
-    x[a] = x0 * c - x1 * s;
-    x[b] = x0 * s + x1 * c;
+    // one rounding fewer per element, as llama.cpp's compiled rotation contracts these
+    x[a] = std::fma(x0, c, -(x1 * s));
+    x[b] = std::fma(x0, s, x1 * c);
     theta *= theta_scale;
   }
   (void)head_dim;  // dims past n_rot pass through unchanged
@@ -51,7 +52,7 @@ void rope(float* x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_bas
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    out[i] = g / (1.0f + exp_poly(-g)) * up[i];
   }
 }
 

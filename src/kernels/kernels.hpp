@@ -55,6 +55,27 @@ void matmul_rows(const TensorView& w, const std::byte* xq, size_t xq_stride, flo
 void rmsnorm(const float* x, const float* w, float* out, int64_t n, float eps);
 // In place, numerically stable (max subtracted).
 void softmax(float* x, int64_t n);
+
+// e^x by range reduction and a degree-5 polynomial (error < 2 ulp), the approximation ggml's
+// CPU backend uses in softmax and SiLU; the forward pass uses it so that rounding matches.
+float exp_poly(float x);
+// a[0..15] added as x86 AVX-512 reduces a 16-lane register: halves, then quarters, then pairs.
+float reduce16(const float* a);
+
+// Attention of n_q query heads sharing one KV head over cached positions [0, n_kv), the
+// scalar reference of simd::FloatKernels::attend (see simd.hpp for the layout): query rounded
+// to half precision; each score a 16-lane fused multiply-add over dimensions, reduce16, times
+// `scale`; softmax with exp_poly and lane sums of 16 positions added in double; weights
+// rounded to half precision; each output a 16-lane fused multiply-add over positions, reduce16.
+// scores: scratch of n_kv floats.
+// `order` picks which of llama.cpp's two summation orders the dot products follow: its tiled
+// matrix product (a forward pass over >= 2 tokens) or its vector dot product (one token).
+inline constexpr int kAttnKeyBlock = 16;
+inline constexpr int kAttnLanes = 16;
+enum class AttnOrder { kSingle, kBatch };
+void attend_reference(const float* q, size_t q_stride, int n_q, const uint16_t* kt, size_t kt_block_stride,
+                      const uint16_t* v, size_t v_stride, int64_t hd, int n_kv, float scale, float* scores,
+                      float* out, size_t out_stride, AttnOrder order);
 // Rotary position embedding on one head of head_dim floats, first n_rot dims rotated.
 // neox=false rotates adjacent pairs (x[2i], x[2i+1]) as llama.cpp's "normal" mode (used by the
 // Llama family, whose GGUF Q/K weights are permuted for it); neox=true pairs x[i], x[i+n_rot/2].

@@ -1,57 +1,120 @@
 #include "kernels/thread_pool.hpp"
 
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace edgelm::kernels {
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#else
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+#endif
+}
+
+// How long an idle worker keeps spinning before it sleeps. Long enough to bridge the gap
+// between two decode steps (sampling, streaming a token), short enough that an idle session
+// (a chat waiting for the user) leaves the CPU alone.
+constexpr auto kSpinBeforeSleep = std::chrono::milliseconds(3);
+
+// Waiting for other threads: pause-spin briefly (a balanced job's threads finish within
+// microseconds of each other), then yield on every try so that a descheduled thread of ours
+// gets the core back at once when the machine is oversubscribed.
+class Backoff {
+ public:
+  void wait() {
+    if (spins_ < 2048) {
+      ++spins_;
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+
+ private:
+  unsigned spins_ = 0;
+};
+
+}  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
-  threads_.reserve(n_threads_ - 1);
+  threads_.reserve(static_cast<size_t>(n_threads_ - 1));
   for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { worker(i); });
 }
 
 ThreadPool::~ThreadPool() {
+  stop_.store(true, std::memory_order_relaxed);
+  generation_.fetch_add(1, std::memory_order_seq_cst);
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    std::lock_guard<std::mutex> lock(sleep_mu_);
+    sleep_cv_.notify_all();
   }
-  wake_.notify_all();
   for (auto& t : threads_) t.join();
 }
 
-void ThreadPool::run(const std::function<void(int, int)>& fn) {
+void ThreadPool::run_impl(JobFn call, void* ctx) {
   if (n_threads_ == 1) {
-    fn(0, 1);
+    call(ctx, 0, 1);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    job_ = &fn;
-    pending_ = n_threads_ - 1;
-    ++generation_;
+  job_call_ = call;
+  job_ctx_ = ctx;
+  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  // seq_cst pairs with the worker's sleepers_ increment: either the worker sees the new
+  // generation before it sleeps, or we see it sleeping and wake it.
+  generation_.fetch_add(1, std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+    std::lock_guard<std::mutex> lock(sleep_mu_);
+    sleep_cv_.notify_all();
   }
-  wake_.notify_all();
-  fn(0, n_threads_);
-  std::unique_lock<std::mutex> lock(mu_);
-  done_.wait(lock, [&] { return pending_ == 0; });
-  job_ = nullptr;
+  call(ctx, 0, n_threads_);
+  Backoff backoff;
+  while (pending_.load(std::memory_order_acquire) != 0) backoff.wait();
+}
+
+void ThreadPool::barrier() {
+  if (n_threads_ == 1) return;
+  const uint32_t phase = phase_.load(std::memory_order_acquire);
+  if (arrived_.fetch_add(1, std::memory_order_acq_rel) == n_threads_ - 1) {
+    arrived_.store(0, std::memory_order_relaxed);
+    phase_.store(phase + 1, std::memory_order_release);
+    return;
+  }
+  Backoff backoff;
+  while (phase_.load(std::memory_order_acquire) == phase) backoff.wait();
 }
 
 void ThreadPool::worker(int ith) {
-  uint64_t seen = 0;
+  // Generation 0 is the pool's state before any job: a worker that starts late must still run
+  // a job published before it first looked.
+  uint32_t seen = 0;
   for (;;) {
-    const std::function<void(int, int)>* job;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      job = job_;
+    uint32_t g = generation_.load(std::memory_order_acquire);
+    if (g == seen) {
+      const auto spin_until = std::chrono::steady_clock::now() + kSpinBeforeSleep;
+      Backoff backoff;
+      unsigned spins = 0;
+      while ((g = generation_.load(std::memory_order_acquire)) == seen) {
+        backoff.wait();
+        if ((++spins & 255u) != 0) continue;
+        if (std::chrono::steady_clock::now() < spin_until) continue;
+        std::unique_lock<std::mutex> lock(sleep_mu_);
+        sleepers_.fetch_add(1, std::memory_order_seq_cst);
+        while (generation_.load(std::memory_order_seq_cst) == seen) sleep_cv_.wait(lock);
+        sleepers_.fetch_sub(1, std::memory_order_relaxed);
+      }
     }
-    (*job)(ith, n_threads_);
-    bool last;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      last = --pending_ == 0;
-    }
-    if (last) done_.notify_one();
+    if (stop_.load(std::memory_order_relaxed)) return;
+    seen = g;
+    job_call_(job_ctx_, ith, n_threads_);
+    pending_.fetch_sub(1, std::memory_order_release);
   }
 }
 

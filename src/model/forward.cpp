@@ -1,12 +1,27 @@
 // Llama-family forward pass: embedding, per block RMSNorm -> GQA attention with RoPE ->
 // residual -> RMSNorm -> SwiGLU -> residual, final norm, output projection.
+//
+// The whole pass is one thread-pool job: the threads walk the layers together and meet at a
+// barrier only where a result of all of them is needed (five times per layer), instead of
+// being woken for each matrix product. Each phase splits its work so that what follows needs
+// no extra pass:
+//   * Q, K and V rows are one row space split on head boundaries: a thread applies RoPE to
+//     the heads it computed and writes its K/V columns straight into the F16 cache.
+//   * attention items (token x KV-head group) quantize their own output heads for W_o.
+//   * gate and up rows are split alike, so a thread applies SwiGLU to its slice of the hidden
+//     layer and quantizes it for the down projection.
+//   * the residual add follows each output projection on the rows the thread produced.
+// For a single token (decode) the RMSNorm and activation quantization before a matrix product
+// are repeated by every thread into its own buffer, which is cheaper than a barrier.
 #include "model/forward.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "edgelm/error.hpp"
 #include "kernels/kernels.hpp"
+#include "kernels/simd.hpp"
 #include "tensor/fp16.hpp"
 
 namespace edgelm {
@@ -14,57 +29,67 @@ namespace {
 
 using kernels::ThreadPool;
 
-// Converts n_tok rows of n floats to `type` (the weight's vec_dot_type), rows in parallel.
-size_t convert_activations(ThreadPool& pool, const float* x, int64_t n_tok, int64_t n,
-                           DType type, std::byte* out) {
-  const size_t stride = row_size(type, n);
-  const auto& o = kernels::ops(type);
-  pool.run([&](int ith, int nth) {
-    auto [b, e] = kernels::split_range(n_tok, ith, nth);
-    for (int64_t t = b; t < e; ++t) o.from_float(x + t * n, out + t * stride, n);
-  });
-  return stride;
-}
+constexpr int kInputSlots = 3;              // distinct activation types of one input
+constexpr int kSlotAtt = kInputSlots;       // attention output, converted for W_o
+constexpr int kSlotHidden = kInputSlots + 1;  // SwiGLU output, converted for W_down
+constexpr int kSlots = kInputSlots + 2;
+constexpr int64_t kRowAlign = 16;           // matrix rows handed to a thread: whole SIMD tiles
 
-// y[t][r] = w[r] . x[t] for all rows, rows split across threads. `xq` must already hold x in
-// w's vec_dot_type with row stride `stride`.
-void matmul_prepared(ThreadPool& pool, const TensorView& w, const std::byte* xq, size_t stride,
-                     int64_t n_tok, float* y) {
-  const int64_t rows = w.nrows();
-  pool.run([&](int ith, int nth) {
-    auto [r0, r1] = kernels::split_range(rows, ith, nth);
-    kernels::matmul_rows(w, xq, stride, y, static_cast<size_t>(rows), n_tok, r0, r1);
-  });
-}
+DType vec_dot_type(const TensorView& w) { return kernels::ops(w.type).vec_dot_type; }
 
-void matmul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tok, float* y,
-            std::byte* xq) {
-  const size_t stride =
-      convert_activations(pool, x, n_tok, w.ne[0], kernels::ops(w.type).vec_dot_type, xq);
-  matmul_prepared(pool, w, xq, stride, n_tok, y);
-}
+int64_t block_of(DType t) { return dtype_traits(t).block_size; }
+
+// Converted copies of one activation matrix, one per distinct vec_dot_type of the weights that
+// read it.
+struct Converted {
+  int n = 0;
+  DType type[kInputSlots]{};
+  std::byte* data[kInputSlots]{};
+  size_t stride[kInputSlots]{};
+
+  void add_type(DType t) {
+    for (int i = 0; i < n; ++i)
+      if (type[i] == t) return;
+    type[n++] = t;
+  }
+  int slot_of(DType t) const {
+    for (int i = 0; i < n; ++i)
+      if (type[i] == t) return i;
+    return 0;  // unreachable: every weight's type was added
+  }
+};
 
 }  // namespace
 
 ForwardScratch::ForwardScratch(const ModelConfig& c, int max_tokens, int n_ctx, int n_threads)
-    : max_tokens_(max_tokens), n_ctx_(n_ctx) {
+    : max_tokens_(max_tokens), n_ctx_(n_ctx), n_threads_(std::max(1, n_threads)) {
   const size_t T = static_cast<size_t>(max_tokens);
+  const size_t E = static_cast<size_t>(c.n_embd);
   const size_t q_dim = static_cast<size_t>(c.n_head) * c.head_dim;
   const size_t kv_dim = static_cast<size_t>(c.n_head_kv) * c.head_dim;
-  x.resize(T * c.n_embd);
-  xn.resize(T * c.n_embd);
-  q.resize(T * q_dim);
-  k.resize(T * kv_dim);
-  v.resize(T * kv_dim);
-  att.resize(T * q_dim);
-  tmp.resize(T * c.n_embd);
-  gate.resize(T * c.n_ff);
-  up.resize(T * c.n_ff);
-  hidden.resize(T * c.n_ff);
-  scores.resize(static_cast<size_t>(std::max(1, n_threads)) * n_ctx);
-  // Largest converted row: F32 activations of the widest input (4 bytes per element).
-  const size_t widest = static_cast<size_t>(std::max({c.n_embd, c.n_ff, static_cast<int>(q_dim)}));
-  xq.resize(T * widest * sizeof(float) + 64);
+  const size_t FF = static_cast<size_t>(c.n_ff);
+  x.allocate(T * E);
+  xn.allocate(T * E);
+  q.allocate(T * q_dim);
+  k.allocate(T * kv_dim);
+  v.allocate(T * kv_dim);
+  att.allocate(T * q_dim);
+  tmp.allocate(T * E);
+  gate.allocate(T * FF);
+  up.allocate(T * FF);
+  hidden.allocate(T * FF);
+  const size_t half_rot = static_cast<size_t>(std::max(1, c.n_rot / 2));
+  rope_cos.allocate(T * half_rot);
+  rope_sin.allocate(T * half_rot);
+  const size_t group = static_cast<size_t>(std::max(1, c.n_head / std::max(1, c.n_head_kv)));
+  const size_t ctx_pad = static_cast<size_t>((n_ctx + KvCache::kPosBlock - 1) / KvCache::kPosBlock * KvCache::kPosBlock);
+  scores.allocate(static_cast<size_t>(n_threads_) * group * ctx_pad);
+  // Widest converted row: F32 activations (4 bytes per element) of the widest input.
+  const size_t widest = std::max({E, q_dim, FF});
+  act_row_bytes_ = (widest * sizeof(float) + 63) / 64 * 64;
+  xq.allocate(kSlots * T * act_row_bytes_);
+  local_bytes_ = (E * sizeof(float) + 63) / 64 * 64 + kInputSlots * act_row_bytes_;
+  local.allocate(static_cast<size_t>(n_threads_) * local_bytes_);
 }
 
 void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
@@ -74,119 +99,210 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
   const int64_t N = static_cast<int64_t>(batch.size());
   if (N == 0) return;
   if (N > s.max_tokens()) throw Error("internal: batch larger than the session's scratch");
-  if (pool.size() * static_cast<size_t>(s.n_ctx_) > s.scores.size())
-    throw Error("internal: thread pool larger than the session's scratch");
+  if (pool.size() > s.n_threads_) throw Error("internal: thread pool larger than the session's scratch");
   const int64_t E = c.n_embd, HD = c.head_dim, NH = c.n_head, NKV = c.n_head_kv;
-  const int64_t q_dim = NH * HD, kv_dim = NKV * HD, FF = c.n_ff;
+  const int64_t q_dim = NH * HD, kv_dim = NKV * HD, FF = c.n_ff, V = c.n_vocab;
   const int64_t group = NH / NKV;  // query heads served by one KV head
+  const int64_t half_rot = std::max<int64_t>(1, c.n_rot / 2);
   const float kq_scale = 1.0f / std::sqrt(static_cast<float>(HD));
+  const auto& ks = kernels::simd::best();
+  static_assert(KvCache::kPosBlock == kernels::simd::kKeyBlock, "attention reads the cache's key blocks");
 
+  std::vector<int64_t> out_rows;  // batch entries that want logits, in order
   for (int64_t t = 0; t < N; ++t) {
     const auto& e = batch[t];
     if (e.token < 0 || e.token >= c.n_vocab)
       throw Error("token id " + std::to_string(e.token) + " is outside the vocabulary");
     if (e.pos < 0 || e.pos >= kv.n_ctx() || e.seq < 0 || e.seq >= kv.n_seq())
       throw Error("internal: batch position outside the KV cache");
-    kernels::dequantize_row(W.token_embd.type, W.token_embd.row(e.token), &s.x[t * E], E);
+    if (e.logits) out_rows.push_back(t);
   }
+  for (const auto& L : W.layers) {
+    for (const TensorView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down})
+      if (!kernels::can_compute(w->type))
+        throw Error("tensor " + w->name + " has type " + std::string(dtype_name(w->type)) + ", which edgelm cannot compute with");
+  }
+  for (const TensorView* w : {&W.token_embd, &W.output})
+    if (!kernels::can_compute(w->type))
+      throw Error("tensor " + w->name + " has type " + std::string(dtype_name(w->type)) + ", which edgelm cannot compute with");
+  // Nothing below may throw: an exception inside the job would leave the other threads waiting
+  // at a barrier.
+  if (HD > 512) throw Error("head dimension " + std::to_string(HD) + " is larger than the 512 edgelm supports");
+  const int64_t n_out = static_cast<int64_t>(out_rows.size());
 
-  for (int il = 0; il < c.n_layer; ++il) {
-    const LayerWeights& L = W.layers[il];
-    // --- attention ---
-    for (int64_t t = 0; t < N; ++t)
-      kernels::rmsnorm(&s.x[t * E], reinterpret_cast<const float*>(L.attn_norm.data), &s.xn[t * E], E,
-                       c.norm_eps);
+  auto slot_ptr = [&](int slot) { return s.xq.data() + static_cast<size_t>(slot) * s.max_tokens_ * s.act_row_bytes_; };
+
+  // RMSNorm of rows `src` and conversion for the weights `ws`. One token: every thread does it
+  // into its own buffer (no barrier). Several: tokens split across threads, then a barrier.
+  // `rows` selects which rows of src (nullptr: all N); the result has one row per selected row.
+  auto norm_convert = [&](int ith, int nth, const float* src, const float* norm_w,
+                          std::initializer_list<const TensorView*> ws, const int64_t* rows,
+                          int64_t n_rows) {
+    Converted cv;
+    for (const TensorView* w : ws) cv.add_type(vec_dot_type(*w));
+    if (n_rows == 1) {
+      std::byte* base = s.local.data() + static_cast<size_t>(ith) * s.local_bytes_;
+      float* xn = reinterpret_cast<float*>(base);
+      std::byte* conv = base + (static_cast<size_t>(E) * sizeof(float) + 63) / 64 * 64;
+      const int64_t r = rows ? rows[0] : 0;
+      ks.flt.rmsnorm(src + r * E, norm_w, xn, E, c.norm_eps);
+      for (int i = 0; i < cv.n; ++i) {
+        cv.data[i] = conv + static_cast<size_t>(i) * s.act_row_bytes_;
+        cv.stride[i] = row_size(cv.type[i], E);
+        kernels::ops(cv.type[i]).from_float(xn, cv.data[i], E);
+      }
+      return cv;
+    }
+    for (int i = 0; i < cv.n; ++i) {
+      cv.data[i] = slot_ptr(i);
+      cv.stride[i] = row_size(cv.type[i], E);
+    }
+    auto [t0, t1] = kernels::split_range(n_rows, ith, nth);
+    for (int64_t j = t0; j < t1; ++j) {
+      const int64_t r = rows ? rows[j] : j;
+      float* xn = s.xn.data() + j * E;
+      ks.flt.rmsnorm(src + r * E, norm_w, xn, E, c.norm_eps);
+      for (int i = 0; i < cv.n; ++i) kernels::ops(cv.type[i]).from_float(xn, cv.data[i] + j * cv.stride[i], E);
+    }
+    pool.barrier();
+    return cv;
+  };
+
+  // Rows [r0, r1) of y = W x for all N tokens, then y's rows added into the residual x.
+  auto project_add = [&](const TensorView& w, const std::byte* xq, size_t stride, int ith, int nth) {
+    auto [r0, r1] = kernels::split_range_aligned(E, ith, nth, kRowAlign);
+    if (r0 >= r1) return;
+    kernels::matmul_rows(w, xq, stride, s.tmp.data(), static_cast<size_t>(E), N, r0, r1);
+    for (int64_t t = 0; t < N; ++t) ks.flt.add(s.x.data() + t * E + r0, s.tmp.data() + t * E + r0, r1 - r0);
+  };
+
+  pool.run([&](int ith, int nth) {
+    // --- embeddings and each token's rotation table ---
     {
-      const DType vq = kernels::ops(L.wq.type).vec_dot_type;
-      const size_t stride = convert_activations(pool, s.xn.data(), N, E, vq, s.xq.data());
-      matmul_prepared(pool, L.wq, s.xq.data(), stride, N, s.q.data());
-      if (kernels::ops(L.wk.type).vec_dot_type == vq) {
-        matmul_prepared(pool, L.wk, s.xq.data(), stride, N, s.k.data());
-      } else {
-        matmul(pool, L.wk, s.xn.data(), N, s.k.data(), s.xq.data());
+      auto [t0, t1] = kernels::split_range(N, ith, nth);
+      for (int64_t t = t0; t < t1; ++t) {
+        kernels::dequantize_row(W.token_embd.type, W.token_embd.row(batch[t].token), s.x.data() + t * E, E);
+        kernels::simd::rope_angles(c.n_rot, batch[t].pos, c.rope_freq_base, c.rope_freq_scale,
+                                   s.rope_cos.data() + t * half_rot, s.rope_sin.data() + t * half_rot);
       }
-      if (kernels::ops(L.wv.type).vec_dot_type == kernels::ops(L.wk.type).vec_dot_type &&
-          kernels::ops(L.wv.type).vec_dot_type == vq) {
-        matmul_prepared(pool, L.wv, s.xq.data(), stride, N, s.v.data());
-      } else {
-        matmul(pool, L.wv, s.xn.data(), N, s.v.data(), s.xq.data());
-      }
+      pool.barrier();
     }
-    for (int64_t t = 0; t < N; ++t) {
-      const auto& e = batch[t];
-      for (int64_t h = 0; h < NH; ++h)
-        kernels::rope(&s.q[t * q_dim + h * HD], HD, c.n_rot, e.pos, c.rope_freq_base,
-                      c.rope_freq_scale, c.rope_neox);
-      for (int64_t h = 0; h < NKV; ++h)
-        kernels::rope(&s.k[t * kv_dim + h * HD], HD, c.n_rot, e.pos, c.rope_freq_base,
-                      c.rope_freq_scale, c.rope_neox);
-      uint16_t* kd = kv.k(e.seq, il, e.pos);
-      uint16_t* vd = kv.v(e.seq, il, e.pos);
-      for (int64_t i = 0; i < kv_dim; ++i) {
-        kd[i] = f32_to_fp16(s.k[t * kv_dim + i]);
-        vd[i] = f32_to_fp16(s.v[t * kv_dim + i]);
-      }
-    }
-    // Each (token, head) pair attends over its own sequence's positions 0..pos (causal).
-    pool.run([&](int ith, int nth) {
-      float* sc = &s.scores[static_cast<size_t>(ith) * s.n_ctx_];
-      auto [b, e] = kernels::split_range(N * NH, ith, nth);
-      float qh[1024];
-      for (int64_t item = b; item < e; ++item) {
-        const int64_t t = item / NH, h = item % NH, hk = h / group;
-        const BatchEntry& be = batch[t];
-        // The query meets the half-precision cache at half precision, as llama.cpp does.
-        for (int64_t i = 0; i < HD; ++i) qh[i] = fp16_to_f32(f32_to_fp16(s.q[t * q_dim + h * HD + i]));
-        const int n_kv = be.pos + 1;
-        for (int p = 0; p < n_kv; ++p) {
-          const uint16_t* kr = kv.k(be.seq, il, p) + hk * HD;
-          float d = 0;
-          for (int64_t i = 0; i < HD; ++i) d += qh[i] * fp16_to_f32(kr[i]);
-          sc[p] = d * kq_scale;
-        }
-        kernels::softmax(sc, n_kv);
-        float* out = &s.att[t * q_dim + h * HD];
-        std::fill(out, out + HD, 0.0f);
-        for (int p = 0; p < n_kv; ++p) {
-          const uint16_t* vr = kv.v(be.seq, il, p) + hk * HD;
-          const float w = fp16_to_f32(f32_to_fp16(sc[p]));
-          for (int64_t i = 0; i < HD; ++i) out[i] += w * fp16_to_f32(vr[i]);
-        }
-      }
-    });
-    matmul(pool, L.wo, s.att.data(), N, s.tmp.data(), s.xq.data());
-    kernels::add_inplace(s.x.data(), s.tmp.data(), N * E);
+    const size_t ctx_pad = static_cast<size_t>((s.n_ctx_ + KvCache::kPosBlock - 1) / KvCache::kPosBlock * KvCache::kPosBlock);
+    float* scores = s.scores.data() + static_cast<size_t>(ith) * group * ctx_pad;
 
-    // --- feed-forward (SwiGLU) ---
-    for (int64_t t = 0; t < N; ++t)
-      kernels::rmsnorm(&s.x[t * E], reinterpret_cast<const float*>(L.ffn_norm.data), &s.xn[t * E], E,
-                       c.norm_eps);
-    {
-      const DType vg = kernels::ops(L.ffn_gate.type).vec_dot_type;
-      const size_t stride = convert_activations(pool, s.xn.data(), N, E, vg, s.xq.data());
-      matmul_prepared(pool, L.ffn_gate, s.xq.data(), stride, N, s.gate.data());
-      if (kernels::ops(L.ffn_up.type).vec_dot_type == vg) {
-        matmul_prepared(pool, L.ffn_up, s.xq.data(), stride, N, s.up.data());
-      } else {
-        matmul(pool, L.ffn_up, s.xn.data(), N, s.up.data(), s.xq.data());
+    for (int il = 0; il < c.n_layer; ++il) {
+      const LayerWeights& L = W.layers[il];
+      const float* attn_norm = reinterpret_cast<const float*>(L.attn_norm.data);
+      const float* ffn_norm = reinterpret_cast<const float*>(L.ffn_norm.data);
+
+      // --- Q, K, V: one row space split on head boundaries; RoPE and the cache write follow ---
+      {
+        const Converted in = norm_convert(ith, nth, s.x.data(), attn_norm, {&L.wq, &L.wk, &L.wv}, nullptr, N);
+        const int64_t heads = NH + 2 * NKV;
+        auto [h0, h1] = kernels::split_range(heads, ith, nth);
+        struct Seg {
+          const TensorView* w;
+          float* y;
+          int64_t dim, first;  // output width, first head index in the joint space
+        } segs[3] = {{&L.wq, s.q.data(), q_dim, 0}, {&L.wk, s.k.data(), kv_dim, NH}, {&L.wv, s.v.data(), kv_dim, NH + NKV}};
+        for (int si = 0; si < 3; ++si) {
+          const Seg& g = segs[si];
+          const int64_t lo = std::max(h0, g.first), hi = std::min(h1, g.first + g.dim / HD);
+          if (lo >= hi) continue;
+          const int slot = in.slot_of(vec_dot_type(*g.w));
+          const int64_t c0 = (lo - g.first) * HD, c1 = (hi - g.first) * HD;
+          kernels::matmul_rows(*g.w, in.data[slot], in.stride[slot], g.y, static_cast<size_t>(g.dim), N, c0, c1);
+          for (int64_t t = 0; t < N; ++t) {
+            float* row = g.y + t * g.dim + c0;
+            if (si < 2)
+              ks.flt.rope(row, hi - lo, HD, c.n_rot, s.rope_cos.data() + t * half_rot, s.rope_sin.data() + t * half_rot,
+                          c.rope_neox);
+            const BatchEntry& e = batch[t];
+            if (si == 1) {
+              uint16_t half[1024];
+              for (int64_t cc = c0; cc < c1; cc += 1024) {
+                const int64_t n = std::min<int64_t>(1024, c1 - cc);
+                ks.flt.to_f16(row + (cc - c0), half, n);
+                kv.store_k(e.seq, il, e.pos, cc, cc + n, half);
+              }
+            } else if (si == 2) {
+              ks.flt.to_f16(row, kv.v(e.seq, il, e.pos) + c0, c1 - c0);
+            }
+          }
+        }
+        pool.barrier();
+      }
+
+      // --- attention: items of (token, KV head) or, for few tokens, (token, query head) ---
+      {
+        const DType vo = vec_dot_type(L.wo);
+        const size_t so = row_size(vo, q_dim);
+        std::byte* xo = slot_ptr(kSlotAtt);
+        // Each item converts its own output heads for W_o when blocks do not straddle heads.
+        const bool fused = HD % block_of(vo) == 0;
+        const bool grouped = N * NKV >= 2 * nth;
+        const int64_t per_tok = grouped ? NKV : NH;
+        auto [i0, i1] = kernels::split_range(N * per_tok, ith, nth);
+        for (int64_t item = i0; item < i1; ++item) {
+          const int64_t t = item / per_tok, u = item % per_tok;
+          const int64_t hq = grouped ? u * group : u, nq = grouped ? group : 1, hk = hq / group;
+          const BatchEntry& e = batch[t];
+          float* out = s.att.data() + t * q_dim + hq * HD;
+          ks.flt.attend(s.q.data() + t * q_dim + hq * HD, static_cast<size_t>(HD), static_cast<int>(nq),
+                        kv.k_block(e.seq, il, 0) + hk * HD * KvCache::kPosBlock, kv.k_block_stride(),
+                        kv.v(e.seq, il, 0) + hk * HD, static_cast<size_t>(kv_dim), HD, e.pos + 1, kq_scale, scores,
+                        out, static_cast<size_t>(HD), N >= 2 ? kernels::AttnOrder::kBatch : kernels::AttnOrder::kSingle);
+          if (fused)
+            kernels::ops(vo).from_float(out, xo + t * so + row_size(vo, hq * HD), nq * HD);
+        }
+        pool.barrier();
+        if (!fused) {
+          auto [t0, t1] = kernels::split_range(N, ith, nth);
+          for (int64_t t = t0; t < t1; ++t) kernels::ops(vo).from_float(s.att.data() + t * q_dim, xo + t * so, q_dim);
+          pool.barrier();
+        }
+        project_add(L.wo, xo, so, ith, nth);
+        pool.barrier();
+      }
+
+      // --- feed-forward: gate and up split alike, SwiGLU and conversion on the same slice ---
+      {
+        const Converted in = norm_convert(ith, nth, s.x.data(), ffn_norm, {&L.ffn_gate, &L.ffn_up}, nullptr, N);
+        const DType vd = vec_dot_type(L.ffn_down);
+        const size_t sd = row_size(vd, FF);
+        std::byte* xd = slot_ptr(kSlotHidden);
+        const int64_t align = std::max<int64_t>(kRowAlign, block_of(vd));
+        const bool fused = FF % align == 0;
+        auto [f0, f1] = kernels::split_range_aligned(FF, ith, nth, align);
+        if (f0 < f1) {
+          const int sg = in.slot_of(vec_dot_type(L.ffn_gate)), su = in.slot_of(vec_dot_type(L.ffn_up));
+          kernels::matmul_rows(L.ffn_gate, in.data[sg], in.stride[sg], s.gate.data(), static_cast<size_t>(FF), N, f0, f1);
+          kernels::matmul_rows(L.ffn_up, in.data[su], in.stride[su], s.up.data(), static_cast<size_t>(FF), N, f0, f1);
+          for (int64_t t = 0; t < N; ++t) {
+            float* h = s.hidden.data() + t * FF + f0;
+            ks.flt.swiglu(s.gate.data() + t * FF + f0, s.up.data() + t * FF + f0, h, f1 - f0);
+            if (fused) kernels::ops(vd).from_float(h, xd + t * sd + row_size(vd, f0), f1 - f0);
+          }
+        }
+        pool.barrier();
+        if (!fused) {
+          auto [t0, t1] = kernels::split_range(N, ith, nth);
+          for (int64_t t = t0; t < t1; ++t) kernels::ops(vd).from_float(s.hidden.data() + t * FF, xd + t * sd, FF);
+          pool.barrier();
+        }
+        project_add(L.ffn_down, xd, sd, ith, nth);
+        pool.barrier();
       }
     }
-    kernels::swiglu(s.gate.data(), s.up.data(), s.hidden.data(), N * FF);
-    matmul(pool, L.ffn_down, s.hidden.data(), N, s.tmp.data(), s.xq.data());
-    kernels::add_inplace(s.x.data(), s.tmp.data(), N * E);
-  }
 
-  // Final norm and output projection only for the entries that want logits.
-  int64_t n_out = 0;
-  for (int64_t t = 0; t < N; ++t) {
-    if (!batch[t].logits) continue;
-    kernels::rmsnorm(&s.x[t * E], reinterpret_cast<const float*>(W.output_norm.data),
-                     &s.xn[n_out * E], E, c.norm_eps);
-    ++n_out;
-  }
-  if (n_out > 0) matmul(pool, W.output, s.xn.data(), n_out, logits, s.xq.data());
-  (void)q_dim;
-  (void)FF;
+    // --- final norm and output projection, only for the entries that want logits ---
+    if (n_out > 0) {
+      const Converted in = norm_convert(ith, nth, s.x.data(), reinterpret_cast<const float*>(W.output_norm.data),
+                                        {&W.output}, out_rows.data(), n_out);
+      auto [r0, r1] = kernels::split_range_aligned(V, ith, nth, kRowAlign);
+      if (r0 < r1) kernels::matmul_rows(W.output, in.data[0], in.stride[0], logits, static_cast<size_t>(V), n_out, r0, r1);
+    }
+  });
 }
 
 }  // namespace edgelm

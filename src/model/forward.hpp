@@ -19,19 +19,39 @@ struct BatchEntry {
   bool logits;   // produce the next-token logits after this entry
 };
 
-// Activations for up to max_tokens tokens in flight; allocated once per session.
+// Activations for up to max_tokens tokens in flight; allocated once per session. Buffers are
+// left uninitialised, so pages a short batch never touches cost no resident memory.
 class ForwardScratch {
  public:
   ForwardScratch(const ModelConfig& c, int max_tokens, int n_ctx, int n_threads);
   int max_tokens() const { return max_tokens_; }
+
+  // A buffer of n elements, allocated once and not zeroed.
+  template <class T>
+  struct Buffer {
+    std::unique_ptr<T[]> p;
+    size_t n = 0;
+    void allocate(size_t count) {
+      p = std::make_unique_for_overwrite<T[]>(count);
+      n = count;
+    }
+    T* data() const { return p.get(); }
+    T& operator[](size_t i) const { return p[i]; }
+  };
 
  private:
   friend void forward(const Model&, std::span<const BatchEntry>, KvCache&, ForwardScratch&,
                       kernels::ThreadPool&, float*);
   int max_tokens_;
   int n_ctx_;
-  std::vector<float> x, xn, q, k, v, att, tmp, gate, up, hidden, scores;
-  std::vector<std::byte> xq;
+  int n_threads_;
+  size_t act_row_bytes_;    // bytes of one converted activation row (widest input, any type)
+  size_t local_bytes_;      // per-thread share of `local`
+  Buffer<float> x, xn, q, k, v, att, tmp, gate, up, hidden;
+  Buffer<float> rope_cos, rope_sin;   // [token][n_rot / 2]
+  Buffer<float> scores;               // [thread][group][n_ctx rounded up to a key block]
+  Buffer<std::byte> xq;               // converted activations: [slot][token][row]
+  Buffer<std::byte> local;            // per thread: one token's normed row and its conversions
 };
 
 // Runs the model on `batch` (at most scratch.max_tokens() entries; positions must be inside the

@@ -1,7 +1,11 @@
 // Key/value cache for several independent sequences, stored as IEEE half floats.
-// Layout: [seq][layer][pos][n_head_kv * head_dim] for K and for V, so one sequence's history
-// for one layer is contiguous. Memory is reserved up front but pages are only touched (and
-// counted in RSS) as positions fill.
+// V layout: [seq][layer][pos][n_head_kv * head_dim], one row per position.
+// K layout: [seq][layer][block][n_head_kv * head_dim][kPosBlock], positions grouped in blocks
+// of kPosBlock with the dimension outermost, so one vector of kPosBlock lanes holds one
+// dimension of consecutive positions: attention scores for a block of positions come out of
+// one multiply-add per dimension, each position's sum taken in dimension order.
+// Memory is reserved up front but pages are only touched (and counted in RSS) as positions
+// fill.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +17,8 @@ namespace edgelm {
 
 class KvCache {
  public:
+  static constexpr int kPosBlock = 16;
+
   KvCache(const ModelConfig& c, int n_ctx, int n_seq);
 
   int n_ctx() const { return n_ctx_; }
@@ -20,16 +26,33 @@ class KvCache {
   int64_t kv_dim() const { return kv_dim_; }
   size_t bytes() const { return 2 * elems_ * sizeof(uint16_t); }
 
-  uint16_t* k(int seq, int layer, int pos) { return k_.get() + offset(seq, layer, pos); }
-  uint16_t* v(int seq, int layer, int pos) { return v_.get() + offset(seq, layer, pos); }
-  const uint16_t* k(int seq, int layer, int pos) const { return k_.get() + offset(seq, layer, pos); }
-  const uint16_t* v(int seq, int layer, int pos) const { return v_.get() + offset(seq, layer, pos); }
+  // K of block `block` (positions block * kPosBlock ...): element (dim i, position p) at
+  // [i * kPosBlock + p % kPosBlock].
+  uint16_t* k_block(int seq, int layer, int block) { return k_.get() + k_offset(seq, layer, block); }
+  const uint16_t* k_block(int seq, int layer, int block) const { return k_.get() + k_offset(seq, layer, block); }
+  // Elements between consecutive blocks.
+  size_t k_block_stride() const { return static_cast<size_t>(kv_dim_) * kPosBlock; }
+  // Writes K columns [c0, c1) of position pos (row holds c1 - c0 halves).
+  void store_k(int seq, int layer, int pos, int64_t c0, int64_t c1, const uint16_t* row) {
+    uint16_t* b = k_block(seq, layer, pos / kPosBlock) + pos % kPosBlock;
+    for (int64_t i = c0; i < c1; ++i) b[i * kPosBlock] = row[i - c0];
+  }
+  uint16_t k_at(int seq, int layer, int pos, int64_t i) const {
+    return k_block(seq, layer, pos / kPosBlock)[i * kPosBlock + pos % kPosBlock];
+  }
+
+  uint16_t* v(int seq, int layer, int pos) { return v_.get() + v_offset(seq, layer, pos); }
+  const uint16_t* v(int seq, int layer, int pos) const { return v_.get() + v_offset(seq, layer, pos); }
 
  private:
-  size_t offset(int seq, int layer, int pos) const {
-    return ((static_cast<size_t>(seq) * n_layer_ + layer) * n_ctx_ + pos) * kv_dim_;
+  size_t v_offset(int seq, int layer, int pos) const {
+    return ((static_cast<size_t>(seq) * n_layer_ + layer) * n_ctx_pad_ + pos) * kv_dim_;
   }
-  int n_ctx_, n_seq_, n_layer_;
+  size_t k_offset(int seq, int layer, int block) const {
+    return ((static_cast<size_t>(seq) * n_layer_ + layer) * n_ctx_pad_ + static_cast<size_t>(block) * kPosBlock) *
+           kv_dim_;
+  }
+  int n_ctx_, n_ctx_pad_, n_seq_, n_layer_;
   int64_t kv_dim_;
   size_t elems_;
   std::unique_ptr<uint16_t[]> k_, v_;

@@ -1,0 +1,241 @@
+// edgelm bench: prompt-processing and generation speed, time to first token, load time and
+// memory, measured the way llama-bench measures them so the numbers compare directly:
+//   ppN  N random tokens evaluated as one prompt into an empty context
+//   tgN  N tokens evaluated one at a time, starting from an empty context
+// One warm-up run precedes the repetitions; each row reports the median and the spread.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "edgelm/error.hpp"
+#include "edgelm/model.hpp"
+#include "edgelm/session.hpp"
+#include "kernels/kernels.hpp"
+
+namespace edgelm::cli {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+struct BenchArgs {
+  std::string model = "smollm2";
+  std::vector<int> n_prompt{512};
+  std::vector<int> n_gen{128};
+  std::vector<int> threads{1, 2};
+  int reps = 5;
+  int n_batch = 512;
+  bool json = false;
+};
+
+struct Stats {
+  double median = 0, mean = 0, stddev = 0, min = 0, max = 0;
+};
+
+Stats stats_of(std::vector<double> v) {
+  Stats s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  s.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  for (double x : v) s.mean += x;
+  s.mean /= static_cast<double>(n);
+  for (double x : v) s.stddev += (x - s.mean) * (x - s.mean);
+  s.stddev = n > 1 ? std::sqrt(s.stddev / static_cast<double>(n - 1)) : 0.0;
+  s.min = v.front();
+  s.max = v.back();
+  return s;
+}
+
+uint64_t peak_rss_bytes() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+std::string human_mib(uint64_t b) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f MiB", static_cast<double>(b) / (1024.0 * 1024.0));
+  return buf;
+}
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+struct Measurement {
+  std::string test;  // "pp512", "tg128"
+  int threads = 0, n_prompt = 0, n_gen = 0;
+  std::vector<double> samples_ts;   // tokens per second, one per repetition
+  std::vector<double> samples_ms;   // wall time per repetition
+};
+
+// One test (pp or tg) at one thread count: warm-up, then `reps` timed runs.
+Measurement run_test(Session& s, const std::vector<int32_t>& tokens, int n_prompt, int n_gen, int reps) {
+  Measurement m;
+  m.threads = s.n_threads();
+  m.n_prompt = n_prompt;
+  m.n_gen = n_gen;
+  m.test = n_prompt > 0 ? "pp" + std::to_string(n_prompt) : "tg" + std::to_string(n_gen);
+  auto once = [&] {
+    s.truncate(0, 0);
+    const auto t0 = clock_type::now();
+    if (n_prompt > 0) {
+      s.eval(std::span<const int32_t>(tokens.data(), static_cast<size_t>(n_prompt)));
+    } else {
+      for (int i = 0; i < n_gen; ++i) s.eval(std::span<const int32_t>(&tokens[static_cast<size_t>(i)], 1));
+    }
+    return seconds_since(t0);
+  };
+  once();  // warm-up: page in the weights, settle the threads
+  for (int r = 0; r < reps; ++r) {
+    const double sec = once();
+    const int n = n_prompt > 0 ? n_prompt : n_gen;
+    m.samples_ms.push_back(sec * 1e3);
+    m.samples_ts.push_back(n / sec);
+  }
+  return m;
+}
+
+void bench(const BenchArgs& a) {
+  const auto t_load = clock_type::now();
+  auto model = Model::load(a.model);
+  const double load_ms = seconds_since(t_load) * 1e3;
+  const ModelConfig& c = model->config();
+  int max_p = 0, max_n = 0;
+  for (int p : a.n_prompt) max_p = std::max(max_p, p);
+  for (int n : a.n_gen) max_n = std::max(max_n, n);
+  const int n_ctx = std::max(16, std::max(max_p, max_n));
+
+  // Random tokens, as llama-bench uses: the speed does not depend on which tokens they are.
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> pick(0, c.n_vocab - 1);
+  std::vector<int32_t> tokens(static_cast<size_t>(n_ctx));
+  for (auto& t : tokens) t = pick(rng);
+
+  // Weight type: the most common type among the 2-D tensors (as llama.cpp names a file's type).
+  std::string wtype = "?";
+  {
+    std::vector<std::pair<std::string, uint64_t>> bytes;
+    for (const auto& t : model->file().tensors()) {
+      if (t.n_dims < 2) continue;
+      const std::string name(dtype_name(t.type));
+      auto it = std::find_if(bytes.begin(), bytes.end(), [&](auto& e) { return e.first == name; });
+      if (it == bytes.end()) bytes.emplace_back(name, t.nbytes);
+      else it->second += t.nbytes;
+    }
+    if (!bytes.empty())
+      wtype = std::max_element(bytes.begin(), bytes.end(), [](auto& x, auto& y) { return x.second < y.second; })->first;
+  }
+
+  std::vector<Measurement> results;
+  uint64_t kv_bytes = 0;
+  double session_ms = 0;
+  for (int th : a.threads) {
+    SessionOptions so;
+    so.n_ctx = n_ctx;
+    so.n_threads = th;
+    so.n_batch = std::min(a.n_batch, n_ctx);
+    const auto t_sess = clock_type::now();
+    Session s(model, so);
+    session_ms = std::max(session_ms, seconds_since(t_sess) * 1e3);
+    kv_bytes = s.kv_bytes();
+    for (int p : a.n_prompt)
+      if (p > 0) results.push_back(run_test(s, tokens, p, 0, a.reps));
+    for (int n : a.n_gen)
+      if (n > 0) results.push_back(run_test(s, tokens, 0, n, a.reps));
+  }
+  const uint64_t rss = peak_rss_bytes();
+  const std::string simd(kernels::target_name());
+
+  if (a.json) {
+    for (const auto& m : results) {
+      const Stats ts = stats_of(m.samples_ts);
+      const Stats ms = stats_of(m.samples_ms);
+      nlohmann::json j = {
+          {"tool", "edgelm"},
+          {"model", c.name},
+          {"model_file", model->path()},
+          {"model_type", wtype},
+          {"n_params", model->n_params()},
+          {"weight_bytes", model->weight_bytes()},
+          {"kv_bytes", kv_bytes},
+          {"n_ctx", n_ctx},
+          {"n_batch", std::min(a.n_batch, n_ctx)},
+          {"simd", simd},
+          {"threads", m.threads},
+          {"test", m.test},
+          {"n_prompt", m.n_prompt},
+          {"n_gen", m.n_gen},
+          {"reps", a.reps},
+          {"samples_ts", m.samples_ts},
+          {"median_ts", ts.median},
+          {"mean_ts", ts.mean},
+          {"stddev_ts", ts.stddev},
+          {"min_ts", ts.min},
+          {"max_ts", ts.max},
+          {"median_ms", ms.median},
+          {"load_ms", load_ms},
+          {"session_ms", session_ms},
+          {"peak_rss_bytes", rss},
+      };
+      // Time to first token: the prompt's evaluation (the first new token is sampled from
+      // the logits it returns).
+      if (m.n_prompt > 0) j["ttft_ms"] = ms.median;
+      std::printf("%s\n", j.dump().c_str());
+    }
+    return;
+  }
+
+  std::printf("model: %s (%s), %.1f M params, weights %s, KV cache %s (%d positions), SIMD %s\n",
+              c.name.c_str(), wtype.c_str(), model->n_params() / 1e6, human_mib(model->weight_bytes()).c_str(),
+              human_mib(kv_bytes).c_str(), n_ctx, simd.c_str());
+  std::printf("load %.1f ms (+ %.1f ms session), peak RSS %s, %d repetitions\n\n", load_ms, session_ms,
+              human_mib(rss).c_str(), a.reps);
+  std::printf("| threads | test | t/s (median) | spread (min .. max) | ms / run | TTFT ms |\n");
+  std::printf("|--------:|-----:|-------------:|--------------------:|---------:|--------:|\n");
+  for (const auto& m : results) {
+    const Stats ts = stats_of(m.samples_ts);
+    const Stats ms = stats_of(m.samples_ms);
+    char ttft[32] = "";
+    if (m.n_prompt > 0) std::snprintf(ttft, sizeof ttft, "%.1f", ms.median);
+    std::printf("| %7d | %4s | %12.2f | %8.2f .. %8.2f | %8.1f | %7s |\n", m.threads, m.test.c_str(), ts.median,
+                ts.min, ts.max, ms.median, ttft);
+  }
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto a = std::make_shared<BenchArgs>();
+  CLI::App* cmd = app.add_subcommand("bench", "measure prompt and generation speed, load time and memory");
+  cmd->add_option("-m,--model", a->model, "GGUF file, or a model-cache name (smollm2)")->capture_default_str();
+  cmd->add_option("-p,--n-prompt", a->n_prompt, "prompt lengths to test (comma-separated; 0 skips)")
+      ->delimiter(',')
+      ->check(CLI::Range(0, 1 << 16))
+      ->capture_default_str();
+  cmd->add_option("-n,--n-gen", a->n_gen, "generation lengths to test (comma-separated; 0 skips)")
+      ->delimiter(',')
+      ->check(CLI::Range(0, 1 << 16))
+      ->capture_default_str();
+  cmd->add_option("-t,--threads", a->threads, "thread counts to test (comma-separated)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("-r,--repetitions", a->reps, "timed repetitions per test")->check(CLI::Range(1, 1000))->capture_default_str();
+  cmd->add_option("-b,--batch-size", a->n_batch, "prompt tokens per forward pass")->check(CLI::Range(1, 8192))->capture_default_str();
+  cmd->add_flag("--json", a->json, "one JSON object per measurement instead of a Markdown table");
+  cmd->callback([a] { bench(*a); });
+}
+
+}  // namespace edgelm::cli
