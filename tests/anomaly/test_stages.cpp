@@ -1,7 +1,10 @@
 // Each detector stage on its own.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "edgelm/anomaly/alarm_shaper.hpp"
 #include "edgelm/anomaly/block_averager.hpp"
@@ -67,6 +70,48 @@ TEST(AlarmShaper, OneReportPerEventWithADecayingBar) {
   EXPECT_EQ(a.update(0.5f), 0.5f);  // after a full rest period anything positive reports
 }
 
+TEST(BlockAverager, OverlappingWindowsSlideBySubBlocks) {
+  BlockAverager b(8, 0, 2);  // window of 8, a mean every 4 samples
+  EXPECT_EQ(b.hop(), 4);
+  std::vector<std::pair<int, float>> out;
+  float mean = 0.0f;
+  for (int i = 0; i < 20; ++i)
+    if (b.add(static_cast<float>(i), mean)) out.emplace_back(i, mean);
+  // The first window is full after 8 samples; then every 4 samples, the mean of the last 8.
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0].first, 7);
+  EXPECT_FLOAT_EQ(out[0].second, 3.5f);
+  EXPECT_EQ(out[1].first, 11);
+  EXPECT_FLOAT_EQ(out[1].second, 7.5f);
+  EXPECT_EQ(out[3].first, 19);
+  EXPECT_FLOAT_EQ(out[3].second, 15.5f);
+}
+
+TEST(BlockAverager, OneHopIsPlainBlocks) {
+  BlockAverager a(6), b(6, 0, 1);
+  float ma = 0.0f, mb = 0.0f;
+  for (int i = 0; i < 60; ++i) {
+    const float x = static_cast<float>((i * 7) % 11);
+    const bool ea = a.add(x, ma), eb = b.add(x, mb);
+    ASSERT_EQ(ea, eb) << i;
+    if (ea) ASSERT_EQ(ma, mb) << i;
+  }
+}
+
+TEST(AlarmShaper, EscalationMarginAppliesToRepeatableSurprisesOnly) {
+  AlarmShaper s(100, 0.25f);
+  EXPECT_EQ(s.update(8.0f), 8.0f);
+  // Right after: a slightly stronger block surprise (the same event seen by the next
+  // overlapping block) is not a new alarm, a clearly stronger one is.
+  EXPECT_EQ(s.update(9.0f), 0.0f);
+  EXPECT_EQ(s.update(10.5f), 10.5f);
+  // A sample-level surprise (new extreme, spike) only has to beat the decaying bar.
+  EXPECT_EQ(s.update(11.0f, false), 11.0f);
+  AlarmShaper plain(100);  // escalation 0: the original rule
+  EXPECT_EQ(plain.update(8.0f), 8.0f);
+  EXPECT_EQ(plain.update(8.5f), 8.5f);
+}
+
 TEST(CountTable, SmoothedProbabilitiesAndForgetting) {
   CountTable<2> t;
   EXPECT_FLOAT_EQ(t.prob(0, 3, 4, 1.0f), 0.25f);
@@ -117,6 +162,22 @@ TEST(SymbolModel, ExpertMaskSelectsExperts) {
   EXPECT_LT(m.expert_prob(SymbolModel::kOrder0), 1.0f);
   EXPECT_EQ(m.expert_prob(SymbolModel::kTimeOfDay), 1.0f);  // off
   EXPECT_EQ(m.expert_prob(SymbolModel::kPredictor), 1.0f);
+}
+
+TEST(SymbolModel, InterleavedPhasesShareWhatTheyLearn) {
+  // Two interleaved copies of a period-4 pattern (hops 2): each phase sees its own sequence
+  // 0,1,2,3,... as context, so once learned the pattern is cheap in both phases, and a value
+  // that breaks one phase's pattern is dear.
+  SymbolModel m({}, 2);
+  const float pattern[4] = {0.1f, 0.35f, 0.6f, 0.85f};
+  float late = 0.0f;
+  for (int i = 0; i < 800; ++i) {
+    const float bits = m.update(pattern[(i / 2) % 4], -1);
+    if (i >= 700) late = std::max(late, bits);
+  }
+  EXPECT_LT(late, 1.5f);
+  // Phase of update 800 expects pattern[0] after pattern[3]; pattern[2] breaks it.
+  EXPECT_GT(m.update(pattern[2], -1), 3.0f * late + 2.0f);
 }
 
 TEST(SpikeDetector, OnlyRecordBreakingResidualsScore) {

@@ -12,12 +12,14 @@
 // Stages (each usable and measurable on its own; see src/apps/anomaly/README.md). Every path
 // speaks the same currency, surprise in bits, and the largest surprise of a sample is reported:
 //   RobustScaler   value -> z, robust running normalisation
-//   BlockAverager  z -> mean over blocks of `scale` samples, one stream per scale (32 and 16)
+//   BlockAverager  z -> mean over windows of `scale` samples, one stream per scale (32 and 16);
+//                  windows overlap by half (block_hops 2): a mean every scale/2 samples
 //   SymbolModel    squashed block mean -> surprise under five online experts; with two scales
 //                  a block is surprising only when both scales agree (the smaller surprise)
 //   RangeWatch     raw value beyond every value seen so far (a new extreme) -> fixed surprise
 //   SpikeDetector  sample-level prediction residual breaking its record -> surprise
-//   AlarmShaper    surprise -> reported surprise, one report per event (decaying bar)
+//   AlarmShaper    surprise -> reported surprise, one report per event (decaying bar; a block
+//                  surprise must beat it by `escalation`, as overlapping blocks repeat evidence)
 // score = reported surprise / score_bits, clipped to [0, 1].
 #pragma once
 #include <cstdint>
@@ -40,12 +42,14 @@ struct DetectorConfig {
   int scales = 2;                   // how many entries of `scale` are used (1..kMaxScales)
   int scale[kMaxScales] = {32, 16}; // samples per block of each stream
   bool scale_agreement = true;      // several scales: all must be surprised (min), else max
+  int block_hops = 2;               // 1..kMaxHops: a block mean every scale/block_hops samples
   SymbolModelConfig symbol{};
   bool use_range = true;            // new-extreme path (see RangeWatch)
   RangeWatchConfig range{};
   bool use_spikes = true;           // sample-level spike/step path (see SpikeDetector)
   SpikeDetectorConfig spike{};
   int rest_period = 500;            // samples over which the bar set by an alarm falls back to 0
+  float escalation = 0.25f;         // a report must beat the decaying bar by this fraction
   float score_bits = 16.0f;         // surprise (bits) that maps to score 1
   int warmup = 150;                 // samples before any non-zero score
   int block_phase = 0;              // samples already counted in the first block
@@ -80,7 +84,10 @@ class Detector {
   BlockAverager blocks_[kMaxScales];
   SymbolModel streams_[kMaxScales];
   float stream_bits_[kMaxScales] = {};
-  float recent_bits_[kMaxScales] = {};  // max surprise of each stream since the coarsest block began
+  // The last surprises of each stream (ring), for the agreement between scales.
+  static constexpr int kRecent = 16;
+  float recent_bits_[kMaxScales][kRecent] = {};
+  int recent_pos_[kMaxScales] = {};
   int coarsest_ = 0;
   SpikeDetector spikes_;
   RangeWatch range_;

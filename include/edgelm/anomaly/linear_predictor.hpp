@@ -17,6 +17,10 @@ class LinearPredictor {
   float predict() const;
   // Prediction of the next value (after the last update).
   float next() const { return lags_[0] + predict(); }
+  // The same model on lags kept by the caller (lags[0] newest, kLags of them): prediction of
+  // the next value, and one learning step toward the value z that followed those lags.
+  float next_from(const float* lags) const;
+  void learn_from(const float* lags, float z);
 
  private:
   float step_;

@@ -1,4 +1,7 @@
 // Online sequence model of a normalised signal u in [0, 1], coded as one of `levels` symbols.
+// With `hops` > 1 the input is `hops` interleaved sequences (overlapping block means, one per
+// sub-block phase): the context of a value is the value `hops` updates back, and all phases
+// share the learned tables and weights (the statistics do not depend on the phase).
 // Several experts predict the newest symbol, each from a different view of the past:
 //   order0      how often each symbol occurs (value rarity)
 //   order1      the previous symbol (transitions)
@@ -15,6 +18,7 @@
 #pragma once
 #include <cstdint>
 
+#include "edgelm/anomaly/block_averager.hpp"
 #include "edgelm/anomaly/count_table.hpp"
 #include "edgelm/anomaly/linear_predictor.hpp"
 
@@ -32,6 +36,7 @@ struct SymbolModelConfig {
   uint8_t expert_mask = 0x1f;  // bit e enables expert e (see SymbolModel::Expert)
   bool bayes_mixture = false;  // false: geometric pooling; true: Bayesian mixture
   int min_context_count = 2;   // a count expert abstains while its context has fewer observations
+  bool learn_all_phases = true;   // with overlapping windows: every phase teaches (else one)
   float mix_decay = 0.98f;     // per-update decay of the experts' log-loss (mixture weights)
 };
 
@@ -39,7 +44,7 @@ class SymbolModel {
  public:
   enum Expert { kOrder0, kOrder1, kOrder2, kTimeOfDay, kPredictor, kExperts };
 
-  explicit SymbolModel(const SymbolModelConfig& cfg = {});
+  explicit SymbolModel(const SymbolModelConfig& cfg = {}, int hops = 1);
 
   // Surprise in bits of u (in [0,1]) given the past, then learns it. `day_bin` is the hour of
   // day in [0, kDayBins), or -1 when unknown.
@@ -50,19 +55,24 @@ class SymbolModel {
   float expert_prob(int e) const { return last_p_[e]; }
 
  private:
-  float predictor_prob(int sym) const;
+  float predictor_prob(int sym, float predicted_u) const;
+  // u of the value `k` steps back in the newest value's own phase (k >= 1).
+  float past(int k) const { return hist_[(pos_ + kHistory - k * hops_) % kHistory]; }
+  static constexpr int kHistory = kLags * kMaxHops;  // kLags steps back in every phase
 
   SymbolModelConfig cfg_;
   CountTable<1> order0_;
   CountTable<kMaxLevels> order1_;
   CountTable<kContextLevels * kContextLevels> order2_;
   CountTable<kDayBins> day_;
-  LinearPredictor predictor_;
-  float predicted_u_ = 0.5f;
+  LinearPredictor predictor_;   // weights only; the lags come from hist_
+  float hist_[kHistory];        // the last values (all phases interleaved), ring
+  int pos_ = 0;                 // where the next value goes
+  int hops_ = 1;
   float pred_spread_ = 0.1f;   // mean |u - predicted u|
   float loss_[kExperts] = {};  // decayed log-loss (bits) of each expert, for the mixture
   float last_p_[kExperts] = {};
-  int prev1_ = 0, prev2_ = 0;
+  int prev1_ = 0;
   uint32_t count_ = 0;
 };
 

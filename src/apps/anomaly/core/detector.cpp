@@ -11,7 +11,10 @@ DetectorConfig clamped(DetectorConfig c) {
   for (int& s : c.scale) s = s < 1 ? 1 : (s > kMaxScaleSamples ? kMaxScaleSamples : s);
   if (c.warmup < 0) c.warmup = 0;
   if (c.rest_period < 0) c.rest_period = 0;
+  if (!(c.escalation >= 0.0f)) c.escalation = 0.0f;
   if (c.block_phase < 0) c.block_phase = 0;
+  if (c.block_hops < 1) c.block_hops = 1;
+  if (c.block_hops > kMaxHops) c.block_hops = kMaxHops;
   if (!(c.squash_width > 0.0f)) c.squash_width = 3.0f;
   if (!(c.score_bits > 0.0f)) c.score_bits = 16.0f;
   return c;
@@ -47,9 +50,13 @@ const char* validate(const DetectorConfig& c) {
   if ((m.expert_mask & 0x1f) == 0) return "symbol_expert_mask must enable at least one expert";
   if (!(m.mix_decay > 0.0f && m.mix_decay <= 1.0f)) return "symbol_mix_decay must be in (0, 1]";
   if (c.rest_period < 0) return "rest_period must be >= 0";
+  if (!(c.escalation >= 0.0f && c.escalation <= 10.0f)) return "escalation must be in [0, 10]";
   if (!(c.score_bits > 0.0f)) return "score_bits must be > 0";
   if (c.warmup < 0) return "warmup must be >= 0";
   if (c.block_phase < 0) return "block_phase must be >= 0";
+  if (c.block_hops < 1 || c.block_hops > kMaxHops) return "block_hops must be 1..4";
+  for (int j = 0; j < c.scales; ++j)
+    if (c.scale[j] % c.block_hops != 0) return "every used scale must be a multiple of block_hops";
   if (!(c.alarm_threshold >= 0.0f && c.alarm_threshold <= 1.0f)) return "alarm_threshold must be in [0, 1]";
   return nullptr;
 }
@@ -60,33 +67,40 @@ static_assert(kMaxScales == 2, "update the initialiser lists below");
 Detector::Detector(const DetectorConfig& cfg)
     : cfg_(clamped(cfg)),
       scaler_(cfg_.scaler_horizon),
-      blocks_{BlockAverager(cfg_.scale[0], cfg_.block_phase), BlockAverager(cfg_.scale[1], cfg_.block_phase)},
-      streams_{SymbolModel(cfg_.symbol), SymbolModel(cfg_.symbol)},
+      blocks_{BlockAverager(cfg_.scale[0], cfg_.block_phase, cfg_.block_hops),
+              BlockAverager(cfg_.scale[1], cfg_.block_phase, cfg_.block_hops)},
+      streams_{SymbolModel(cfg_.symbol, cfg_.block_hops), SymbolModel(cfg_.symbol, cfg_.block_hops)},
       spikes_(cfg_.spike),
       range_(cfg_.range),
-      shaper_(cfg_.rest_period) {
+      shaper_(cfg_.rest_period, cfg_.escalation) {
   for (int j = 1; j < cfg_.scales; ++j)
     if (cfg_.scale[j] > cfg_.scale[coarsest_]) coarsest_ = j;
 }
 
 float Detector::block_surprise(float z, int day_bin) {
-  // With several scales an anomaly must be surprising at every scale: when the coarsest block
-  // ends, its surprise is combined with the largest surprise each finer stream produced during
-  // that block (min = agreement; max when agreement is off).
+  // With several scales an anomaly must be surprising at every scale: when a window of the
+  // coarsest stream ends, its surprise is combined with the largest surprise of each finer
+  // stream over the windows that lie inside it (min = agreement; max when agreement is off).
   bool coarse_ended = false;
   for (int j = 0; j < cfg_.scales; ++j) {
     stream_bits_[j] = 0.0f;
     float mean;
     if (!blocks_[j].add(z, mean)) continue;
     stream_bits_[j] = streams_[j].update(squash(mean, cfg_.squash_width), day_bin);
-    recent_bits_[j] = fm::max(recent_bits_[j], stream_bits_[j]);
+    recent_bits_[j][recent_pos_[j]] = stream_bits_[j];
+    recent_pos_[j] = (recent_pos_[j] + 1) % kRecent;
     coarse_ended = coarse_ended || j == coarsest_;
   }
   if (!coarse_ended) return 0.0f;
-  float bits = recent_bits_[coarsest_];
+  float bits = stream_bits_[coarsest_];
+  const int coarse_scale = blocks_[coarsest_].scale();
   for (int j = 0; j < cfg_.scales; ++j) {
-    bits = cfg_.scale_agreement ? fm::min(bits, recent_bits_[j]) : fm::max(bits, recent_bits_[j]);
-    recent_bits_[j] = 0.0f;
+    if (j == coarsest_) continue;
+    const int inside = (coarse_scale - blocks_[j].scale()) / blocks_[j].hop() + 1;
+    float recent = 0.0f;
+    for (int k = 1; k <= inside && k <= kRecent; ++k)
+      recent = fm::max(recent, recent_bits_[j][(recent_pos_[j] + kRecent - k) % kRecent]);
+    bits = cfg_.scale_agreement ? fm::min(bits, recent) : fm::max(bits, recent);
   }
   return bits;
 }
@@ -99,10 +113,12 @@ float Detector::update(int64_t timestamp_ms, float value) {
   float surprise = block_surprise(z, hour_of_day(timestamp_ms));
   range_bits_ = cfg_.use_range ? range_.update(value) : 0.0f;
   spike_bits_ = cfg_.use_spikes ? spikes_.update(z) : 0.0f;
-  surprise = fm::max(surprise, fm::max(range_bits_, spike_bits_));
+  const float sample_bits = fm::max(range_bits_, spike_bits_);
+  const bool from_blocks = surprise > sample_bits;
+  surprise = fm::max(surprise, sample_bits);
   last_surprise_ = surprise;
   if (count_ <= static_cast<uint32_t>(cfg_.warmup)) return 0.0f;
-  return fm::clamp(shaper_.update(surprise) / cfg_.score_bits, 0.0f, 1.0f);
+  return fm::clamp(shaper_.update(surprise, from_blocks) / cfg_.score_bits, 0.0f, 1.0f);
 }
 
 }  // namespace edgelm::anomaly

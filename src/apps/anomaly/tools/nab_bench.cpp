@@ -40,8 +40,8 @@ void print_stage_times(const std::vector<LabeledSeries>& corpus, const DetectorC
   });
   time("BlockAverager+SymbolModel (scale 0)", [&](const Series& s) {
     RobustScaler sc(cfg.scaler_horizon);
-    BlockAverager b(cfg.scale[0]);
-    SymbolModel m(cfg.symbol);
+    BlockAverager b(cfg.scale[0], cfg.block_phase, cfg.block_hops);
+    SymbolModel m(cfg.symbol, cfg.block_hops);
     float acc = 0, mean;
     for (size_t i = 0; i < s.value.size(); ++i)
       if (b.add(sc.update(s.value[i]), mean)) acc += m.update(0.5f + 0.1f * mean, static_cast<int>((s.timestamp_ms[i] / 3600000) % 24));
