@@ -45,6 +45,14 @@ class Session {
   std::span<const float> eval(std::span<const int32_t> tokens, int seq = 0);
   // Like eval, but returns logits after every token (tokens.size() x n_vocab), for perplexity.
   std::span<const float> eval_all(std::span<const int32_t> tokens, int seq = 0);
+  // Like eval_all, but returns each token's final hidden state (after the output norm,
+  // n_embd floats per token) instead of logits: the features for pooling and classifiers.
+  std::span<const float> embed(std::span<const int32_t> tokens, int seq = 0);
+  // Hidden states of several independent texts, packed into as few forward passes as the batch
+  // size allows: text i is evaluated from an empty cache in sequence i (at most n_seq texts;
+  // their earlier contents are dropped). The result holds all tokens' rows, text after text.
+  std::span<const float> embed_batch(std::span<const std::vector<int32_t>> texts);
+
   // One new token for each listed sequence, all in one forward pass; row i of the result is
   // the logits for seqs[i].
   std::span<const float> decode(std::span<const int32_t> tokens, std::span<const int> seqs);

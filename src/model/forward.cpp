@@ -93,7 +93,7 @@ ForwardScratch::ForwardScratch(const ModelConfig& c, int max_tokens, int n_ctx, 
 }
 
 void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
-             ForwardScratch& s, ThreadPool& pool, float* logits) {
+             ForwardScratch& s, ThreadPool& pool, float* logits, float* hidden) {
   const ModelConfig& c = model.config();
   const ModelWeights& W = model.weights();
   const int64_t N = static_cast<int64_t>(batch.size());
@@ -295,8 +295,14 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
       }
     }
 
+    // --- final hidden states (features for pooling and classifiers) ---
+    if (hidden && n_out > 0) {
+      const float* onorm = reinterpret_cast<const float*>(W.output_norm.data);
+      auto [j0, j1] = kernels::split_range(n_out, ith, nth);
+      for (int64_t j = j0; j < j1; ++j) ks.flt.rmsnorm(s.x.data() + out_rows[j] * E, onorm, hidden + j * E, E, c.norm_eps);
+    }
     // --- final norm and output projection, only for the entries that want logits ---
-    if (n_out > 0) {
+    if (logits && n_out > 0) {
       const Converted in = norm_convert(ith, nth, s.x.data(), reinterpret_cast<const float*>(W.output_norm.data),
                                         {&W.output}, out_rows.data(), n_out);
       auto [r0, r1] = kernels::split_range_aligned(V, ith, nth, kRowAlign);

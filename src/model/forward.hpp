@@ -41,7 +41,7 @@ class ForwardScratch {
 
  private:
   friend void forward(const Model&, std::span<const BatchEntry>, KvCache&, ForwardScratch&,
-                      kernels::ThreadPool&, float*);
+                      kernels::ThreadPool&, float*, float*);
   int max_tokens_;
   int n_ctx_;
   int n_threads_;
@@ -56,8 +56,10 @@ class ForwardScratch {
 
 // Runs the model on `batch` (at most scratch.max_tokens() entries; positions must be inside the
 // cache and each sequence's earlier positions already filled). For every entry with
-// logits=true, n_vocab floats are written to `logits`, in batch order.
+// logits=true, n_vocab floats are written to `logits` (unless it is null) and, if `hidden` is
+// not null, the final hidden state after the output norm (n_embd floats) to `hidden`, in batch
+// order.
 void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
-             ForwardScratch& scratch, kernels::ThreadPool& pool, float* logits);
+             ForwardScratch& scratch, kernels::ThreadPool& pool, float* logits, float* hidden = nullptr);
 
 }  // namespace edgelm

@@ -21,6 +21,7 @@ struct Session::Impl {
   kernels::ThreadPool pool;
   std::vector<std::vector<int32_t>> history;
   std::vector<float> logits;
+  std::vector<float> hidden;  // embed() / embed_batch() results
   std::vector<BatchEntry> batch;
 };
 
@@ -101,6 +102,55 @@ std::span<const float> Session::eval_all(std::span<const int32_t> toks, int seq)
     hist.insert(hist.end(), toks.begin() + i, toks.begin() + i + n);
   }
   return impl_->logits;
+}
+
+std::span<const float> Session::embed(std::span<const int32_t> toks, int seq) {
+  tokens(seq);  // validates seq
+  auto& hist = impl_->history[seq];
+  if (toks.empty()) throw Error("nothing to evaluate: the token list is empty");
+  check_fit(static_cast<int>(hist.size()), toks.size(), opts_.n_ctx);
+  const size_t n_embd = model_->config().n_embd;
+  impl_->hidden.resize(toks.size() * n_embd);
+  const size_t chunk = static_cast<size_t>(impl_->scratch.max_tokens());
+  for (size_t i = 0; i < toks.size(); i += chunk) {
+    const size_t n = std::min(chunk, toks.size() - i);
+    impl_->batch.clear();
+    for (size_t j = 0; j < n; ++j)
+      impl_->batch.push_back({toks[i + j], static_cast<int32_t>(hist.size() + j), seq, true});
+    forward(*model_, impl_->batch, impl_->kv, impl_->scratch, impl_->pool, nullptr, impl_->hidden.data() + i * n_embd);
+    hist.insert(hist.end(), toks.begin() + i, toks.begin() + i + n);
+  }
+  return impl_->hidden;
+}
+
+std::span<const float> Session::embed_batch(std::span<const std::vector<int32_t>> texts) {
+  if (texts.size() > static_cast<size_t>(opts_.n_seq))
+    throw Error("embed_batch got " + std::to_string(texts.size()) + " texts but the session has " +
+                    std::to_string(opts_.n_seq) + " sequences",
+                "create the session with n_seq >= the number of texts per call");
+  size_t total = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (texts[i].empty()) throw Error("text " + std::to_string(i) + " has no tokens", "skip empty texts");
+    check_fit(0, texts[i].size(), opts_.n_ctx);
+    total += texts[i].size();
+  }
+  for (size_t i = 0; i < texts.size(); ++i) impl_->history[i].clear();
+  const size_t n_embd = model_->config().n_embd;
+  impl_->hidden.resize(total * n_embd);
+  const size_t chunk = static_cast<size_t>(impl_->scratch.max_tokens());
+  // Walk the texts in order, filling each forward pass up to the batch size.
+  size_t done = 0, ti = 0, tj = 0;
+  while (done < total) {
+    impl_->batch.clear();
+    while (impl_->batch.size() < chunk && ti < texts.size()) {
+      impl_->batch.push_back({texts[ti][tj], static_cast<int32_t>(tj), static_cast<int32_t>(ti), true});
+      if (++tj == texts[ti].size()) ++ti, tj = 0;
+    }
+    forward(*model_, impl_->batch, impl_->kv, impl_->scratch, impl_->pool, nullptr, impl_->hidden.data() + done * n_embd);
+    for (const auto& e : impl_->batch) impl_->history[e.seq].push_back(e.token);
+    done += impl_->batch.size();
+  }
+  return impl_->hidden;
 }
 
 std::span<const float> Session::decode(std::span<const int32_t> toks, std::span<const int> seqs) {
