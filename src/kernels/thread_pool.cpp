@@ -24,23 +24,22 @@ inline void cpu_relax() {
 // (a chat waiting for the user) leaves the CPU alone.
 constexpr auto kSpinBeforeSleep = std::chrono::milliseconds(3);
 
-// Waiting for other threads: pause-spin briefly (a balanced job's threads finish within
-// microseconds of each other), then yield on every try so that a descheduled thread of ours
-// gets the core back at once when the machine is oversubscribed.
-class Backoff {
- public:
-  void wait() {
-    if (spins_ < 2048) {
-      ++spins_;
-      cpu_relax();
-    } else {
-      std::this_thread::yield();
-    }
+// Waits until `a` no longer holds `old`: pause-spin briefly (a balanced job's threads finish
+// within microseconds of each other), then yield a few times, then block in the kernel
+// (C++20 atomic wait: a futex on Linux). Blocking matters when the machine is oversubscribed:
+// a spinning waiter would otherwise hold the core that the thread it waits for needs.
+template <class T>
+void wait_while_equal(const std::atomic<T>& a, T old) {
+  for (int i = 0; i < 4096; ++i) {
+    if (a.load(std::memory_order_acquire) != old) return;
+    cpu_relax();
   }
-
- private:
-  unsigned spins_ = 0;
-};
+  for (int i = 0; i < 8; ++i) {
+    if (a.load(std::memory_order_acquire) != old) return;
+    std::this_thread::yield();
+  }
+  while (a.load(std::memory_order_acquire) == old) a.wait(old, std::memory_order_acquire);
+}
 
 }  // namespace
 
@@ -75,8 +74,9 @@ void ThreadPool::run_impl(JobFn call, void* ctx) {
     sleep_cv_.notify_all();
   }
   call(ctx, 0, n_threads_);
-  Backoff backoff;
-  while (pending_.load(std::memory_order_acquire) != 0) backoff.wait();
+  // Only the worker that brings pending_ to zero notifies; waiting on a value that has since
+  // changed returns at once, so no decrement is missed.
+  for (int left; (left = pending_.load(std::memory_order_acquire)) != 0;) wait_while_equal(pending_, left);
 }
 
 void ThreadPool::barrier() {
@@ -85,10 +85,10 @@ void ThreadPool::barrier() {
   if (arrived_.fetch_add(1, std::memory_order_acq_rel) == n_threads_ - 1) {
     arrived_.store(0, std::memory_order_relaxed);
     phase_.store(phase + 1, std::memory_order_release);
+    phase_.notify_all();
     return;
   }
-  Backoff backoff;
-  while (phase_.load(std::memory_order_acquire) == phase) backoff.wait();
+  wait_while_equal(phase_, phase);
 }
 
 void ThreadPool::worker(int ith) {
@@ -99,11 +99,10 @@ void ThreadPool::worker(int ith) {
     uint32_t g = generation_.load(std::memory_order_acquire);
     if (g == seen) {
       const auto spin_until = std::chrono::steady_clock::now() + kSpinBeforeSleep;
-      Backoff backoff;
       unsigned spins = 0;
       while ((g = generation_.load(std::memory_order_acquire)) == seen) {
-        backoff.wait();
-        if ((++spins & 255u) != 0) continue;
+        if (++spins < 2048) cpu_relax(); else std::this_thread::yield();
+        if ((spins & 255u) != 0) continue;
         if (std::chrono::steady_clock::now() < spin_until) continue;
         std::unique_lock<std::mutex> lock(sleep_mu_);
         sleepers_.fetch_add(1, std::memory_order_seq_cst);
@@ -114,7 +113,7 @@ void ThreadPool::worker(int ith) {
     if (stop_.load(std::memory_order_relaxed)) return;
     seen = g;
     job_call_(job_ctx_, ith, n_threads_);
-    pending_.fetch_sub(1, std::memory_order_release);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
   }
 }
 
