@@ -39,9 +39,15 @@ fi
 
 # The kernel tests once, under the emulator (ctest would start it once per test case, and
 # qemu's start-up dominates). The kernel sets listed are those qemu's CPU supports.
-echo "=== arm64: kernel tests under qemu-aarch64"
+# The thread-pool tests are left out: Debian's qemu-user 7.2 never returns from the arm64
+# glibc's pthread_create in a dynamically linked program on recent host kernels (a static
+# binary works, but Debian ships Highway for arm64 only as a shared library), and an x86 host
+# would not exercise Arm's weaker memory ordering anyway. Every SIMD and reference kernel test
+# runs.
+echo "=== arm64: kernel tests under qemu-aarch64 (all but the thread pool's)"
 log="$dir.test.log"
-qemu-aarch64 -L /usr/aarch64-linux-gnu "$dir/tests/kernel_tests" --gtest_brief=1 2>&1 | tee "$log"
+qemu-aarch64 -L /usr/aarch64-linux-gnu "$dir/tests/kernel_tests" --gtest_brief=1 \
+  --gtest_filter='-ThreadPool*:ThreadPoolLatency*' 2>&1 | tee "$log"
 rc="${PIPESTATUS[0]}"
 passed=$(grep -oE '\[  PASSED  \] [0-9]+' "$log" | grep -oE '[0-9]+$' || echo 0)
 failed=$(grep -oE '[0-9]+ FAILED TESTS?' "$log" | grep -oE '^[0-9]+' || echo 0)
