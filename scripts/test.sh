@@ -13,7 +13,7 @@ jobs="${EDGELM_JOBS:-$(nproc)}"
 quick=0; [ "${1:-}" = "--quick" ] && quick=1
 
 bash scripts/install-deps.sh || { echo "error: installing dependencies failed"; exit 1; }
-bash scripts/fetch-models.sh smollm2 || { echo "error: fetching the test model failed"; exit 1; }
+bash scripts/fetch-models.sh smollm2 gemma3 || { echo "error: fetching the test models failed"; exit 1; }
 
 passed=0; failed=0; status=0
 run_suite() {  # name, build dir, ctest exclude regex ("" for none), extra cmake args...

@@ -1,4 +1,5 @@
-// Tokenizer built from a GGUF vocabulary (byte-level BPE, `tokenizer.ggml.model = gpt2`).
+// Tokenizer built from a GGUF vocabulary: byte-level BPE (`tokenizer.ggml.model = gpt2`) or
+// SentencePiece-style (`llama`: Gemma, Llama 2, Phi-3, Mistral).
 //
 //   auto tok = edgelm::Tokenizer::from_gguf(file);
 //   auto ids = tok.encode("<|im_start|>user\nHi<|im_end|>", /*add_special=*/false,
@@ -25,17 +26,25 @@ enum class TokenType : int32_t {
 // Everything the tokenizer is built from, as plain data: what from_gguf reads out of the metadata,
 // and what tests build by hand.
 struct VocabularyData {
-  std::string model = "gpt2";        // tokenizer.ggml.model (only byte-level BPE "gpt2" so far)
+  std::string model = "gpt2";        // tokenizer.ggml.model: "gpt2" (BPE) or "llama" (SPM)
   std::string pre;                   // tokenizer.ggml.pre: the split patterns; "" = "default"
-  std::vector<std::string> tokens;   // tokenizer.ggml.tokens, byte-level symbols
+                                     // (BPE only; SentencePiece vocabularies have none)
+  std::vector<std::string> tokens;   // tokenizer.ggml.tokens: byte-level symbols (BPE) or
+                                     // text with "▁" for spaces (SPM)
   std::vector<int32_t> token_types;  // tokenizer.ggml.token_type (TokenType); empty = all Normal
-  std::vector<std::string> merges;   // tokenizer.ggml.merges, "left right"; rank = index
+  std::vector<std::string> merges;   // tokenizer.ggml.merges, "left right"; rank = index (BPE)
+  std::vector<float> scores;         // tokenizer.ggml.scores (SPM: highest merges first);
+                                     // empty = all 0
   // Special ids from the metadata, -1 when absent (EOT, EOM and the FIM ids are then looked up
   // by their text, as llama.cpp does).
-  int32_t bos = -1, eos = -1, eot = -1, eom = -1;
+  // from_gguf applies llama.cpp's defaults for SPM vocabularies (bos 1, eos 2, unk 0).
+  int32_t bos = -1, eos = -1, eot = -1, eom = -1, unk = -1;
   int32_t fim_pre = -1, fim_suf = -1, fim_mid = -1, fim_pad = -1, fim_rep = -1, fim_sep = -1;
   // tokenizer.ggml.add_bos_token / add_eos_token; absent = the pre-tokenizer's default.
   std::optional<bool> add_bos, add_eos;
+  // tokenizer.ggml.add_space_prefix (SPM: a space before text at the start and after a special
+  // token); absent = true for SPM, false for BPE.
+  std::optional<bool> add_space_prefix;
 
   // Throws edgelm::Error for a missing or mistyped key.
   static VocabularyData from_gguf(const gguf::File& file);
@@ -61,7 +70,10 @@ class Tokenizer {
   // vocabulary.
   std::string token_to_piece(int32_t id, bool special = false) const;
   // The pieces concatenated: decode(encode(s)) == s for any valid UTF-8 `s` (with `special` as
-  // parse_special was). Unlike llama_detokenize this never cleans up spaces.
+  // parse_special was, add_special false; a SentencePiece vocabulary with a space prefix also
+  // puts a space after each special token). As llama_detokenize (remove_special false), a leading
+  // space of the first piece is dropped when the vocabulary adds a space prefix; unlike it, this
+  // never cleans up spaces.
   std::string decode(std::span<const int32_t> ids, bool special = false) const;
 
   int32_t n_vocab() const;

@@ -1,5 +1,6 @@
-// Tokenizer: special-token cutting, then per text fragment llama.cpp-style UTF-8 cleanup,
-// pre-tokenizer split, byte-level BPE per word.
+// Tokenizer: special-token cutting, then per text fragment either llama.cpp-style UTF-8 cleanup,
+// pre-tokenizer split and byte-level BPE per word (gpt2), or space escaping and SentencePiece-
+// style merging by score (llama).
 #include "edgelm/tokenizer.hpp"
 
 #include <memory>
@@ -10,6 +11,7 @@
 #include "tokenizer/byte_level.hpp"
 #include "tokenizer/pretokenizer.hpp"
 #include "tokenizer/special_tokens.hpp"
+#include "tokenizer/spm.hpp"
 #include "tokenizer/utf8.hpp"
 #include "tokenizer/vocabulary.hpp"
 
@@ -19,9 +21,10 @@ namespace {
 using namespace tokenizer;
 
 void validate(const VocabularyData& data) {
-  if (data.model != "gpt2") {
+  if (data.model != "gpt2" && data.model != "llama") {
     throw Error("tokenizer model '" + data.model + "' is not supported (tokenizer.ggml.model)",
-                "edgelm reads byte-level BPE vocabularies (model 'gpt2') so far");
+                "edgelm reads byte-level BPE ('gpt2') and SentencePiece-style ('llama') "
+                "vocabularies");
   }
   if (data.tokens.empty()) {
     throw Error("the vocabulary has no tokens (tokenizer.ggml.tokens is empty)",
@@ -29,6 +32,11 @@ void validate(const VocabularyData& data) {
   }
   if (!data.token_types.empty() && data.token_types.size() < data.tokens.size()) {
     throw Error("tokenizer.ggml.token_type has " + std::to_string(data.token_types.size()) +
+                    " entries for " + std::to_string(data.tokens.size()) + " tokens",
+                "re-convert the model with a current converter");
+  }
+  if (!data.scores.empty() && data.scores.size() < data.tokens.size()) {
+    throw Error("tokenizer.ggml.scores has " + std::to_string(data.scores.size()) +
                     " entries for " + std::to_string(data.tokens.size()) + " tokens",
                 "re-convert the model with a current converter");
   }
@@ -52,10 +60,13 @@ std::string byte_token_piece(const std::string& text) {
 
 struct Tokenizer::Impl {
   explicit Impl(VocabularyData data)
-      : vocab(std::move(data.tokens), data.token_types, alphabet),
+      : spm(data.model == "llama"),
+        vocab(std::move(data.tokens), data.token_types, alphabet, /*byte_level=*/!spm),
         merges(data.merges, vocab, alphabet),
-        config(pre_tokenizer_config(data.pre)),
-        pre(config) {
+        // SentencePiece vocabularies have no pre-tokenizer (llama.cpp ignores the name).
+        config(pre_tokenizer_config(spm ? "default" : data.pre)),
+        pre(config),
+        spm_model(vocab, std::move(data.scores), data.unk) {
     // Out-of-range ids in the metadata count as absent, as in llama.cpp (which only warns).
     for (int32_t* id : {&data.bos, &data.eos, &data.eot, &data.eom, &data.fim_pre, &data.fim_suf,
                         &data.fim_mid, &data.fim_pad, &data.fim_rep, &data.fim_sep}) {
@@ -63,8 +74,9 @@ struct Tokenizer::Impl {
     }
     bos = data.bos;
     eos = data.eos;
-    add_bos = data.add_bos.value_or(config.add_bos);
+    add_bos = data.add_bos.value_or(spm || config.add_bos);
     add_eos = data.add_eos.value_or(false);
+    add_space_prefix = data.add_space_prefix.value_or(spm);
     if (add_bos && bos < 0) {
       throw Error(
           "the vocabulary asks for a BOS token but names none (tokenizer.ggml.bos_token_id)",
@@ -83,7 +95,8 @@ struct Tokenizer::Impl {
       if (a & (kAttrControl | kAttrUnknown | kAttrUserDefined)) {
         pieces[id] = vocab.text(id);
       } else if (a & kAttrNormal) {
-        pieces[id] = alphabet.decode_lossy(vocab.text(id));
+        pieces[id] =
+            spm ? unescape_spm_spaces(vocab.text(id)) : alphabet.decode_lossy(vocab.text(id));
       } else if (a & kAttrByte) {
         pieces[id] = byte_token_piece(vocab.text(id));
       }  // unused and undefined tokens print as nothing
@@ -106,11 +119,23 @@ struct Tokenizer::Impl {
     }
   }
 
+  // Text fragments of a SentencePiece vocabulary: a space prefix where asked, spaces escaped,
+  // merged by score.
+  void encode_spm(std::string_view raw, bool prefix_space, SpmEncoder& encoder,
+                  std::vector<int32_t>& out) const {
+    std::string text;
+    if (prefix_space) text = kSpmSpace;
+    escape_spm_spaces(raw, text);
+    encoder.encode(text, out);
+  }
+
   ByteLevelAlphabet alphabet;  // first: the members below are built with it
+  bool spm;                    // SentencePiece-style ("llama"), else byte-level BPE ("gpt2")
   Vocabulary vocab;
   MergeTable merges;
   PreTokenizerConfig config;
   PreTokenizer pre;
+  SpmModel spm_model;
   std::unordered_set<int32_t> eog;
   std::unique_ptr<SpecialTokenSplitter> specials;  // refers to vocab
   std::vector<std::string> pieces;                 // token_to_piece(id, special = true)
@@ -118,6 +143,7 @@ struct Tokenizer::Impl {
   int32_t eos = -1;
   bool add_bos = false;
   bool add_eos = false;
+  bool add_space_prefix = false;
 };
 
 Tokenizer Tokenizer::from_vocabulary(VocabularyData data) {
@@ -140,12 +166,27 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special,
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 2);
   if (add_special && m.add_bos) out.push_back(m.bos);
-  BpeEncoder bpe(m.vocab, m.merges, m.alphabet, m.config.ignore_merges);
-  for (const Fragment& f : m.specials->split(text, parse_special)) {
-    if (f.token >= 0) {
-      out.push_back(f.token);
-    } else {
-      m.encode_text(text.substr(f.begin, f.end - f.begin), bpe, out);
+  const std::vector<Fragment> fragments = m.specials->split(text, parse_special);
+  if (m.spm) {
+    SpmEncoder encoder(m.vocab, m.spm_model);
+    bool after_special = true;  // the start of the text counts as "after a special token"
+    for (const Fragment& f : fragments) {
+      if (f.token >= 0) {
+        out.push_back(f.token);
+      } else {
+        m.encode_spm(text.substr(f.begin, f.end - f.begin), m.add_space_prefix && after_special,
+                     encoder, out);
+      }
+      after_special = f.token >= 0;
+    }
+  } else {
+    BpeEncoder bpe(m.vocab, m.merges, m.alphabet, m.config.ignore_merges);
+    for (const Fragment& f : fragments) {
+      if (f.token >= 0) {
+        out.push_back(f.token);
+      } else {
+        m.encode_text(text.substr(f.begin, f.end - f.begin), bpe, out);
+      }
     }
   }
   if (add_special && m.add_eos) out.push_back(m.eos);
@@ -160,10 +201,17 @@ std::string Tokenizer::token_to_piece(int32_t id, bool special) const {
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool special) const {
   std::string out;
+  // The space the encoder put in front of the text goes again, from the first token only (even
+  // when that one prints nothing), as in llama_detokenize.
+  bool strip_space = impl_->add_space_prefix;
   for (int32_t id : ids) {
     impl_->check(id);
-    if (!special && (impl_->vocab.attrs(id) & (kAttrControl | kAttrUnknown))) continue;
-    out += impl_->pieces[id];
+    const bool skip = !special && (impl_->vocab.attrs(id) & (kAttrControl | kAttrUnknown));
+    if (!skip) {
+      const std::string& piece = impl_->pieces[id];
+      out.append(piece, strip_space && piece.starts_with(' ') ? 1 : 0);
+    }
+    strip_space = false;
   }
   return out;
 }

@@ -27,15 +27,16 @@ uint8_t attrs_of_type(int32_t type) {
 }  // namespace
 
 Vocabulary::Vocabulary(std::vector<std::string> texts, const std::vector<int32_t>& types,
-                       const ByteLevelAlphabet& alphabet)
+                       const ByteLevelAlphabet& alphabet, bool byte_level)
     : texts_(std::move(texts)), attrs_(texts_.size(), kAttrNormal) {
   by_text_.reserve(texts_.size());
-  by_bytes_.reserve(texts_.size());
+  if (byte_level) by_bytes_.reserve(texts_.size());
   for (size_t id = 0; id < texts_.size(); ++id) {
     std::string& text = texts_[id];
     if (text.empty()) text = "[EMPTY_" + std::to_string(id) + "]";
     if (!types.empty()) attrs_[id] = attrs_of_type(types[id]);
     by_text_.insert_or_assign(text, static_cast<int32_t>(id));
+    if (!byte_level) continue;
     if (auto bytes = alphabet.decode(text)) {
       by_bytes_.insert_or_assign(std::move(*bytes), static_cast<int32_t>(id));
     }

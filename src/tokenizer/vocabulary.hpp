@@ -34,9 +34,10 @@ using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>
 class Vocabulary {
  public:
   // `types` is empty (all normal) or holds at least one entry per token. An empty text becomes
-  // "[EMPTY_<id>]", as in llama.cpp, so that no special token matches everywhere.
+  // "[EMPTY_<id>]", as in llama.cpp, so that no special token matches everywhere. Only a
+  // byte-level vocabulary (`byte_level`) gets the lookup by bytes (find_bytes, byte_token).
   Vocabulary(std::vector<std::string> texts, const std::vector<int32_t>& types,
-             const ByteLevelAlphabet& alphabet);
+             const ByteLevelAlphabet& alphabet, bool byte_level = true);
 
   int32_t size() const { return static_cast<int32_t>(texts_.size()); }
   bool contains(int32_t id) const { return id >= 0 && id < size(); }

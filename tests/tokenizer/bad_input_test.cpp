@@ -39,10 +39,11 @@ TEST(BadInput, UnknownPreTokenizerIsNamed) {
 }
 
 TEST(BadInput, InconsistentVocabulariesAreRejected) {
-  VocabularyData spm = make_vocabulary({});
-  spm.model = "llama";
-  EXPECT_NE(error_of([&] { Tokenizer::from_vocabulary(spm); }).find("'llama' is not supported"),
-            std::string::npos);
+  VocabularyData wordpiece = make_vocabulary({});
+  wordpiece.model = "bert";
+  EXPECT_NE(
+      error_of([&] { Tokenizer::from_vocabulary(wordpiece); }).find("'bert' is not supported"),
+      std::string::npos);
 
   VocabularyData short_types = make_vocabulary({});
   short_types.token_types.resize(10);

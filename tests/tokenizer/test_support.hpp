@@ -1,5 +1,5 @@
-// Shared helpers for the tokenizer tests: the SmolLM2 model and its llama.cpp fixtures, and
-// small hand-made byte-level vocabularies.
+// Shared helpers for the tokenizer tests: the SmolLM2 and Gemma 3 models and their llama.cpp
+// fixtures, and small hand-made byte-level vocabularies.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -58,6 +58,35 @@ inline const Tokenizer* smollm2_tokenizer() {
 #define EDGELM_REQUIRE_SMOLLM2(tok)                                     \
   const ::edgelm::Tokenizer* tok = ::edgelm::test::smollm2_tokenizer(); \
   ASSERT_NE(tok, nullptr) << ::edgelm::test::missing_model_message()
+
+inline std::filesystem::path gemma3_path() { return models_dir() / "gemma-3-270m-q4_k_m.gguf"; }
+
+// Gemma 3 270M's SentencePiece-style vocabulary (262,144 tokens), read once; nullptr if the
+// model is missing. The vocabulary is not committed as a fixture: it is big and under Gemma's
+// terms, so the tests read it from the model that scripts/fetch-models.sh gemma3 installs.
+inline const VocabularyData* gemma3_vocabulary() {
+  static const std::unique_ptr<VocabularyData> data = []() -> std::unique_ptr<VocabularyData> {
+    if (!std::filesystem::exists(gemma3_path())) return nullptr;
+    const auto file = gguf::File::open(gemma3_path().string());
+    return std::make_unique<VocabularyData>(VocabularyData::from_gguf(file));
+  }();
+  return data.get();
+}
+
+inline const Tokenizer* gemma3_tokenizer() {
+  static const std::unique_ptr<Tokenizer> tok = []() -> std::unique_ptr<Tokenizer> {
+    const VocabularyData* data = gemma3_vocabulary();
+    if (data == nullptr) return nullptr;
+    return std::make_unique<Tokenizer>(Tokenizer::from_vocabulary(*data));
+  }();
+  return tok.get();
+}
+
+// Fails the current test (rather than skipping it: scripts/test.sh fetches the model).
+#define EDGELM_REQUIRE_GEMMA3(tok)                                     \
+  const ::edgelm::Tokenizer* tok = ::edgelm::test::gemma3_tokenizer(); \
+  ASSERT_NE(tok, nullptr) << ::edgelm::test::gemma3_path().string()    \
+                          << " not found: run scripts/fetch-models.sh gemma3 (or set EDGELM_MODELS)"
 
 inline const nlohmann::json& fixture(const std::string& name) {
   static std::map<std::string, nlohmann::json> cache;

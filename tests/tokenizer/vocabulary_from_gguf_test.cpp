@@ -66,9 +66,50 @@ TEST(VocabularyFromGguf, ReadsEveryTokenizerKey) {
   EXPECT_TRUE(tok.is_eog(258));
 }
 
-TEST(VocabularyFromGguf, SentencePieceVocabulariesAreNotSupportedYet) {
+TEST(VocabularyFromGguf, ReadsASentencePieceVocabulary) {
+  gguf::Writer w;
+  w.set_string("general.architecture", "gemma3");
+  w.set_string("tokenizer.ggml.model", "llama");
+  w.set_string("tokenizer.ggml.pre", "default");
+  w.set_string_array("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a", "b", "ab", "▁a"});
+  w.set_f32_array("tokenizer.ggml.scores", {0, 0, 0, -1, -1, -2, -1});
+  w.set_i32_array("tokenizer.ggml.token_type", {2, 3, 3, 1, 1, 1, 1});
+  w.set_bool("tokenizer.ggml.add_space_prefix", false);
+  const TempGguf file(w);
+
+  const VocabularyData d = VocabularyData::from_gguf(file.open());
+  EXPECT_EQ(d.model, "llama");
+  EXPECT_EQ(d.scores, (std::vector<float>{0, 0, 0, -1, -1, -2, -1}));
+  EXPECT_TRUE(d.merges.empty());  // SentencePiece vocabularies have none
+  EXPECT_EQ(d.add_space_prefix, std::optional<bool>(false));
+  // Absent ids get llama.cpp's SentencePiece defaults.
+  EXPECT_EQ(d.bos, 1);
+  EXPECT_EQ(d.eos, 2);
+  EXPECT_EQ(d.unk, 0);
+
+  const Tokenizer tok = Tokenizer::from_gguf(file.open());
+  EXPECT_TRUE(tok.add_bos());  // the SentencePiece default
+  EXPECT_EQ(tok.encode("ab a", true, false), (std::vector<int32_t>{1, 5, 6}));
+  EXPECT_EQ(tok.decode(tok.encode("ab a", false, false)), "ab a");
+}
+
+TEST(VocabularyFromGguf, OutOfRangeSentencePieceIdsFallBackToTheDefaults) {
+  gguf::Writer w;
+  w.set_string("general.architecture", "llama");
+  w.set_string("tokenizer.ggml.model", "llama");
+  w.set_string_array("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a"});
+  w.set_u32("tokenizer.ggml.bos_token_id", 99);
+  w.set_u32("tokenizer.ggml.eos_token_id", 3);
+  const TempGguf file(w);
+  const VocabularyData d = VocabularyData::from_gguf(file.open());
+  EXPECT_EQ(d.bos, 1);  // as llama.cpp: a bad id keeps the default
+  EXPECT_EQ(d.eos, 3);
+  EXPECT_TRUE(d.scores.empty());
+}
+
+TEST(VocabularyFromGguf, UnsupportedTokenizerModelsAreNamed) {
   VocabularyData spec = make_vocabulary({});
-  spec.model = "llama";
+  spec.model = "bert";
   gguf::Writer w;
   set_tokenizer_metadata(w, spec);
   const TempGguf file(w);
@@ -76,7 +117,7 @@ TEST(VocabularyFromGguf, SentencePieceVocabulariesAreNotSupportedYet) {
     VocabularyData::from_gguf(file.open());
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(e.message().find("'llama' (SentencePiece) is not supported"), std::string::npos)
+    EXPECT_NE(e.message().find("tokenizer model 'bert' is not supported"), std::string::npos)
         << e.message();
   }
 }
