@@ -8,8 +8,9 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev
   libhwy-dev libpcre2-dev libutf8proc-dev nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libfmt-dev
-  python3 python3-pip unzip
+  python3 python3-pip unzip python3-matplotlib
   gcc-arm-none-eabi libnewlib-arm-none-eabi
+  chromium chromium-driver
 )
 
 missing=()
@@ -22,6 +23,9 @@ if ((${#missing[@]})); then
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# Test clients for `edgelm serve`: the official OpenAI client and Selenium (drives chromium).
+python3 -c 'import openai, selenium' 2>/dev/null || python3 -m pip install -q openai selenium
 
 if [ "${1:-}" = "--oracle" ]; then
   python3 -m pip install -q numpy gguf jinja2 llama-cpp-python

@@ -42,9 +42,10 @@ run_suite() {  # name, build dir, ctest exclude regex ("" for none), extra cmake
 run_suite release build "" -DCMAKE_BUILD_TYPE=Release
 if [ "$quick" = 0 ]; then
   # Under the sanitizers the whole-model runs are 5-10x slower and add no new code paths: keep
-  # one oracle prompt and leave the end-to-end CLI runs to the release build.
+  # one oracle prompt, leave the end-to-end CLI runs and the whole-model quantization and
+  # perplexity oracles to the release build (the quantizers' unit tests still run).
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-    run_suite sanitize build-sanitize '^cli[.]|SmolLM2Oracle[.].*/([1-9]|1[0-9])$' \
+    run_suite sanitize build-sanitize '^cli[.]|SmolLM2Oracle[.].*/([1-9]|1[0-9])$|Types/Model(Quant|QuantImatrix|Perplexity|Greedy)[.]' \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_SANITIZE=ON
 
   echo "=== anomaly detector: freestanding Cortex-M4F build"

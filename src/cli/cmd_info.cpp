@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "edgelm/error.hpp"
 #include "edgelm/model.hpp"
+#include "edgelm/quant.hpp"
 #include "model/arch.hpp"
 
 namespace edgelm::cli {
@@ -20,7 +21,7 @@ std::string human_bytes(double b) {
   return buf;
 }
 
-void info(const std::string& name) {
+void info(const std::string& name, int n_ctx) {
   auto model = Model::load(name);
   const ModelConfig& c = model->config();
   const gguf::File& f = model->file();
@@ -38,28 +39,27 @@ void info(const std::string& name) {
   std::printf("vocabulary    %d tokens (%s)\n", c.n_vocab, f.get_string_or("tokenizer.ggml.model", "?").c_str());
   std::printf("output        %s\n", c.tied_output ? "tied to the token embedding" : "separate matrix");
   std::printf("chat template %s\n", model->chat_template() ? "present" : "absent");
-  std::map<std::string, std::pair<int, uint64_t>> by_type;
-  for (const auto& t : f.tensors()) {
-    auto& e = by_type[std::string(dtype_name(t.type))];
-    ++e.first;
-    e.second += t.nbytes;
-  }
-  std::printf("weights       %s in %zu tensors\n", human_bytes(static_cast<double>(model->weight_bytes())).c_str(),
+  const quant::MemoryReport m = quant::memory_report(*model, n_ctx);
+  std::printf("weights       %s in %zu tensors\n", human_bytes(static_cast<double>(m.weight_bytes)).c_str(),
               f.tensors().size());
-  for (const auto& [type, e] : by_type)
-    std::printf("  %-6s %4d tensors  %s\n", type.c_str(), e.first, human_bytes(static_cast<double>(e.second)).c_str());
-  const uint64_t kv_per_token = 2ull * c.n_layer * c.n_head_kv * c.head_dim * sizeof(uint16_t);
-  std::printf("KV cache      %s per token (F16); %s at 2048 tokens\n", human_bytes(static_cast<double>(kv_per_token)).c_str(),
-              human_bytes(static_cast<double>(kv_per_token * 2048)).c_str());
+  for (const auto& [type, e] : m.weights_by_type)
+    std::printf("  %-6s %4d tensors  %s\n", type.c_str(), e.tensors, human_bytes(static_cast<double>(e.bytes)).c_str());
+  std::printf("KV cache      at %d tokens: %s F16, %s Q8_0 (--kv-type q8_0)\n", n_ctx,
+              human_bytes(static_cast<double>(m.kv_f16_bytes)).c_str(), human_bytes(static_cast<double>(m.kv_q8_0_bytes)).c_str());
+  std::printf("memory        weights + KV at %d tokens: %s (F16 KV), %s (Q8_0 KV)\n", n_ctx,
+              human_bytes(static_cast<double>(m.weight_bytes + m.kv_f16_bytes)).c_str(),
+              human_bytes(static_cast<double>(m.weight_bytes + m.kv_q8_0_bytes)).c_str());
 }
 
 }  // namespace
 
 void add_info_command(CLI::App& app) {
   auto name = std::make_shared<std::string>();
-  CLI::App* cmd = app.add_subcommand("info", "describe a model: architecture, sizes, tensor types");
+  auto n_ctx = std::make_shared<int>(2048);
+  CLI::App* cmd = app.add_subcommand("info", "describe a model: architecture, sizes, tensor types, memory");
   cmd->add_option("model", *name, "GGUF file or model-cache name")->required();
-  cmd->callback([name] { info(*name); });
+  cmd->add_option("-c,--ctx-size", *n_ctx, "context for the KV-cache estimate")->check(CLI::Range(1, 1 << 24))->capture_default_str();
+  cmd->callback([name, n_ctx] { info(*name, *n_ctx); });
 }
 
 }  // namespace edgelm::cli

@@ -11,5 +11,9 @@ void add_info_command(CLI::App& app);
 void add_anomaly_command(CLI::App& app);
 void add_nab_score_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
+void add_quantize_command(CLI::App& app);
+void add_perplexity_command(CLI::App& app);
+void add_imatrix_command(CLI::App& app);
 
 }  // namespace edgelm::cli

@@ -18,6 +18,10 @@ int main(int argc, char** argv) {
   edgelm::cli::add_anomaly_command(app);
   edgelm::cli::add_nab_score_command(app);
   edgelm::cli::add_bench_command(app);
+  edgelm::cli::add_serve_command(app);
+  edgelm::cli::add_quantize_command(app);
+  edgelm::cli::add_perplexity_command(app);
+  edgelm::cli::add_imatrix_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

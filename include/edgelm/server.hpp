@@ -1,0 +1,49 @@
+// An OpenAI-compatible HTTP server for one model: /v1/chat/completions, /v1/completions
+// (streaming and not), /v1/models, /health, /metrics and a chat page at /. Requests share
+// `parallel` slots that decode together in one batched forward pass per step.
+//
+//   auto model = edgelm::Model::load("smollm2");
+//   edgelm::HttpServer server(model, {.port = 8080, .parallel = 4});
+//   int port = server.bind();          // throws edgelm::Error if the address is taken
+//   server.listen();                   // until server.stop() from another thread
+#pragma once
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "edgelm/model.hpp"
+#include "edgelm/session.hpp"
+
+namespace edgelm {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;               // 0: any free port (bind() returns it)
+  int parallel = 1;              // slots decoding concurrently
+  int queue = -1;                // requests that may wait for a slot; < 0: 4 x parallel
+  std::string api_key;           // non-empty: /v1/* and /metrics need "Authorization: Bearer KEY"
+  std::string model_name;        // the id clients see; empty: the model's name
+  size_t max_body_bytes = 1 << 20;
+  SessionOptions session{};      // n_ctx is per slot; n_seq comes from parallel
+};
+
+class HttpServer {
+ public:
+  HttpServer(std::shared_ptr<const Model> model, ServerOptions opts);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds the listening socket and returns its port. Throws edgelm::Error when it cannot.
+  int bind();
+  // Serves until stop(); returns after the open requests have ended.
+  void listen();
+  void stop();
+  const std::string& model_name() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace edgelm

@@ -1,0 +1,79 @@
+// edgelm serve: an OpenAI-compatible HTTP server with a chat page.
+#include <pthread.h>
+
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "edgelm/error.hpp"
+#include "edgelm/model.hpp"
+#include "edgelm/server.hpp"
+
+namespace edgelm::cli {
+namespace {
+
+struct ServeArgs {
+  ModelOptions mo;
+  ServerOptions so;
+};
+
+void serve(ServeArgs& a) {
+  // A client that disconnects mid-write must not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
+  // SIGINT/SIGTERM go to one thread that stops the server cleanly (no work in a signal handler).
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);  // inherited by every thread started below
+
+  auto model = Model::load(a.mo.model);
+  a.so.session = a.mo.session;
+  HttpServer server(model, a.so);
+  const int port = server.bind();
+  std::fprintf(stderr,
+               "edgelm serve: listening on http://%s:%d (model %s, %d slot%s of %d tokens%s) — Ctrl-C stops\n",
+               a.so.host.find(':') != std::string::npos ? ("[" + a.so.host + "]").c_str() : a.so.host.c_str(),
+               port, server.model_name().c_str(), a.so.parallel, a.so.parallel == 1 ? "" : "s",
+               a.mo.session.n_ctx, a.so.api_key.empty() ? "" : ", API key required");
+  std::fflush(stderr);
+
+  std::thread waiter([&server, sigs] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    server.stop();
+  });
+  server.listen();
+  server.stop();
+  pthread_kill(waiter.native_handle(), SIGTERM);  // wakes the waiter if no signal came
+  waiter.join();
+  std::fprintf(stderr, "edgelm serve: stopped\n");
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app) {
+  auto a = std::make_shared<ServeArgs>();
+  CLI::App* cmd = app.add_subcommand("serve", "serve the model over an OpenAI-compatible HTTP API, with a chat page at /");
+  add_model_options(*cmd, a->mo);
+  cmd->add_option("--host", a->so.host, "address to listen on (loopback by default)")->capture_default_str();
+  cmd->add_option("--port", a->so.port, "TCP port (0: any free port, printed at start)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  cmd->add_option("-P,--parallel", a->so.parallel, "requests decoded together, each in its own slot (KV cache of -c tokens)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--queue", a->so.queue, "requests that may wait for a slot before 503 (default: 4 x --parallel)")
+      ->check(CLI::Range(0, 4096));
+  cmd->add_option("--api-key", a->so.api_key, "require 'Authorization: Bearer KEY' on /v1/* and /metrics");
+  cmd->add_option("--alias", a->so.model_name, "model id shown to clients (default: the file name)");
+  cmd->add_option("--max-body", a->so.max_body_bytes, "largest request body in bytes")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 30))
+      ->capture_default_str();
+  cmd->callback([a] { serve(*a); });
+}
+
+}  // namespace edgelm::cli

@@ -1,0 +1,385 @@
+// The HTTP front of `edgelm serve`: routes, authentication, error bodies, server-sent events.
+// Generation itself is the Engine's; this file only turns requests into jobs and jobs into
+// responses.
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <random>
+
+#include "edgelm/assistant.hpp"
+#include "edgelm/chat_template.hpp"
+#include "edgelm/error.hpp"
+#include "edgelm/server.hpp"
+#include "server/api.hpp"
+#include "server/connection_watch.hpp"
+#include "server/engine.hpp"
+#include "server/metrics.hpp"
+#include "server/web_page.hpp"
+
+namespace edgelm {
+
+using nlohmann::json;
+using server::ApiError;
+using server::CompletionRequest;
+using server::Job;
+using server::JobResult;
+using server::ResponseIds;
+
+namespace {
+
+constexpr auto kPoll = std::chrono::milliseconds(100);  // how often a waiting handler looks at its client
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+void send_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(dump(body), "application/json");
+}
+
+void send_error(httplib::Response& res, const ApiError& e) { send_json(res, e.status(), e.body()); }
+
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
+  return diff == 0 && !b.empty();
+}
+
+std::string default_model_name(const Model& m) {
+  std::string stem = std::filesystem::path(m.path()).stem().string();
+  return stem.empty() ? m.config().name : stem;
+}
+
+// A model without a chat template still serves /v1/completions.
+std::unique_ptr<ChatFormat> chat_format_or_null(const Model& m) {
+  try {
+    return make_chat_format(m);
+  } catch (const Error&) {
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Impl(std::shared_ptr<const Model> m, ServerOptions o)
+      : model(std::move(m)), opts(std::move(o)),
+        engine(model, {.n_slots = opts.parallel,
+                       .queue_max = opts.queue < 0 ? 4 * opts.parallel : opts.queue,
+                       .session = opts.session}),
+        format(chat_format_or_null(*model)),
+        name(opts.model_name.empty() ? default_model_name(*model) : opts.model_name),
+        started(std::chrono::steady_clock::now()), created(static_cast<int64_t>(std::time(nullptr))),
+        rng(std::random_device{}()) {
+    setup();
+  }
+
+  std::shared_ptr<const Model> model;
+  ServerOptions opts;
+  server::Engine engine;
+  std::unique_ptr<ChatFormat> format;
+  std::string name;
+  std::chrono::steady_clock::time_point started;
+  int64_t created;
+  httplib::Server svr;
+  server::HttpCounters http_counts;
+  std::mutex rng_mu;
+  std::mt19937_64 rng;
+  std::atomic<uint64_t> next_id{0};
+  bool bound = false;
+
+  uint64_t random() {
+    std::lock_guard lk(rng_mu);
+    return rng();
+  }
+
+  ResponseIds new_ids(bool chat) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%016llx%08llx", static_cast<unsigned long long>(random()),
+                  static_cast<unsigned long long>(next_id.fetch_add(1) & 0xffffffffu));
+    return {std::string(chat ? "chatcmpl-" : "cmpl-") + buf, static_cast<int64_t>(std::time(nullptr)), name};
+  }
+
+  void setup();
+  bool authorized(const httplib::Request& req) const;
+  std::vector<int32_t> prompt_tokens(const CompletionRequest& r) const;
+  void handle_generation(const httplib::Request& req, httplib::Response& res, bool chat);
+  json models_json() const {
+    return {{"object", "list"}, {"data", json::array({model_json()})}};
+  }
+  json model_json() const {
+    return {{"id", name}, {"object", "model"}, {"created", created}, {"owned_by", "edgelm"},
+            {"meta", {{"n_ctx_slot", engine.n_ctx()}, {"slots", engine.n_slots()},
+                      {"n_params", model->n_params()}, {"architecture", model->config().arch}}}};
+  }
+};
+
+bool HttpServer::Impl::authorized(const httplib::Request& req) const {
+  if (opts.api_key.empty()) return true;
+  const std::string h = req.get_header_value("Authorization");
+  const std::string prefix = "Bearer ";
+  if (h.size() <= prefix.size() || h.compare(0, prefix.size(), prefix) != 0) return false;
+  return constant_time_equal(h.substr(prefix.size()), opts.api_key);
+}
+
+std::vector<int32_t> HttpServer::Impl::prompt_tokens(const CompletionRequest& r) const {
+  const Tokenizer& tok = model->tokenizer();
+  std::vector<int32_t> ids;
+  if (r.chat) {
+    if (!format)
+      throw ApiError(400, "this model has no chat template; use /v1/completions with a prompt", "messages",
+                     "chat_not_supported");
+    std::string text;
+    try {
+      text = format->render(r.messages, /*add_generation_prompt=*/true);
+    } catch (const ChatTemplateError& e) {
+      throw ApiError(400, "the model's chat template rejected the messages: " + e.detail(), "messages");
+    }
+    ids = tok.encode(text, tok.add_bos(), /*parse_special=*/true);
+  } else if (r.prompt_ids) {
+    for (int32_t id : *r.prompt_ids)
+      if (id >= tok.n_vocab())
+        throw ApiError(400, "token id " + std::to_string(id) + " is outside the vocabulary (" +
+                                std::to_string(tok.n_vocab()) + " tokens)", "prompt");
+    ids = *r.prompt_ids;
+  } else {
+    ids = tok.encode(r.prompt, tok.add_bos(), /*parse_special=*/true);  // as `edgelm run` does
+  }
+  if (ids.empty()) throw ApiError(400, "the prompt produced no tokens", r.chat ? "messages" : "prompt");
+  if (static_cast<int>(ids.size()) >= engine.n_ctx())
+    throw ApiError(400,
+                   "the prompt has " + std::to_string(ids.size()) + " tokens but a slot's context holds " +
+                       std::to_string(engine.n_ctx()) + " (and one more is needed for the reply); shorten it, "
+                       "or start the server with a larger -c",
+                   r.chat ? "messages" : "prompt", "context_length_exceeded");
+  return ids;
+}
+
+// Streaming state shared between the handler and cpp-httplib's content provider.
+struct StreamState {
+  std::shared_ptr<Job> job;
+  CompletionRequest req;
+  ResponseIds ids;
+  server::ConnectionWatch watch;
+  server::Engine* engine;
+  bool opened = false;
+};
+
+void HttpServer::Impl::handle_generation(const httplib::Request& req, httplib::Response& res, bool chat) {
+  CompletionRequest r = server::parse_completion_request(req.body, chat);
+  server::GenerationParams gp;
+  gp.prompt = prompt_tokens(r);
+  gp.sampling = r.sampling;
+  if (!r.seeded) gp.sampling.seed = random();
+  gp.max_tokens = r.max_tokens;
+  gp.stop = r.stop;
+  try {
+    Sampler check(gp.sampling);  // reject settings the sampler refuses before queueing
+  } catch (const Error& e) {
+    throw ApiError(400, e.what());
+  }
+  auto job = std::make_shared<Job>(std::move(gp));
+  if (!engine.submit(job)) {
+    res.set_header("Retry-After", std::to_string(engine.retry_after_seconds()));
+    throw ApiError(503, "all " + std::to_string(engine.n_slots()) +
+                            " slots are busy and the queue is full; retry after the time in Retry-After",
+                   "", "server_overloaded");
+  }
+  server::ConnectionWatch watch(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
+  ResponseIds ids = new_ids(chat);
+
+  if (r.stream) {
+    auto st = std::make_shared<StreamState>(StreamState{job, std::move(r), std::move(ids), watch, &engine});
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [st](size_t, httplib::DataSink& sink) {
+          auto send = [&](const std::string& payload) {
+            const std::string ev = "data: " + payload + "\n\n";
+            return sink.write(ev.data(), ev.size());
+          };
+          if (!st->opened) {
+            st->opened = true;
+            if (st->req.chat) return send(dump(server::stream_chunk(st->req, st->ids, "", "", /*role=*/true)));
+          }
+          Job::Update u = st->job->wait(kPoll);
+          for (const auto& piece : u.pieces)
+            if (!send(dump(server::stream_chunk(st->req, st->ids, piece, "")))) return false;
+          if (u.finished) {
+            const JobResult jr = st->job->result();
+            bool ok;
+            if (jr.finish_reason == "error") {
+              ok = send(dump(server::error_body("generation failed: " + jr.error, "server_error")));
+            } else {
+              ok = send(dump(server::stream_chunk(st->req, st->ids, "", jr.finish_reason)));
+              if (ok && st->req.include_usage) ok = send(dump(server::usage_chunk(st->req, st->ids, jr)));
+            }
+            if (ok) ok = send("[DONE]");
+            if (ok) sink.done();
+            return ok;
+          }
+          return !st->watch.closed();  // false ends the response; the releaser cancels the job
+        },
+        [st](bool) {
+          st->job->cancel();  // a no-op when it finished; frees the slot when the client left
+          st->engine->wake();
+        });
+    return;
+  }
+
+  std::string text;
+  for (;;) {
+    Job::Update u = job->wait(kPoll);
+    for (auto& p : u.pieces) text += p;
+    if (u.finished) break;
+    if (watch.closed()) {
+      job->cancel();
+      engine.wake();
+      res.status = 499;  // nobody reads it; counted in the metrics as a client close
+      return;
+    }
+  }
+  const JobResult jr = job->result();
+  if (jr.finish_reason == "error") throw ApiError(500, "generation failed: " + jr.error);
+  send_json(res, 200, server::completion_response(r, ids, text, jr));
+}
+
+void HttpServer::Impl::setup() {
+  const int queue_max = opts.queue < 0 ? 4 * opts.parallel : opts.queue;
+  // Every waiting or streaming request holds a thread, and idle keep-alive connections hold one
+  // for a few seconds: leave room for both, plus /health and /metrics under full load.
+  const size_t threads = static_cast<size_t>(std::clamp(2 * (opts.parallel + queue_max) + 8, 16, 512));
+  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  svr.set_payload_max_length(opts.max_body_bytes);
+  svr.set_keep_alive_timeout(5);
+
+  svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    const bool api = req.path.rfind("/v1/", 0) == 0 || req.path == "/v1" || req.path == "/metrics";
+    if (api && !authorized(req)) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      send_error(res, ApiError(401, "a valid API key is required: send 'Authorization: Bearer KEY'", "", "invalid_api_key"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
+  // Bodies for errors cpp-httplib produces itself (404, 413, 400 on a malformed request).
+  svr.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty() || res.status == 499) return httplib::Server::HandlerResponse::Unhandled;
+    std::string msg, code;
+    switch (res.status) {
+      case 404: msg = "unknown route: " + req.method + " " + req.path; code = "unknown_url"; break;
+      case 413: msg = "the request body is too large"; code = "request_too_large"; break;
+      case 400: msg = "malformed HTTP request"; break;
+      default: msg = "the request failed with HTTP status " + std::to_string(res.status); break;
+    }
+    send_json(res, res.status, server::error_body(msg, server::error_type_for_status(res.status), "", code));
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+
+  svr.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    try {
+      std::rethrow_exception(ep);
+    } catch (const ApiError& e) {
+      send_error(res, e);
+    } catch (const std::bad_alloc&) {
+      send_error(res, ApiError(503, "out of memory while handling the request", "", "out_of_memory"));
+    } catch (const Error& e) {
+      send_error(res, ApiError(400, e.message()));
+    } catch (const std::exception& e) {
+      send_error(res, ApiError(500, std::string("internal error: ") + e.what()));
+    } catch (...) {
+      send_error(res, ApiError(500, "internal error"));
+    }
+  });
+
+  svr.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    http_counts.count(req.method, req.path, res.status);
+  });
+
+  auto page = [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(server::chat_page_html(), "text/html; charset=utf-8");
+  };
+  svr.Get("/", page);
+  svr.Get("/index.html", page);
+  svr.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    const auto s = engine.stats();
+    send_json(res, 200, {{"status", "ok"}, {"slots", s.slots}, {"slots_busy", s.slots_busy},
+                         {"queue_depth", s.queue_depth}, {"model", name}});
+  });
+  svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    const double up = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    res.set_content(server::render_metrics(engine.stats(), http_counts, up), "text/plain; version=0.0.4");
+  });
+  svr.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    send_json(res, 200, models_json());
+  });
+  svr.Get(R"(/v1/models/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+    if (req.matches[1] != name)
+      throw ApiError(404, "the model '" + std::string(req.matches[1]) + "' does not exist; this server has '" + name + "'",
+                     "model", "model_not_found");
+    send_json(res, 200, model_json());
+  });
+  svr.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    handle_generation(req, res, true);
+  });
+  svr.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    handle_generation(req, res, false);
+  });
+  auto wrong_method = [](const char* allowed) {
+    return [allowed](const httplib::Request& req, httplib::Response& res) {
+      res.set_header("Allow", allowed);
+      send_error(res, ApiError(405, "method " + req.method + " is not allowed on " + req.path + "; use " + allowed,
+                               "", "method_not_allowed"));
+    };
+  };
+  svr.Get("/v1/chat/completions", wrong_method("POST"));
+  svr.Get("/v1/completions", wrong_method("POST"));
+  svr.Post("/v1/models", wrong_method("GET"));
+}
+
+HttpServer::HttpServer(std::shared_ptr<const Model> model, ServerOptions opts) {
+  if (!model) throw Error("internal: server created without a model");
+  if (opts.parallel < 1 || opts.parallel > 64) throw Error("--parallel must be between 1 and 64");
+  if (opts.port < 0 || opts.port > 65535) throw Error("--port must be between 0 and 65535");
+  if (opts.max_body_bytes < 1024) throw Error("the request body limit must be at least 1 KiB");
+  impl_ = std::make_unique<Impl>(std::move(model), std::move(opts));
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+int HttpServer::bind() {
+  Impl& m = *impl_;
+  int port = m.opts.port;
+  bool ok;
+  if (port == 0) {
+    port = m.svr.bind_to_any_port(m.opts.host);
+    ok = port > 0;
+  } else {
+    ok = m.svr.bind_to_port(m.opts.host, port);
+  }
+  if (!ok)
+    throw Error("cannot listen on " + m.opts.host + ":" + std::to_string(m.opts.port),
+                "the port may be in use or the host is not an address of this machine; pick another --port or --host");
+  m.bound = true;
+  return port;
+}
+
+void HttpServer::listen() {
+  if (!impl_->bound) bind();
+  impl_->svr.listen_after_bind();
+}
+
+void HttpServer::stop() {
+  if (!impl_) return;
+  impl_->engine.stop();  // waiting handlers see their jobs end and return
+  impl_->svr.stop();
+}
+
+const std::string& HttpServer::model_name() const { return impl_->name; }
+
+}  // namespace edgelm
