@@ -45,7 +45,7 @@ if [ "$quick" = 0 ]; then
   # one oracle prompt, leave the end-to-end CLI runs and the whole-model quantization and
   # perplexity oracles to the release build (the quantizers' unit tests still run).
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-    run_suite sanitize build-sanitize '^cli[.]|SmolLM2Oracle[.].*/([1-9]|1[0-9])$|Types/Model(Quant|QuantImatrix|Perplexity|Greedy)[.]' \
+    run_suite sanitize build-sanitize '^cli[.]|SmolLM2Oracle[.].*/([1-9]|1[0-9])$|Types/Model(Quant|QuantImatrix|Perplexity|Greedy)[.]|Gemma3LlamaCpp' \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_SANITIZE=ON
 
   echo "=== anomaly detector: freestanding Cortex-M4F build"

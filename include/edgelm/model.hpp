@@ -34,12 +34,26 @@ struct ModelConfig {
   float norm_eps = 1e-5f;
   bool rope_neox = false;
   bool tied_output = false;  // output projection shares token_embd.weight
+  // Gemma-style block (gemma3): embeddings times sqrt(n_embd), RMSNorm of each Q and K head,
+  // RMSNorm of the attention and feed-forward outputs before their residual adds, GeGLU.
+  bool gemma_block = false;
+  float attn_scale = 0.0f;   // query scale; 0: 1 / sqrt(head_dim)
+  // Sliding-window attention: a local layer sees the last n_swa positions (0: none) and
+  // rotates with its own RoPE base/scale; swa_layers[il] says which layers are local.
+  int n_swa = 0;
+  std::vector<bool> swa_layers;
+  float rope_freq_base_swa = 10000.0f;
+  float rope_freq_scale_swa = 1.0f;
+  bool is_swa(int il) const { return n_swa > 0 && il < static_cast<int>(swa_layers.size()) && swa_layers[il]; }
 };
 
 // One transformer block's weights (views into the memory map).
 struct LayerWeights {
   TensorView attn_norm, wq, wk, wv, wo;
   TensorView ffn_norm, ffn_gate, ffn_up, ffn_down;
+  // Gemma 3 only (data == nullptr otherwise): per-head Q/K norms, post-attention and
+  // post-feed-forward norms.
+  TensorView attn_q_norm, attn_k_norm, attn_post_norm, ffn_post_norm;
 };
 
 struct ModelWeights {

@@ -15,5 +15,8 @@ void add_serve_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);
 void add_imatrix_command(CLI::App& app);
+void add_train_classifier_command(CLI::App& app);
+void add_classify_command(CLI::App& app);
+void add_car_command(CLI::App& app);
 
 }  // namespace edgelm::cli

@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
   edgelm::cli::add_quantize_command(app);
   edgelm::cli::add_perplexity_command(app);
   edgelm::cli::add_imatrix_command(app);
+  edgelm::cli::add_train_classifier_command(app);
+  edgelm::cli::add_classify_command(app);
+  edgelm::cli::add_car_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,7 @@
 #include "model/arch.hpp"
 
 #include <array>
+#include <cmath>
 #include <filesystem>
 #include <string_view>
 
@@ -11,12 +12,17 @@ namespace {
 
 struct ArchInfo {
   std::string_view name;
-  bool rope_neox;  // rotary pairs (i, i + n/2) instead of adjacent pairs
+  bool rope_neox;     // rotary pairs (i, i + n/2) instead of adjacent pairs
+  bool gemma_block;   // Gemma 3 block (see ModelConfig::gemma_block)
+  int swa_pattern;    // with a sliding window: every swa_pattern-th layer is global
 };
 
-// Families whose blocks are the Llama block (RMSNorm, GQA + RoPE, SwiGLU).
-constexpr std::array<ArchInfo, 1> kArchs{{
-    {"llama", false},
+// llama: the Llama block (RMSNorm, GQA + RoPE, SwiGLU), also Llama 3, SmolLM, Mistral.
+// gemma3: embeddings scaled by sqrt(n_embd), Q/K head norms, post-attention and post-FFN norms,
+// GeGLU, NeoX RoPE, five local (sliding-window, RoPE base 10000) layers per global one.
+constexpr std::array<ArchInfo, 2> kArchs{{
+    {"llama", false, false, 0},
+    {"gemma3", true, true, 6},
 }};
 
 }  // namespace
@@ -64,6 +70,22 @@ ModelConfig read_config(const gguf::File& f) {
     throw bad("attention head size must be even and at most 1024");
   c.n_rot = static_cast<int>(f.get_u32_or(p + "rope.dimension_count", c.head_dim));
   if (c.n_rot <= 0 || c.n_rot > c.head_dim || c.n_rot % 2 != 0) throw bad("rope.dimension_count out of range");
+  if (info->gemma_block) {
+    c.gemma_block = true;
+    // Gemma's converter stores the norm weights with the +1 of its (1 + w) scaling included.
+    c.attn_scale = f.get_f32_or(p + "attention.query_pre_attn_scalar", 0.0f) > 0
+                       ? 1.0f / std::sqrt(f.get_f32(p + "attention.query_pre_attn_scalar"))
+                       : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  }
+  c.n_swa = static_cast<int>(f.get_u32_or(p + "attention.sliding_window", 0));
+  if (info->swa_pattern == 0) c.n_swa = 0;  // the family has no local layers
+  if (c.n_swa > 0) {
+    const int pattern = static_cast<int>(f.get_u32_or(p + "attention.sliding_window_pattern", info->swa_pattern));
+    c.swa_layers.resize(c.n_layer);
+    for (int il = 0; il < c.n_layer; ++il) c.swa_layers[il] = pattern == 0 || il % pattern < pattern - 1;
+    c.rope_freq_base_swa = f.get_f32_or(p + "rope.freq_base_swa", 10000.0f);
+    c.rope_freq_scale_swa = 1.0f;
+  }
   const gguf::TensorInfo* emb = f.find_tensor("token_embd.weight");
   if (!emb) throw bad("tensor 'token_embd.weight' is missing");
   if (emb->n_dims != 2 || emb->ne[1] <= 0 || emb->ne[1] > (1 << 22)) throw bad("token_embd.weight has a bad shape");

@@ -1,5 +1,9 @@
 // Llama-family forward pass: embedding, per block RMSNorm -> GQA attention with RoPE ->
 // residual -> RMSNorm -> SwiGLU -> residual, final norm, output projection.
+// The Gemma 3 block (ModelConfig::gemma_block) differs in: embeddings times sqrt(n_embd);
+// RMSNorm of every Q and K head before RoPE; queries scaled before attention; RMSNorm of the
+// attention and feed-forward outputs before each residual add; GeGLU; local layers with a
+// sliding window and their own RoPE table.
 //
 // The whole pass is one thread-pool job: the threads walk the layers together and meet at a
 // barrier only where a result of all of them is needed (five times per layer), instead of
@@ -18,6 +22,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "edgelm/error.hpp"
 #include "kernels/kernels.hpp"
@@ -59,6 +64,37 @@ struct Converted {
   }
 };
 
+// GELU as ggml's CPU backend computes it for f32 activations: the input rounded to half
+// precision indexes a table of the tanh approximation, itself rounded to half precision
+// (entry: 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))); whether the inner multiply-add is
+// fused changed no logit on the Gemma 3 fixtures). Inputs <= -10 give 0, >= 10 give x.
+const uint16_t* gelu_table() {
+  static const std::vector<uint16_t> table = [] {
+    std::vector<uint16_t> t(1 << 16);
+    constexpr float kA = 0.044715f, kSqrt2OverPi = 0.79788456080286535587989211986876f;
+    for (uint32_t i = 0; i < t.size(); ++i) {
+      const float x = fp16_to_f32(static_cast<uint16_t>(i));
+      const float inner = kSqrt2OverPi * x * (1.0f + kA * x * x);
+      t[i] = f32_to_fp16(0.5f * x * (1.0f + std::tanh(inner)));
+    }
+    return t;
+  }();
+  return table.data();
+}
+
+// out[i] = gelu(gate[i]) * up[i] (GeGLU), with gelu_table().
+void geglu(const uint16_t* table, const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    if (g <= -10.0f)
+      out[i] = 0.0f;
+    else if (g >= 10.0f)
+      out[i] = g * up[i];
+    else
+      out[i] = fp16_to_f32(table[f32_to_fp16(g)]) * up[i];
+  }
+}
+
 }  // namespace
 
 ForwardScratch::ForwardScratch(const ModelConfig& c, int max_tokens, int n_ctx, int n_threads)
@@ -79,8 +115,15 @@ ForwardScratch::ForwardScratch(const ModelConfig& c, int max_tokens, int n_ctx, 
   up.allocate(T * FF);
   hidden.allocate(T * FF);
   const size_t half_rot = static_cast<size_t>(std::max(1, c.n_rot / 2));
-  rope_cos.allocate(T * half_rot);
-  rope_sin.allocate(T * half_rot);
+  const size_t n_tables = c.n_swa > 0 ? 2 : 1;
+  rope_cos.allocate(n_tables * T * half_rot);
+  rope_sin.allocate(n_tables * T * half_rot);
+  if (c.n_swa > 0) {
+    // A window's positions span at most n_swa / kPosBlock + 2 blocks.
+    kwin_elems_ = static_cast<size_t>(std::min(c.n_swa, n_ctx) / KvCache::kPosBlock + 2) * KvCache::kPosBlock *
+                  static_cast<size_t>(c.head_dim);
+    kwin.allocate(static_cast<size_t>(n_threads_) * kwin_elems_);
+  }
   const size_t group = static_cast<size_t>(std::max(1, c.n_head / std::max(1, c.n_head_kv)));
   const size_t ctx_pad = static_cast<size_t>((n_ctx + KvCache::kPosBlock - 1) / KvCache::kPosBlock * KvCache::kPosBlock);
   scores.allocate(static_cast<size_t>(n_threads_) * group * ctx_pad);
@@ -104,7 +147,14 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
   const int64_t q_dim = NH * HD, kv_dim = NKV * HD, FF = c.n_ff, V = c.n_vocab;
   const int64_t group = NH / NKV;  // query heads served by one KV head
   const int64_t half_rot = std::max<int64_t>(1, c.n_rot / 2);
-  const float kq_scale = 1.0f / std::sqrt(static_cast<float>(HD));
+  const bool gemma = c.gemma_block;
+  // Gemma scales the rotated queries (as llama.cpp does, before attention) and attends with
+  // scale 1; the Llama block scales the scores by 1 / sqrt(head_dim).
+  const float q_scale = c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(HD));
+  const float kq_scale = gemma ? 1.0f : 1.0f / std::sqrt(static_cast<float>(HD));
+  const float embd_scale = std::sqrt(static_cast<float>(E));
+  const uint16_t* gelu = gemma ? gelu_table() : nullptr;
+  const size_t swa_rope_off = static_cast<size_t>(s.max_tokens_) * static_cast<size_t>(half_rot);
   const auto& ks = kernels::simd::best();
   static_assert(KvCache::kPosBlock == kernels::simd::kKeyBlock, "attention reads the cache's key blocks");
 
@@ -117,6 +167,11 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
       throw Error("internal: batch position outside the KV cache");
     if (e.logits) out_rows.push_back(t);
   }
+  if (c.n_swa > 0 && s.kwin_elems_ == 0) throw Error("internal: scratch made for a model without sliding windows");
+  if (gemma)
+    for (const auto& L : W.layers)
+      if (!L.attn_q_norm.data || !L.attn_k_norm.data || !L.attn_post_norm.data || !L.ffn_post_norm.data)
+        throw Error("internal: Gemma block without its norm weights");
   for (const auto& L : W.layers) {
     for (const TensorView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down})
       if (!kernels::can_compute(w->type))
@@ -176,14 +231,36 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
     for (int64_t t = 0; t < N; ++t) ks.flt.add(s.x.data() + t * E + r0, s.tmp.data() + t * E + r0, r1 - r0);
   };
 
+  // Gemma: y = W x for all N tokens, RMSNorm of each token's whole row y with `post_w`, then
+  // added into the residual x (the norm needs every row of y: one barrier between).
+  auto project_norm_add = [&](const TensorView& w, const std::byte* xq, size_t stride, const float* post_w, int ith,
+                              int nth) {
+    auto [r0, r1] = kernels::split_range_aligned(E, ith, nth, kRowAlign);
+    if (r0 < r1) kernels::matmul_rows(w, xq, stride, s.tmp.data(), static_cast<size_t>(E), N, r0, r1);
+    pool.barrier();
+    auto [t0, t1] = kernels::split_range(N, ith, nth);
+    for (int64_t t = t0; t < t1; ++t) {
+      float* y = s.tmp.data() + t * E;
+      ks.flt.rmsnorm(y, post_w, y, E, c.norm_eps);
+      ks.flt.add(s.x.data() + t * E, y, E);
+    }
+  };
+
   pool.run([&](int ith, int nth) {
     // --- embeddings and each token's rotation table ---
     {
       auto [t0, t1] = kernels::split_range(N, ith, nth);
       for (int64_t t = t0; t < t1; ++t) {
-        kernels::dequantize_row(W.token_embd.type, W.token_embd.row(batch[t].token), s.x.data() + t * E, E);
+        float* xt = s.x.data() + t * E;
+        kernels::dequantize_row(W.token_embd.type, W.token_embd.row(batch[t].token), xt, E);
+        if (gemma)
+          for (int64_t i = 0; i < E; ++i) xt[i] *= embd_scale;
         kernels::simd::rope_angles(c.n_rot, batch[t].pos, c.rope_freq_base, c.rope_freq_scale,
                                    s.rope_cos.data() + t * half_rot, s.rope_sin.data() + t * half_rot);
+        if (c.n_swa > 0)
+          kernels::simd::rope_angles(c.n_rot, batch[t].pos, c.rope_freq_base_swa, c.rope_freq_scale_swa,
+                                     s.rope_cos.data() + swa_rope_off + t * half_rot,
+                                     s.rope_sin.data() + swa_rope_off + t * half_rot);
       }
       pool.barrier();
     }
@@ -194,6 +271,9 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
       const LayerWeights& L = W.layers[il];
       const float* attn_norm = reinterpret_cast<const float*>(L.attn_norm.data);
       const float* ffn_norm = reinterpret_cast<const float*>(L.ffn_norm.data);
+      const bool local = c.is_swa(il);
+      const float* rope_cos = s.rope_cos.data() + (local ? swa_rope_off : 0);
+      const float* rope_sin = s.rope_sin.data() + (local ? swa_rope_off : 0);
 
       // --- Q, K, V: one row space split on head boundaries; RoPE and the cache write follow ---
       {
@@ -214,9 +294,14 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
           kernels::matmul_rows(*g.w, in.data[slot], in.stride[slot], g.y, static_cast<size_t>(g.dim), N, c0, c1);
           for (int64_t t = 0; t < N; ++t) {
             float* row = g.y + t * g.dim + c0;
+            if (si < 2 && gemma) {  // RMSNorm of each head before the rotation
+              const float* nw = reinterpret_cast<const float*>((si == 0 ? L.attn_q_norm : L.attn_k_norm).data);
+              for (int64_t h = 0; h < hi - lo; ++h) ks.flt.rmsnorm(row + h * HD, nw, row + h * HD, HD, c.norm_eps);
+            }
             if (si < 2)
-              ks.flt.rope(row, hi - lo, HD, c.n_rot, s.rope_cos.data() + t * half_rot, s.rope_sin.data() + t * half_rot,
-                          c.rope_neox);
+              ks.flt.rope(row, hi - lo, HD, c.n_rot, rope_cos + t * half_rot, rope_sin + t * half_rot, c.rope_neox);
+            if (si == 0 && gemma)
+              for (int64_t i = 0; i < c1 - c0; ++i) row[i] *= q_scale;
             const BatchEntry& e = batch[t];
             if (si == 1) {
               uint16_t half[1024];
@@ -248,10 +333,39 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
           const int64_t hq = grouped ? u * group : u, nq = grouped ? group : 1, hk = hq / group;
           const BatchEntry& e = batch[t];
           float* out = s.att.data() + t * q_dim + hq * HD;
-          ks.flt.attend(s.q.data() + t * q_dim + hq * HD, static_cast<size_t>(HD), static_cast<int>(nq),
-                        kv.k_block(e.seq, il, 0) + hk * HD * KvCache::kPosBlock, kv.k_block_stride(),
-                        kv.v(e.seq, il, 0) + hk * HD, static_cast<size_t>(kv_dim), HD, e.pos + 1, kq_scale, scores,
-                        out, static_cast<size_t>(HD), N >= 2 ? kernels::AttnOrder::kBatch : kernels::AttnOrder::kSingle);
+          const float* qh = s.q.data() + t * q_dim + hq * HD;
+          const auto order = N >= 2 ? kernels::AttnOrder::kBatch : kernels::AttnOrder::kSingle;
+          // A local layer sees positions [pos - n_swa + 1, pos]. Whole blocks before the window
+          // are skipped (their weights would be exactly 0, so every sum is unchanged and lanes
+          // keep their positions); masked positions inside the first block are handled below.
+          const int first = local && e.pos >= c.n_swa ? e.pos - c.n_swa + 1 : 0;
+          const int b0 = first / KvCache::kPosBlock, lead = first - b0 * KvCache::kPosBlock;
+          const int n_kv = e.pos + 1 - b0 * KvCache::kPosBlock;
+          const uint16_t* kt = kv.k_block(e.seq, il, b0) + hk * HD * KvCache::kPosBlock;
+          const uint16_t* vt = kv.v(e.seq, il, b0 * KvCache::kPosBlock) + hk * HD;
+          if (lead == 0) {
+            ks.flt.attend(qh, static_cast<size_t>(HD), static_cast<int>(nq), kt, kv.k_block_stride(), vt,
+                          static_cast<size_t>(kv_dim), HD, n_kv, kq_scale, scores, out, static_cast<size_t>(HD), order);
+          } else {
+            // Copy this KV head's window, then per query head give the masked keys the value
+            // -65504 * sign(q) in every dimension: their scores are hugely negative, their
+            // softmax weights exactly 0, as llama.cpp's -inf mask gives.
+            const int64_t blk = HD * KvCache::kPosBlock;
+            const int nb = (n_kv + KvCache::kPosBlock - 1) / KvCache::kPosBlock;
+            uint16_t* win = s.kwin.data() + static_cast<size_t>(ith) * s.kwin_elems_;
+            for (int b = 0; b < nb; ++b)
+              std::copy_n(kt + static_cast<size_t>(b) * kv.k_block_stride(), blk, win + b * blk);
+            for (int64_t h = 0; h < nq; ++h) {
+              const float* qq = qh + h * HD;
+              for (int64_t d = 0; d < HD; ++d) {
+                const uint16_t m = qq[d] > 0 ? 0xFBFF : 0x7BFF;  // -65504 : +65504
+                for (int p = 0; p < lead; ++p) win[d * KvCache::kPosBlock + p] = m;
+              }
+              ks.flt.attend(qq, static_cast<size_t>(HD), 1, win, static_cast<size_t>(blk), vt,
+                            static_cast<size_t>(kv_dim), HD, n_kv, kq_scale, scores, out + h * HD,
+                            static_cast<size_t>(HD), order);
+            }
+          }
           if (fused)
             kernels::ops(vo).from_float(out, xo + t * so + row_size(vo, hq * HD), nq * HD);
         }
@@ -261,7 +375,10 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
           for (int64_t t = t0; t < t1; ++t) kernels::ops(vo).from_float(s.att.data() + t * q_dim, xo + t * so, q_dim);
           pool.barrier();
         }
-        project_add(L.wo, xo, so, ith, nth);
+        if (gemma)
+          project_norm_add(L.wo, xo, so, reinterpret_cast<const float*>(L.attn_post_norm.data), ith, nth);
+        else
+          project_add(L.wo, xo, so, ith, nth);
         pool.barrier();
       }
 
@@ -280,7 +397,10 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
           kernels::matmul_rows(L.ffn_up, in.data[su], in.stride[su], s.up.data(), static_cast<size_t>(FF), N, f0, f1);
           for (int64_t t = 0; t < N; ++t) {
             float* h = s.hidden.data() + t * FF + f0;
-            ks.flt.swiglu(s.gate.data() + t * FF + f0, s.up.data() + t * FF + f0, h, f1 - f0);
+            if (gemma)
+              geglu(gelu, s.gate.data() + t * FF + f0, s.up.data() + t * FF + f0, h, f1 - f0);
+            else
+              ks.flt.swiglu(s.gate.data() + t * FF + f0, s.up.data() + t * FF + f0, h, f1 - f0);
             if (fused) kernels::ops(vd).from_float(h, xd + t * sd + row_size(vd, f0), f1 - f0);
           }
         }
@@ -290,7 +410,10 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
           for (int64_t t = t0; t < t1; ++t) kernels::ops(vd).from_float(s.hidden.data() + t * FF, xd + t * sd, FF);
           pool.barrier();
         }
-        project_add(L.ffn_down, xd, sd, ith, nth);
+        if (gemma)
+          project_norm_add(L.ffn_down, xd, sd, reinterpret_cast<const float*>(L.ffn_post_norm.data), ith, nth);
+        else
+          project_add(L.ffn_down, xd, sd, ith, nth);
         pool.barrier();
       }
     }

@@ -74,6 +74,12 @@ Model::Model(gguf::File file, std::string path) : file_(std::move(file)), path_(
     L.ffn_gate = require(f, p + "ffn_gate.weight", {E, c.n_ff}, true);
     L.ffn_up = require(f, p + "ffn_up.weight", {E, c.n_ff}, true);
     L.ffn_down = require(f, p + "ffn_down.weight", {c.n_ff, E}, true);
+    if (c.gemma_block) {
+      L.attn_q_norm = require(f, p + "attn_q_norm.weight", {c.head_dim}, false);
+      L.attn_k_norm = require(f, p + "attn_k_norm.weight", {c.head_dim}, false);
+      L.attn_post_norm = require(f, p + "post_attention_norm.weight", {E}, false);
+      L.ffn_post_norm = require(f, p + "post_ffw_norm.weight", {E}, false);
+    }
   }
   tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_gguf(f));
   if (tokenizer_->n_vocab() != c.n_vocab)

@@ -84,6 +84,8 @@ std::unique_ptr<ChatFormat> make_chat_format(const Model& model, const std::stri
     throw Error("unknown chat format '" + name + "'", "use one of: chatml, llama3, gemma");
   }
   const auto tmpl = model.chat_template();
+  // Gemma GGUFs often ship without a template; the family has one chat format.
+  if (!tmpl && model.config().arch.starts_with("gemma")) return by_name("gemma");
   if (!tmpl) throw Error("the model has no chat template", "pass --chat-format chatml|llama3|gemma");
   const Tokenizer& tok = model.tokenizer();
   try {

@@ -1,0 +1,173 @@
+// Training building blocks written for the CPU: a seeded random generator, softmax
+// cross-entropy, AdamW with decoupled weight decay, gradient-norm clipping, ReduceLROnPlateau,
+// early stopping, and a classification head (pooling + linear or one-hidden-layer MLP) with
+// its own backward pass. Single-threaded and in a fixed order, so one seed gives bit-identical
+// results on one machine.
+//
+//   edgelm::train::Rng rng(42);
+//   edgelm::train::ClassifierHead head({.n_embd = 576, .n_hidden = 0, .n_class = 151,
+//                                       .pooling = edgelm::train::Pooling::Mean});
+//   head.init(rng);
+//   edgelm::train::AdamW opt(head.params(), {.lr = 1e-3f, .weight_decay = 0.01f});
+//   // per example: head.forward(states, n_tokens, logits, &trace);
+//   //              softmax_cross_entropy(logits, n_class, label, dlogits);
+//   //              head.backward(trace, dlogits);
+//   edgelm::train::clip_grad_norm(head.params(), 1.0f);
+//   opt.step();
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace edgelm::train {
+
+// xoshiro256** seeded through splitmix64: the same stream on every platform (unlike the
+// standard library's distributions, whose output is implementation-defined).
+class Rng {
+ public:
+  explicit Rng(uint64_t seed);
+  uint64_t next();
+  float uniform();                 // [0, 1), 24 random bits
+  float normal();                  // standard normal (Box-Muller)
+  uint32_t below(uint32_t n);      // uniform in [0, n), n > 0
+  void shuffle(std::vector<int>& v);
+
+ private:
+  uint64_t s_[4];
+};
+
+// A trainable tensor: values, accumulated gradients, and whether weight decay applies.
+struct Param {
+  std::string name;
+  std::vector<float> value;
+  std::vector<float> grad;
+  bool decay = true;
+  void resize(size_t n) { value.assign(n, 0.0f); grad.assign(n, 0.0f); }
+};
+
+// Loss for one example: -log softmax(logits)[label]. When dlogits is not null it receives the
+// gradient softmax(logits) - onehot(label), scaled by `scale`.
+float softmax_cross_entropy(const float* logits, int n_class, int label, float* dlogits, float scale = 1.0f);
+void softmax(const float* in, float* out, int n);
+
+// Scales all gradients so that their joint L2 norm is at most max_norm; returns the norm before.
+float clip_grad_norm(std::span<Param* const> params, float max_norm);
+
+struct AdamWOptions {
+  float lr = 1e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.01f;  // decoupled: w -= lr * wd * w, only for params with decay=true
+};
+
+class AdamW {
+ public:
+  AdamW(std::vector<Param*> params, AdamWOptions opts);
+  void step();        // one update from the accumulated gradients
+  void zero_grad();
+  float lr() const { return opts_.lr; }
+  void set_lr(float lr) { opts_.lr = lr; }
+  int64_t steps() const { return t_; }
+
+ private:
+  std::vector<Param*> params_;
+  AdamWOptions opts_;
+  std::vector<std::vector<float>> m_, v_;
+  int64_t t_ = 0;
+};
+
+// Multiplies the learning rate by `factor` when the monitored loss has not improved by more
+// than `threshold` (relative) for `patience` epochs, as PyTorch's ReduceLROnPlateau (mode min).
+class ReduceLROnPlateau {
+ public:
+  ReduceLROnPlateau(float factor = 0.5f, int patience = 2, float threshold = 1e-4f, float min_lr = 1e-6f)
+      : factor_(factor), patience_(patience), threshold_(threshold), min_lr_(min_lr) {}
+  // Returns true when it lowered the optimizer's learning rate.
+  bool step(float metric, AdamW& opt);
+
+ private:
+  float factor_;
+  int patience_;
+  float threshold_;
+  float min_lr_;
+  float best_ = 0;
+  bool has_best_ = false;
+  int bad_ = 0;
+};
+
+// Stops after `patience` epochs without a new best (lower) value.
+class EarlyStopping {
+ public:
+  explicit EarlyStopping(int patience) : patience_(patience) {}
+  // Records an epoch's value; returns true when it is a new best.
+  bool update(float metric);
+  bool should_stop() const { return patience_ > 0 && bad_ >= patience_; }
+  float best() const { return best_; }
+
+ private:
+  int patience_;
+  float best_ = 0;
+  bool has_best_ = false;
+  int bad_ = 0;
+};
+
+enum class Pooling { Last, Mean, Attention };
+const char* pooling_name(Pooling p);
+Pooling parse_pooling(const std::string& s);  // throws edgelm::Error for an unknown name
+
+struct HeadShape {
+  int n_embd = 0;
+  int n_hidden = 0;   // 0: linear head; else one ReLU hidden layer of this width
+  int n_class = 0;
+  Pooling pooling = Pooling::Mean;
+};
+
+// Pooling + input standardisation + linear / MLP head. Token states enter raw; each is mapped
+// to (h - mean) * scale (statistics fixed before training), pooled (last row, mean, or softmax
+// attention with a learned query), optionally dropped out, then classified.
+class ClassifierHead {
+ public:
+  explicit ClassifierHead(HeadShape shape);
+  const HeadShape& shape() const { return shape_; }
+  int n_in() const { return shape_.n_embd; }
+
+  // Small random weights (uniform, +-1/sqrt(fan_in)), zero biases, zero attention query (which
+  // makes attention pooling start as mean pooling).
+  void init(Rng& rng);
+  // Per-dimension standardisation: x = (h - mean) * scale.
+  std::vector<float> in_mean, in_scale;
+
+  Param query;     // [n_embd]                     attention pooling only
+  Param w1, b1;    // [n_hidden][n_embd], [n_hidden] MLP only
+  Param w2, b2;    // [n_class][n_in2], [n_class]   n_in2 = n_hidden or n_embd
+  std::vector<Param*> params();
+
+  // Intermediate values of one forward pass, kept for backward.
+  struct Trace {
+    int n_tokens = 0;
+    std::vector<float> x;        // standardised token rows (attention pooling)
+    std::vector<float> attn;     // attention weights
+    std::vector<float> pooled;   // pooled + standardised input, before dropout
+    std::vector<float> mask;     // dropout multipliers (empty: no dropout)
+    std::vector<float> hidden;   // post-ReLU hidden layer
+  };
+  // Pools the raw token states (n_tokens rows of n_embd floats) into one standardised vector.
+  // For Last/Mean pooling this does not depend on trained weights, so training can pool once.
+  void pool(const float* tokens, int n_tokens, float* out, Trace* trace = nullptr) const;
+  // logits = head(pool(tokens)). `rng` with dropout > 0 enables dropout (training).
+  void forward(const float* tokens, int n_tokens, float* logits, Trace* trace = nullptr,
+               float dropout = 0.0f, Rng* rng = nullptr) const;
+  // Same, from an already pooled vector (Last/Mean pooling).
+  void forward_pooled(const float* pooled, float* logits, Trace* trace = nullptr,
+                      float dropout = 0.0f, Rng* rng = nullptr) const;
+  // Accumulates parameter gradients for dL/dlogits into the params' grad fields.
+  void backward(const Trace& trace, const float* dlogits);
+
+ private:
+  void head_forward(const float* in, float* logits, Trace* trace, float dropout, Rng* rng) const;
+  HeadShape shape_;
+};
+
+}  // namespace edgelm::train

@@ -1,0 +1,113 @@
+// A classifier head as its own GGUF: edgelm.classifier.* metadata plus F32 tensors.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "edgelm/error.hpp"
+#include "edgelm/gguf.hpp"
+#include "edgelm/intent.hpp"
+
+namespace edgelm::intent {
+
+namespace {
+constexpr const char* kArch = "edgelm-classifier";
+constexpr const char* kPrefix = "edgelm.classifier.";
+std::string key(const char* k) { return std::string(kPrefix) + k; }
+
+void add(gguf::Writer& w, const std::string& name, const std::vector<float>& v, std::vector<int64_t> ne) {
+  w.add_tensor(name, DType::F32, ne, v.data(), v.size() * sizeof(float));
+}
+
+std::vector<float> read(const gguf::File& f, const std::string& name, int64_t ne0, int64_t ne1) {
+  const gguf::TensorInfo* info = f.find_tensor(name);
+  if (!info) throw Error("classifier head '" + f.path() + "' lacks tensor " + name, "retrain the head with edgelm train-classifier");
+  if (info->type != DType::F32 || info->ne[0] != ne0 || info->ne[1] != ne1 || info->ne[2] != 1 || info->ne[3] != 1)
+    throw Error("classifier head '" + f.path() + "': tensor " + name + " has the wrong type or shape (expected F32 " +
+                    std::to_string(ne0) + " x " + std::to_string(ne1) + ")",
+                "the file is damaged or not a head of this version; retrain it");
+  const TensorView v = f.view(*info);
+  std::vector<float> out(static_cast<size_t>(ne0 * ne1));
+  std::memcpy(out.data(), v.data, out.size() * sizeof(float));
+  for (float x : out)
+    if (!std::isfinite(x)) throw Error("classifier head '" + f.path() + "': tensor " + name + " holds a non-finite value", "retrain the head");
+  return out;
+}
+}  // namespace
+
+int Head::oos_index() const {
+  const auto it = std::find(labels.begin(), labels.end(), kOosLabel);
+  return it == labels.end() ? -1 : static_cast<int>(it - labels.begin());
+}
+
+void save_head(const Head& head, const std::string& path) {
+  const train::HeadShape& s = head.net.shape();
+  gguf::Writer w;
+  w.set_string("general.architecture", kArch);
+  w.set_string("general.name", "intent classifier head for " + head.backbone_name);
+  w.set_string_array(key("labels"), head.labels);
+  w.set_string(key("pooling"), train::pooling_name(s.pooling));
+  w.set_u32(key("n_embd"), static_cast<uint32_t>(s.n_embd));
+  w.set_u32(key("hidden_size"), static_cast<uint32_t>(s.n_hidden));
+  w.set_u32(key("n_class"), static_cast<uint32_t>(s.n_class));
+  w.set_string(key("head"), s.n_hidden > 0 ? "mlp" : "linear");
+  w.set_string(key("backbone.name"), head.backbone_name);
+  w.set_string(key("backbone.sha256"), head.backbone_sha256);
+  w.set_string(key("template"), head.templ);
+  w.set_string(key("oos_label"), kOosLabel);
+  w.set_f32(key("oos_threshold"), head.oos_threshold);
+  const int d = s.n_embd, h = s.n_hidden, c = s.n_class;
+  add(w, "cls.input.mean", head.net.in_mean, {d});
+  add(w, "cls.input.scale", head.net.in_scale, {d});
+  if (s.pooling == train::Pooling::Attention) add(w, head.net.query.name, head.net.query.value, {d});
+  if (h > 0) {
+    add(w, head.net.w1.name, head.net.w1.value, {d, h});
+    add(w, head.net.b1.name, head.net.b1.value, {h});
+  }
+  add(w, head.net.w2.name, head.net.w2.value, {h > 0 ? h : d, c});
+  add(w, head.net.b2.name, head.net.b2.value, {c});
+  w.write(path);
+}
+
+Head load_head(const std::string& path) {
+  gguf::File f = gguf::File::open(path);
+  if (f.get_string_or("general.architecture", "") != kArch)
+    throw Error("'" + path + "' is not an edgelm classifier head (general.architecture is '" +
+                    f.get_string_or("general.architecture", "") + "')",
+                "pass a head written by edgelm train-classifier to --head, and the backbone to -m");
+  Head h;
+  h.labels = f.get_string_array(key("labels"));
+  train::HeadShape s;
+  s.pooling = train::parse_pooling(f.get_string(key("pooling")));
+  s.n_embd = static_cast<int>(f.get_u32(key("n_embd")));
+  s.n_hidden = static_cast<int>(f.get_u32(key("hidden_size")));
+  s.n_class = static_cast<int>(f.get_u32(key("n_class")));
+  if (static_cast<int>(h.labels.size()) != s.n_class)
+    throw Error("classifier head '" + path + "' has " + std::to_string(h.labels.size()) + " labels but " +
+                    std::to_string(s.n_class) + " classes", "the file is damaged; retrain it");
+  h.net = train::ClassifierHead(s);
+  h.backbone_name = f.get_string(key("backbone.name"));
+  h.backbone_sha256 = f.get_string(key("backbone.sha256"));
+  h.templ = f.get_string_or(key("template"), "{text}");
+  h.oos_threshold = f.get_f32_or(key("oos_threshold"), 0.0f);
+  const int d = s.n_embd, hid = s.n_hidden, c = s.n_class;
+  h.net.in_mean = read(f, "cls.input.mean", d, 1);
+  h.net.in_scale = read(f, "cls.input.scale", d, 1);
+  if (s.pooling == train::Pooling::Attention) h.net.query.value = read(f, h.net.query.name, d, 1);
+  if (hid > 0) {
+    h.net.w1.value = read(f, h.net.w1.name, d, hid);
+    h.net.b1.value = read(f, h.net.b1.name, hid, 1);
+  }
+  h.net.w2.value = read(f, h.net.w2.name, hid > 0 ? hid : d, c);
+  h.net.b2.value = read(f, h.net.b2.name, c, 1);
+  return h;
+}
+
+void check_backbone(const Head& head, const Model& model, const std::string& model_sha256) {
+  if (head.net.shape().n_embd != model.config().n_embd || head.backbone_sha256 != model_sha256)
+    throw Error("the classifier head was trained on backbone '" + head.backbone_name + "' (sha256 " +
+                    head.backbone_sha256.substr(0, 12) + "...) but -m is '" + model.config().name + "' (sha256 " +
+                    model_sha256.substr(0, 12) + "...)",
+                "pass the backbone the head was trained with, or retrain the head on this one");
+}
+
+}  // namespace edgelm::intent

@@ -1,0 +1,103 @@
+// edgelm train-classifier: train an intent classification head on a frozen backbone.
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "cli/progress_line.hpp"
+#include "edgelm/error.hpp"
+#include "edgelm/intent.hpp"
+#include "edgelm/model.hpp"
+
+namespace edgelm::cli {
+namespace {
+
+struct TrainClassifierArgs {
+  std::string model = "smollm2";
+  std::string train, val, out;
+  std::string pooling = "mean";
+  std::string cache_dir;
+  bool no_cache = false;
+  int threads = 0;
+  int layers = 0;
+  intent::TrainOptions o;
+};
+
+void print_metrics(const char* what, const intent::ScopeMetrics& m) {
+  std::printf("%-28s in-scope accuracy %6.2f %% (%zu)  oos recall %6.2f %% (%zu)  overall %6.2f %%\n", what,
+              100 * m.in_scope_acc, m.n_in, 100 * m.oos_recall, m.n_oos, 100 * m.overall_acc);
+}
+
+void run(TrainClassifierArgs& a) {
+  a.o.pooling = train::parse_pooling(a.pooling);
+  a.o.features.cache_dir = a.no_cache ? "-" : a.cache_dir;
+  a.o.features.n_threads = a.threads;
+  if (a.layers > 0) {
+    // Early exit: train (and later classify) on a backbone cut after the first K blocks.
+    const std::string cut = a.out + ".backbone.gguf";
+    intent::write_truncated_backbone(a.model, a.layers, cut);
+    std::printf("backbone: first %d blocks of %s written to %s (pass it as -m to classify)\n", a.layers,
+                a.model.c_str(), cut.c_str());
+    a.model = cut;
+  }
+  auto model = Model::load(a.model);
+  ProgressLine progress("training");
+  intent::TrainCallbacks cb;
+  cb.on_progress = [&](const char* stage, size_t done, size_t total) {
+    progress.update(total ? static_cast<double>(done) / total : 1.0,
+                    std::string(stage) + " " + std::to_string(done) + "/" + std::to_string(total));
+  };
+  cb.on_epoch = [&](const intent::EpochStats& s) {
+    progress.finish();
+    std::printf("epoch %3d  train loss %.4f  val loss %.4f  val acc %6.2f %%  lr %.2e  %5.1f s%s%s\n", s.epoch,
+                s.train_loss, s.val_loss, 100 * s.val_acc, s.lr, s.seconds, s.best ? "  *best (saved)" : "",
+                s.lr_reduced ? "  (lr reduced)" : "");
+    std::fflush(stdout);
+  };
+  const intent::TrainReport r = intent::train_classifier(model, a.train, a.val, a.out, a.o, cb);
+  progress.finish();
+  std::printf("features: %zu train + %zu val texts in %.1f s (%s)\n", r.n_train, r.n_val, r.feature_seconds,
+              r.train_cache_hit && r.val_cache_hit ? "from cache" : "backbone, now cached");
+  std::printf("training: %zu epochs in %.1f s; best epoch %d (val loss %.4f)\n", r.epochs.size(), r.train_seconds,
+              r.best_epoch, r.best_val_loss);
+  print_metrics("validation, oos class:", r.argmax);
+  char what[64];
+  std::snprintf(what, sizeof what, "validation, threshold %.3f:", r.threshold);
+  print_metrics(what, r.thresholded);
+  for (const auto& pt : r.curve) {
+    std::snprintf(what, sizeof what, "  (threshold %.2f:", pt.threshold);
+    std::printf("%-28s in-scope accuracy %6.2f %%  oos recall %6.2f %%)\n", what, 100 * pt.m.in_scope_acc,
+                100 * pt.m.oos_recall);
+  }
+  std::printf("head written to %s\n", a.out.c_str());
+}
+
+}  // namespace
+
+void add_train_classifier_command(CLI::App& app) {
+  auto a = std::make_shared<TrainClassifierArgs>();
+  CLI::App* cmd = app.add_subcommand("train-classifier", "train an intent classifier head on a frozen backbone");
+  cmd->add_option("-m,--model", a->model, "backbone GGUF file, or a model-cache name")->capture_default_str();
+  cmd->add_option("--train", a->train, "training data, JSON Lines {\"text\":..., \"label\":...}")->required();
+  cmd->add_option("--val", a->val, "validation data (same format)")->required();
+  cmd->add_option("-o,--output", a->out, "head file to write (GGUF)")->required();
+  cmd->add_option("--pooling", a->pooling, "last, mean or attention")->capture_default_str();
+  cmd->add_option("--hidden", a->o.hidden, "hidden layer width (0: linear head)")->check(CLI::Range(0, 65536))->capture_default_str();
+  cmd->add_option("--epochs", a->o.epochs, "maximum epochs")->check(CLI::Range(1, 100000))->capture_default_str();
+  cmd->add_option("--lr", a->o.lr, "AdamW learning rate")->capture_default_str();
+  cmd->add_option("--weight-decay", a->o.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
+  cmd->add_option("--batch-size", a->o.batch_size, "examples per step")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  cmd->add_option("--seed", a->o.seed, "random seed (same seed, same head)")->capture_default_str();
+  cmd->add_option("--patience", a->o.patience, "stop after this many epochs without a better val loss (0: never)")->check(CLI::Range(0, 100000))->capture_default_str();
+  cmd->add_option("--lr-patience", a->o.lr_patience, "halve the lr after this many epochs without improvement")->check(CLI::Range(0, 100000))->capture_default_str();
+  cmd->add_option("--clip", a->o.clip, "gradient-norm clipping (0: off)")->check(CLI::Range(0.0, 1e6))->capture_default_str();
+  cmd->add_option("--dropout", a->o.dropout, "dropout on the pooled features")->capture_default_str();
+  cmd->add_option("--oos-threshold", a->o.oos_threshold, "auto (chosen on validation), none, or a probability")->capture_default_str();
+  cmd->add_option("--template", a->o.features.templ, "how a text is shown to the backbone; {text} is replaced")->capture_default_str();
+  cmd->add_option("--cache-dir", a->cache_dir, "feature cache folder (default ~/.cache/edgelm/features)");
+  cmd->add_flag("--no-cache", a->no_cache, "always run the backbone; do not read or write the feature cache");
+  cmd->add_option("--layers", a->layers, "use only the backbone's first K blocks (writes OUTPUT.backbone.gguf; 0: all)")->check(CLI::Range(0, 4096))->capture_default_str();
+  cmd->add_option("-t,--threads", a->threads, "threads for feature extraction (0: all cores)")->check(CLI::Range(0, 256))->capture_default_str();
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace edgelm::cli

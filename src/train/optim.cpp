@@ -1,0 +1,109 @@
+#include <algorithm>
+#include <cmath>
+
+#include "edgelm/error.hpp"
+#include "edgelm/train.hpp"
+
+namespace edgelm::train {
+
+void softmax(const float* in, float* out, int n) {
+  float mx = in[0];
+  for (int i = 1; i < n; ++i) mx = std::max(mx, in[i]);
+  double sum = 0;
+  for (int i = 0; i < n; ++i) {
+    out[i] = std::exp(in[i] - mx);
+    sum += out[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int i = 0; i < n; ++i) out[i] *= inv;
+}
+
+float softmax_cross_entropy(const float* logits, int n_class, int label, float* dlogits, float scale) {
+  if (label < 0 || label >= n_class) throw Error("internal: label " + std::to_string(label) + " outside 0.." + std::to_string(n_class - 1));
+  float mx = logits[0];
+  for (int i = 1; i < n_class; ++i) mx = std::max(mx, logits[i]);
+  double sum = 0;
+  for (int i = 0; i < n_class; ++i) sum += std::exp(static_cast<double>(logits[i] - mx));
+  const double log_z = std::log(sum) + mx;
+  if (dlogits) {
+    for (int i = 0; i < n_class; ++i)
+      dlogits[i] = scale * static_cast<float>(std::exp(static_cast<double>(logits[i]) - log_z));
+    dlogits[label] -= scale;
+  }
+  return static_cast<float>(log_z - logits[label]);
+}
+
+float clip_grad_norm(std::span<Param* const> params, float max_norm) {
+  double sq = 0;
+  for (const Param* p : params)
+    for (float g : p->grad) sq += static_cast<double>(g) * g;
+  const float norm = static_cast<float>(std::sqrt(sq));
+  if (max_norm > 0 && norm > max_norm) {
+    const float s = max_norm / (norm + 1e-6f);
+    for (Param* p : params)
+      for (float& g : p->grad) g *= s;
+  }
+  return norm;
+}
+
+AdamW::AdamW(std::vector<Param*> params, AdamWOptions opts) : params_(std::move(params)), opts_(opts) {
+  for (const Param* p : params_) {
+    m_.emplace_back(p->value.size(), 0.0f);
+    v_.emplace_back(p->value.size(), 0.0f);
+  }
+}
+
+void AdamW::zero_grad() {
+  for (Param* p : params_) std::fill(p->grad.begin(), p->grad.end(), 0.0f);
+}
+
+void AdamW::step() {
+  ++t_;
+  const float b1 = opts_.beta1, b2 = opts_.beta2;
+  const float bc1 = 1.0f - static_cast<float>(std::pow(static_cast<double>(b1), static_cast<double>(t_)));
+  const float bc2 = 1.0f - static_cast<float>(std::pow(static_cast<double>(b2), static_cast<double>(t_)));
+  const float step = opts_.lr / bc1;
+  const float inv_sqrt_bc2 = 1.0f / std::sqrt(bc2);
+  for (size_t k = 0; k < params_.size(); ++k) {
+    Param& p = *params_[k];
+    float* m = m_[k].data();
+    float* v = v_[k].data();
+    const float decay = p.decay ? 1.0f - opts_.lr * opts_.weight_decay : 1.0f;
+    const size_t n = p.value.size();
+    for (size_t i = 0; i < n; ++i) {
+      const float g = p.grad[i];
+      m[i] = b1 * m[i] + (1.0f - b1) * g;
+      v[i] = b2 * v[i] + (1.0f - b2) * g * g;
+      const float denom = std::sqrt(v[i]) * inv_sqrt_bc2 + opts_.eps;
+      p.value[i] = p.value[i] * decay - step * m[i] / denom;
+    }
+  }
+}
+
+bool ReduceLROnPlateau::step(float metric, AdamW& opt) {
+  if (!has_best_ || metric < best_ * (1.0f - threshold_)) {
+    best_ = metric;
+    has_best_ = true;
+    bad_ = 0;
+    return false;
+  }
+  if (++bad_ <= patience_) return false;
+  bad_ = 0;
+  const float lr = std::max(min_lr_, opt.lr() * factor_);
+  if (lr >= opt.lr()) return false;
+  opt.set_lr(lr);
+  return true;
+}
+
+bool EarlyStopping::update(float metric) {
+  if (!has_best_ || metric < best_) {
+    best_ = metric;
+    has_best_ = true;
+    bad_ = 0;
+    return true;
+  }
+  ++bad_;
+  return false;
+}
+
+}  // namespace edgelm::train

@@ -1,0 +1,135 @@
+// The Gemma 3 forward pass against llama.cpp on the real Gemma 3 270M weights (Q4_K_M: Q5_0,
+// Q8_0, Q4_K and Q6_K tensors): logits at several positions and greedy continuations, including
+// a prompt longer than the 512-position sliding window of the local layers (fixtures from
+// tests/oracle/gen_gemma3_fixtures.py).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "edgelm/model.hpp"
+#include "edgelm/session.hpp"
+#include "support/test_models.hpp"
+
+namespace edgelm {
+namespace {
+
+using nlohmann::json;
+
+class Gemma3LlamaCpp : public ::testing::TestWithParam<int> {
+ protected:
+  static void SetUpTestSuite() {
+    fixture_ = json::parse(test::read_file(test::fixture_path("model/gemma3.json")));
+    const std::string path = test::require_model(fixture_["model_file"].get<std::string>());
+    if (!path.empty()) model_ = Model::load(path);
+  }
+  static void TearDownTestSuite() { model_.reset(); }
+  static inline json fixture_;
+  static inline std::shared_ptr<const Model> model_;
+};
+
+// Exact parity is not reached on these Q4_K_M weights: llama.cpp itself moves these logits by
+// up to 0.64 between a 512-token batch and one token at a time (its batched K-quant/Q5_0 paths
+// round differently), and the largest difference of ours from its batched run is 0.96. With the
+// same weights dequantized to F16 both engines agree to 0.006 and greedily 32/32 (checked by
+// hand, see the report), so the Gemma 3 block itself is right. What is required here: the same
+// top token at every checked position, every top-5 logit within kLogitTolerance, and the same
+// greedy tokens up to llama.cpp's first near tie (a step whose top-2 margin is below kNearTie).
+constexpr double kLogitTolerance = 1.5;
+constexpr double kNearTie = 1.0;
+constexpr size_t kMaxGreedy = 16;  // greedy steps checked at most (scalar K-quant kernels are slow)
+
+int32_t argmax(std::span<const float> v) {
+  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+TEST(Gemma3Config, ArchitectureTableReadsGemma3Metadata) {
+  const auto model = Model::load(test::require_model("gemma-3-270m-q4_k_m.gguf"));
+  const ModelConfig& c = model->config();
+  EXPECT_EQ(c.arch, "gemma3");
+  EXPECT_TRUE(c.gemma_block);
+  EXPECT_TRUE(c.rope_neox);
+  EXPECT_TRUE(c.tied_output);
+  EXPECT_EQ(c.n_layer, 18);
+  EXPECT_EQ(c.head_dim, 256);
+  EXPECT_EQ(c.n_swa, 512);
+  EXPECT_FLOAT_EQ(c.attn_scale, 1.0f / 16.0f);
+  EXPECT_FLOAT_EQ(c.rope_freq_base, 1e6f);
+  EXPECT_FLOAT_EQ(c.rope_freq_base_swa, 1e4f);
+  for (int il = 0; il < c.n_layer; ++il) EXPECT_EQ(c.is_swa(il), il % 6 != 5) << "layer " << il;
+}
+
+void check_case(const std::shared_ptr<const Model>& model, const json& c, int index) {
+  ASSERT_TRUE(model) << "model not loaded";
+  const std::string prompt = c["prompt"];
+  const auto want_tokens = c["tokens"].get<std::vector<int32_t>>();
+  const auto ids = model->tokenizer().encode(prompt, model->tokenizer().add_bos(), true);
+  ASSERT_EQ(ids, want_tokens) << "tokenization differs for: " << prompt;
+
+  // One and two threads alternate: splitting rows between threads must not change any sum.
+  // Prompts go through in batches of 512 tokens, as llama.cpp's n_batch did.
+  Session s(model, {.n_ctx = c["n_ctx"].get<int>(), .n_threads = 1 + index % 2, .n_batch = 512});
+  const size_t V = model->config().n_vocab;
+  std::span<const float> all = s.eval_all(ids);
+  double max_diff = 0;
+  for (const json& t : c["top5"]) {
+    const size_t pos = t["pos"];
+    std::span<const float> row = all.subspan(pos * V, V);
+    const auto want_ids = t["ids"].get<std::vector<int32_t>>();
+    const auto want_logits = t["logits"].get<std::vector<double>>();
+    EXPECT_EQ(argmax(row), want_ids[0]) << "top token at position " << pos;
+    for (size_t k = 0; k < want_ids.size(); ++k) {
+      const double d = std::fabs(row[want_ids[k]] - want_logits[k]);
+      max_diff = std::max(max_diff, d);
+      EXPECT_LT(d, kLogitTolerance) << "logit of token " << want_ids[k] << " at position " << pos << ": ours "
+                                    << row[want_ids[k]] << ", llama.cpp " << want_logits[k];
+    }
+  }
+  ::testing::Test::RecordProperty("max_logit_diff", std::to_string(max_diff));
+  std::printf("[ gemma3   ] case %d (%zu tokens): largest top-5 logit difference vs llama.cpp %.4f\n", index,
+              ids.size(), max_diff);
+
+  // Greedy steps up to and including llama.cpp's first near tie.
+  const auto want = c["greedy"].get<std::vector<int32_t>>();
+  const auto margins = c["margins"].get<std::vector<double>>();
+  size_t n_check = 0;
+  while (n_check < want.size() && n_check < kMaxGreedy && margins[n_check] >= kNearTie) ++n_check;
+  const size_t n_run = std::min({want.size(), kMaxGreedy, n_check + 1});
+  std::vector<int32_t> got;
+  std::span<const float> last = all.subspan((ids.size() - 1) * V, V);
+  std::vector<float> row(last.begin(), last.end());
+  for (size_t i = 0; i < n_run; ++i) {
+    const int32_t next = argmax(row);
+    got.push_back(next);
+    if (i + 1 == n_run) break;
+    const int32_t one[1] = {next};
+    auto l = s.eval(one);
+    row.assign(l.begin(), l.end());
+  }
+  size_t same = 0;
+  while (same < got.size() && got[same] == want[same]) ++same;
+  std::printf("[ gemma3   ] case %d: greedy matches %zu of %zu steps run (first near tie at step %zu)\n", index,
+              same, n_run, n_check);
+  EXPECT_GE(same, n_check) << "greedy continuation differs from llama.cpp at step " << same
+                           << " before its first near tie (step " << n_check << ") for: " << prompt;
+}
+
+TEST_P(Gemma3LlamaCpp, TokensLogitsAndGreedyAgreeWithLlamaCpp) {
+  check_case(model_, fixture_["cases"][GetParam()], GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Prompts, Gemma3LlamaCpp, ::testing::Range(0, 12));
+
+// The 652-token prompt: the local layers' 512-position window drops the oldest positions.
+// About two minutes with the scalar K-quant kernels, so it runs only on request
+// (--gtest_also_run_disabled_tests).
+class Gemma3LlamaCppLong : public Gemma3LlamaCpp {};
+
+TEST_F(Gemma3LlamaCppLong, DISABLED_LongerThanTheSlidingWindow) {
+  check_case(model_, fixture_["cases"][12], 12);
+}
+
+}  // namespace
+}  // namespace edgelm
