@@ -55,26 +55,36 @@ def test_reads_standard_input():
 
 
 def test_streams_one_line_per_line():
-    # Each row must come out before the next one goes in (a sensor pipeline).
+    # Each row must come out before the next one goes in (a sensor pipeline). Output is read
+    # from the raw pipe (no Python-side buffering), so select() sees exactly what was written.
     p = subprocess.Popen([BIN, "anomaly", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, bufsize=1)
+                         stderr=subprocess.PIPE, bufsize=0)
+    fd = p.stdout.fileno()
+    pending = b""
+
+    def next_line():
+        nonlocal pending
+        while b"\n" not in pending:
+            ready, _, _ = select.select([fd], [], [], 30)  # hang protection, not a speed limit
+            check(ready, "no output for a row while stdin is still open")
+            chunk = os.read(fd, 4096)
+            check(chunk, "unexpected end of output")
+            pending += chunk
+        line, pending = pending.split(b"\n", 1)
+        return line.decode()
+
     try:
-        p.stdin.write("timestamp,value\n")
-        p.stdin.flush()
+        p.stdin.write(b"timestamp,value\n")
+        check(next_line().startswith("timestamp,value,score"), "header")
         for i in range(3):
-            p.stdin.write("%d,%d\n" % (1000 + 60 * i, i))
-            p.stdin.flush()
-            want = 2 if i == 0 else 1  # the header comes with the first row
-            for _ in range(want):
-                ready, _, _ = select.select([p.stdout], [], [], 30)
-                check(ready, "no output for a row while stdin is still open")
-                line = p.stdout.readline()
-                check(line, "unexpected end of output")
-        check(line.startswith("1120,2,"), line)
+            p.stdin.write(b"%d,%d\n" % (1000 + 60 * i, i))
+            line = next_line()
+            check(line.startswith("%d,%d," % (1000 + 60 * i, i)), line)
+            check(pending == b"", "more output than one row per row")
     finally:
         p.stdin.close()
         p.wait()
-    check(p.returncode == 0, p.stderr.read())
+    check(p.returncode == 0, p.stderr.read().decode())
 
 
 def expect_error(text, *fragments):
