@@ -65,6 +65,8 @@ class Session {
   int reuse_prefix(int seq, std::span<const int32_t> tokens);
 
  private:
+  // Throws unless toks is non-empty and fits after seq's cached positions.
+  void check_append(std::span<const int32_t> toks, int seq) const;
   struct Impl;
   std::shared_ptr<const Model> model_;
   SessionOptions opts_;

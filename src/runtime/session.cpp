@@ -23,6 +23,24 @@ struct Session::Impl {
   std::vector<float> logits;
   std::vector<float> hidden;  // embed() / embed_batch() results
   std::vector<BatchEntry> batch;
+
+  // Appends toks to sequence seq in forward passes of at most the scratch's batch size. With
+  // `every`, each token's row goes to row i of `logits` / `hidden` (either may be null);
+  // otherwise only the last token's logits are written, to `logits`.
+  void append(const Model& m, std::span<const int32_t> toks, int seq, bool every, float* logits, float* hidden_out) {
+    auto& hist = history[seq];
+    const size_t n_vocab = m.config().n_vocab, n_embd = m.config().n_embd;
+    const size_t chunk = static_cast<size_t>(scratch.max_tokens());
+    for (size_t i = 0; i < toks.size(); i += chunk) {
+      const size_t n = std::min(chunk, toks.size() - i);
+      batch.clear();
+      for (size_t j = 0; j < n; ++j)
+        batch.push_back({toks[i + j], static_cast<int32_t>(hist.size() + j), seq, every || i + j + 1 == toks.size()});
+      forward(m, batch, kv, scratch, pool, logits && every ? logits + i * n_vocab : logits,
+              hidden_out ? hidden_out + i * n_embd : nullptr);
+      hist.insert(hist.end(), toks.begin() + i, toks.begin() + i + n);
+    }
+  }
 };
 
 namespace {
@@ -64,62 +82,30 @@ void check_fit(int n_past, size_t n_new, int n_ctx) {
 }
 }  // namespace
 
-std::span<const float> Session::eval(std::span<const int32_t> toks, int seq) {
-  tokens(seq);  // validates seq
-  auto& hist = impl_->history[seq];
+void Session::check_append(std::span<const int32_t> toks, int seq) const {
+  const auto& hist = tokens(seq);  // validates seq
   if (toks.empty()) throw Error("nothing to evaluate: the token list is empty");
   check_fit(static_cast<int>(hist.size()), toks.size(), opts_.n_ctx);
-  const int n_vocab = model_->config().n_vocab;
-  impl_->logits.resize(n_vocab);
-  const size_t chunk = static_cast<size_t>(impl_->scratch.max_tokens());
-  for (size_t i = 0; i < toks.size(); i += chunk) {
-    const size_t n = std::min(chunk, toks.size() - i);
-    impl_->batch.clear();
-    for (size_t j = 0; j < n; ++j) {
-      const bool last = i + j + 1 == toks.size();
-      impl_->batch.push_back({toks[i + j], static_cast<int32_t>(hist.size() + j), seq, last});
-    }
-    forward(*model_, impl_->batch, impl_->kv, impl_->scratch, impl_->pool, impl_->logits.data());
-    hist.insert(hist.end(), toks.begin() + i, toks.begin() + i + n);
-  }
+}
+
+std::span<const float> Session::eval(std::span<const int32_t> toks, int seq) {
+  check_append(toks, seq);
+  impl_->logits.resize(model_->config().n_vocab);
+  impl_->append(*model_, toks, seq, false, impl_->logits.data(), nullptr);
   return impl_->logits;
 }
 
 std::span<const float> Session::eval_all(std::span<const int32_t> toks, int seq) {
-  tokens(seq);  // validates seq
-  auto& hist = impl_->history[seq];
-  if (toks.empty()) throw Error("nothing to evaluate: the token list is empty");
-  check_fit(static_cast<int>(hist.size()), toks.size(), opts_.n_ctx);
-  const size_t n_vocab = model_->config().n_vocab;
-  impl_->logits.resize(toks.size() * n_vocab);
-  const size_t chunk = static_cast<size_t>(impl_->scratch.max_tokens());
-  for (size_t i = 0; i < toks.size(); i += chunk) {
-    const size_t n = std::min(chunk, toks.size() - i);
-    impl_->batch.clear();
-    for (size_t j = 0; j < n; ++j)
-      impl_->batch.push_back({toks[i + j], static_cast<int32_t>(hist.size() + j), seq, true});
-    forward(*model_, impl_->batch, impl_->kv, impl_->scratch, impl_->pool, impl_->logits.data() + i * n_vocab);
-    hist.insert(hist.end(), toks.begin() + i, toks.begin() + i + n);
-  }
+  check_append(toks, seq);
+  impl_->logits.resize(toks.size() * model_->config().n_vocab);
+  impl_->append(*model_, toks, seq, true, impl_->logits.data(), nullptr);
   return impl_->logits;
 }
 
 std::span<const float> Session::embed(std::span<const int32_t> toks, int seq) {
-  tokens(seq);  // validates seq
-  auto& hist = impl_->history[seq];
-  if (toks.empty()) throw Error("nothing to evaluate: the token list is empty");
-  check_fit(static_cast<int>(hist.size()), toks.size(), opts_.n_ctx);
-  const size_t n_embd = model_->config().n_embd;
-  impl_->hidden.resize(toks.size() * n_embd);
-  const size_t chunk = static_cast<size_t>(impl_->scratch.max_tokens());
-  for (size_t i = 0; i < toks.size(); i += chunk) {
-    const size_t n = std::min(chunk, toks.size() - i);
-    impl_->batch.clear();
-    for (size_t j = 0; j < n; ++j)
-      impl_->batch.push_back({toks[i + j], static_cast<int32_t>(hist.size() + j), seq, true});
-    forward(*model_, impl_->batch, impl_->kv, impl_->scratch, impl_->pool, nullptr, impl_->hidden.data() + i * n_embd);
-    hist.insert(hist.end(), toks.begin() + i, toks.begin() + i + n);
-  }
+  check_append(toks, seq);
+  impl_->hidden.resize(toks.size() * model_->config().n_embd);
+  impl_->append(*model_, toks, seq, true, nullptr, impl_->hidden.data());
   return impl_->hidden;
 }
 
