@@ -150,6 +150,7 @@ struct PerplexityOptions {
   int n_chunks = -1;   // -1: all whole chunks in the text
   int n_batch = 512;   // tokens per forward pass
   int n_threads = 0;
+  DType kv_type = DType::F16;
   std::function<void(int chunk, int total, double running_ppl)> on_chunk;
 };
 

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/common.hpp"
 #include "edgelm/error.hpp"
 #include "edgelm/model.hpp"
 #include "edgelm/session.hpp"
@@ -36,6 +37,7 @@ struct BenchArgs {
   int reps = 5;
   int n_batch = 512;
   bool json = false;
+  DType kv_type = DType::F16;
 };
 
 struct Stats {
@@ -146,6 +148,7 @@ void bench(const BenchArgs& a) {
     so.n_ctx = n_ctx;
     so.n_threads = th;
     so.n_batch = std::min(a.n_batch, n_ctx);
+    so.kv_type = a.kv_type;
     const auto t_sess = clock_type::now();
     Session s(model, so);
     session_ms = std::max(session_ms, seconds_since(t_sess) * 1e3);
@@ -170,6 +173,7 @@ void bench(const BenchArgs& a) {
           {"n_params", model->n_params()},
           {"weight_bytes", model->weight_bytes()},
           {"kv_bytes", kv_bytes},
+          {"kv_type", std::string(dtype_name(a.kv_type))},
           {"n_ctx", n_ctx},
           {"n_batch", std::min(a.n_batch, n_ctx)},
           {"simd", simd},
@@ -197,9 +201,9 @@ void bench(const BenchArgs& a) {
     return;
   }
 
-  std::printf("model: %s (%s), %.1f M params, weights %s, KV cache %s (%d positions), SIMD %s\n",
+  std::printf("model: %s (%s), %.1f M params, weights %s, KV cache %s %s (%d positions), SIMD %s\n",
               c.name.c_str(), wtype.c_str(), model->n_params() / 1e6, human_mib(model->weight_bytes()).c_str(),
-              human_mib(kv_bytes).c_str(), n_ctx, simd.c_str());
+              human_mib(kv_bytes).c_str(), std::string(dtype_name(a.kv_type)).c_str(), n_ctx, simd.c_str());
   std::printf("load %.1f ms (+ %.1f ms session), peak RSS %s, %d repetitions\n\n", load_ms, session_ms,
               human_mib(rss).c_str(), a.reps);
   std::printf("| threads | test | t/s (median) | spread (min .. max) | ms / run | TTFT ms |\n");
@@ -234,6 +238,7 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-r,--repetitions", a->reps, "timed repetitions per test")->check(CLI::Range(1, 1000))->capture_default_str();
   cmd->add_option("-b,--batch-size", a->n_batch, "prompt tokens per forward pass")->check(CLI::Range(1, 8192))->capture_default_str();
+  add_kv_type_option(*cmd, a->kv_type);
   cmd->add_flag("--json", a->json, "one JSON object per measurement instead of a Markdown table");
   cmd->callback([a] { bench(*a); });
 }

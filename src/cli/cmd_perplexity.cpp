@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/common.hpp"
 #include "cli/progress_line.hpp"
 #include "cli/text_file.hpp"
 #include "edgelm/quant.hpp"
@@ -44,6 +45,7 @@ void add_perplexity_command(CLI::App& app) {
   cmd->add_option("--chunks", a->o.n_chunks, "chunks to score (-1: all)")->check(CLI::Range(-1, 1 << 24))->capture_default_str();
   cmd->add_option("-b,--batch-size", a->o.n_batch, "tokens per forward pass")->check(CLI::Range(1, 1 << 16))->capture_default_str();
   cmd->add_option("-t,--threads", a->o.n_threads, "threads (0: all cores)")->check(CLI::Range(0, 256));
+  add_kv_type_option(*cmd, a->o.kv_type);
   cmd->callback([a] { run_perplexity(*a); });
 }
 

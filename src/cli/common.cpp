@@ -16,6 +16,15 @@ void add_model_options(CLI::App& cmd, ModelOptions& o) {
   cmd.add_option("-b,--batch-size", o.session.n_batch, "prompt tokens per forward pass")
       ->check(CLI::Range(1, 8192))
       ->capture_default_str();
+  add_kv_type_option(cmd, o.session.kv_type);
+}
+
+void add_kv_type_option(CLI::App& cmd, DType& kv_type) {
+  cmd.add_option_function<std::string>(
+         "--kv-type", [&kv_type](const std::string& s) { kv_type = parse_kv_type(s); },
+         "KV cache storage: f16, or q8_0 (8-bit, about half the memory)")
+      ->check(CLI::IsMember({"f16", "q8_0"}, CLI::ignore_case))
+      ->default_str("f16");
 }
 
 void add_sampling_options(CLI::App& cmd, SamplerParams& p) {

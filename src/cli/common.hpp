@@ -14,6 +14,8 @@ struct ModelOptions {
   SessionOptions session{};
 };
 
+// --kv-type f16|q8_0
+void add_kv_type_option(CLI::App& cmd, DType& kv_type);
 void add_model_options(CLI::App& cmd, ModelOptions& o);
 void add_sampling_options(CLI::App& cmd, SamplerParams& p);
 bool stdout_is_terminal();

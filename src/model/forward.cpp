@@ -303,7 +303,9 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
             if (si == 0 && gemma)
               for (int64_t i = 0; i < c1 - c0; ++i) row[i] *= q_scale;
             const BatchEntry& e = batch[t];
-            if (si == 1) {
+            if (si > 0 && kv.type() == DType::Q8_0) {
+              kv.store_q8_0(si == 1, e.seq, il, e.pos, c0, c1, row);
+            } else if (si == 1) {
               uint16_t half[1024];
               for (int64_t cc = c0; cc < c1; cc += 1024) {
                 const int64_t n = std::min<int64_t>(1024, c1 - cc);
@@ -339,6 +341,15 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
           // are skipped (their weights would be exactly 0, so every sum is unchanged and lanes
           // keep their positions); masked positions inside the first block are handled below.
           const int first = local && e.pos >= c.n_swa ? e.pos - c.n_swa + 1 : 0;
+          if (kv.type() == DType::Q8_0) {
+            const size_t head_off = row_size(DType::Q8_0, hk * HD);
+            kernels::attend_q8_0(qh, static_cast<size_t>(HD), static_cast<int>(nq), kv.k_row(e.seq, il, 0) + head_off,
+                                 kv.v_row(e.seq, il, 0) + head_off, kv.row_bytes(), HD, first, e.pos + 1, kq_scale,
+                                 scores, out, static_cast<size_t>(HD));
+            if (fused)
+              kernels::ops(vo).from_float(out, xo + t * so + row_size(vo, hq * HD), nq * HD);
+            continue;
+          }
           const int b0 = first / KvCache::kPosBlock, lead = first - b0 * KvCache::kPosBlock;
           const int n_kv = e.pos + 1 - b0 * KvCache::kPosBlock;
           const uint16_t* kt = kv.k_block(e.seq, il, b0) + hk * HD * KvCache::kPosBlock;

@@ -1,4 +1,6 @@
-// Key/value cache for several independent sequences, stored as IEEE half floats.
+// Key/value cache for several independent sequences, stored as IEEE half floats (F16, the
+// default) or as 8-bit blocks (Q8_0, `--kv-type q8_0`: 34 bytes per 32 values, 53 % of F16).
+// F16 layout:
 // V layout: [seq][layer][pos][n_head_kv * head_dim], one row per position.
 // K layout: [seq][layer][block][n_head_kv * head_dim][kPosBlock], positions grouped in blocks
 // of kPosBlock with the dimension outermost, so one vector of kPosBlock lanes holds one
@@ -6,6 +8,8 @@
 // one multiply-add per dimension, each position's sum taken in dimension order.
 // Memory is reserved up front but pages are only touched (and counted in RSS) as positions
 // fill.
+// Q8_0 layout: K and V alike, [seq][layer][pos][kv_dim / 32 blocks], one row per position
+// (head h at block h * head_dim / 32); the head size must be a multiple of 32.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -19,12 +23,14 @@ class KvCache {
  public:
   static constexpr int kPosBlock = 16;
 
-  KvCache(const ModelConfig& c, int n_ctx, int n_seq);
+  KvCache(const ModelConfig& c, int n_ctx, int n_seq, DType type = DType::F16);
+
+  DType type() const { return type_; }
 
   int n_ctx() const { return n_ctx_; }
   int n_seq() const { return n_seq_; }
   int64_t kv_dim() const { return kv_dim_; }
-  size_t bytes() const { return 2 * elems_ * sizeof(uint16_t); }
+  size_t bytes() const;
 
   // K of block `block` (positions block * kPosBlock ...): element (dim i, position p) at
   // [i * kPosBlock + p % kPosBlock].
@@ -44,7 +50,17 @@ class KvCache {
   uint16_t* v(int seq, int layer, int pos) { return v_.get() + v_offset(seq, layer, pos); }
   const uint16_t* v(int seq, int layer, int pos) const { return v_.get() + v_offset(seq, layer, pos); }
 
+  // Q8_0 cache: the row of position pos (row_bytes() bytes).
+  size_t row_bytes() const { return row_bytes_; }
+  const std::byte* k_row(int seq, int layer, int pos) const { return k8_.get() + row_offset(seq, layer, pos); }
+  const std::byte* v_row(int seq, int layer, int pos) const { return v8_.get() + row_offset(seq, layer, pos); }
+  // Quantizes columns [c0, c1) of position pos (c0, c1 multiples of 32) into the Q8_0 cache.
+  void store_q8_0(bool key, int seq, int layer, int pos, int64_t c0, int64_t c1, const float* row);
+
  private:
+  size_t row_offset(int seq, int layer, int pos) const {
+    return ((static_cast<size_t>(seq) * n_layer_ + layer) * n_ctx_pad_ + pos) * row_bytes_;
+  }
   size_t v_offset(int seq, int layer, int pos) const {
     return ((static_cast<size_t>(seq) * n_layer_ + layer) * n_ctx_pad_ + pos) * kv_dim_;
   }
@@ -55,7 +71,10 @@ class KvCache {
   int n_ctx_, n_ctx_pad_, n_seq_, n_layer_;
   int64_t kv_dim_;
   size_t elems_;
+  DType type_;
+  size_t row_bytes_ = 0;
   std::unique_ptr<uint16_t[]> k_, v_;
+  std::unique_ptr<std::byte[]> k8_, v8_;
 };
 
 }  // namespace edgelm

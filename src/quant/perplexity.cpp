@@ -33,6 +33,7 @@ PerplexityResult perplexity(std::shared_ptr<const Model> model, std::string_view
   so.n_ctx = o.n_ctx;
   so.n_threads = o.n_threads;
   so.n_batch = std::min(o.n_batch, o.n_ctx);
+  so.kv_type = o.kv_type;
   Session s(model, so);
 
   const int first = o.n_ctx / 2;

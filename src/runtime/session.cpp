@@ -1,6 +1,8 @@
 #include "edgelm/session.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <string>
 #include <thread>
 
 #include "edgelm/error.hpp"
@@ -12,7 +14,7 @@ namespace edgelm {
 
 struct Session::Impl {
   Impl(const Model& m, const SessionOptions& o, int threads)
-      : kv(m.config(), o.n_ctx, o.n_seq),
+      : kv(m.config(), o.n_ctx, o.n_seq, o.kv_type),
         scratch(m.config(), std::max(o.n_batch, o.n_seq), o.n_ctx, threads),
         pool(threads),
         history(o.n_seq) {}
@@ -69,6 +71,14 @@ int Session::n_threads() const { return impl_->pool.size(); }
 const std::vector<int32_t>& Session::tokens(int seq) const {
   if (seq < 0 || seq >= opts_.n_seq) throw Error("sequence " + std::to_string(seq) + " does not exist");
   return impl_->history[seq];
+}
+
+DType parse_kv_type(std::string_view name) {
+  std::string n(name);
+  for (char& ch : n) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (n == "f16") return DType::F16;
+  if (n == "q8_0") return DType::Q8_0;
+  throw Error("unknown KV cache type '" + std::string(name) + "'", "use f16 or q8_0");
 }
 
 uint64_t Session::kv_bytes() const { return impl_->kv.bytes(); }

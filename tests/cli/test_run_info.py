@@ -36,6 +36,17 @@ def test_prompt_longer_than_context_is_rejected():
     check("context" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr)
 
 
+def test_kv_type_q8_0_runs_and_a_bad_one_is_named():
+    case = fixture()["cases"][0]
+    r = edgelm("run", "-m", "smollm2", "-p", case["prompt"], "-n", "8", "--temp", "0", "-t", "2", "--kv-type", "q8_0")
+    check(r.returncode == 0, r.stderr)
+    check(" Paris" in r.stdout, f"unexpected continuation with the 8-bit cache: {r.stdout!r}")
+    r = edgelm("bench", "-m", "smollm2", "-p", "0", "-n", "4", "-t", "1", "-r", "1", "--json", "--kv-type", "Q8_0")
+    check(r.returncode == 0 and json.loads(r.stdout.splitlines()[0])["kv_type"] == "Q8_0", r.stdout + r.stderr)
+    r = edgelm("run", "-m", "smollm2", "-p", "x", "--kv-type", "q4")
+    check(r.returncode != 0 and "--kv-type" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr)
+
+
 def test_bad_flag_and_missing_file():
     r = edgelm("run", "--temp", "abc", "-p", "x")
     check(r.returncode != 0 and "error:" in r.stderr, r.stderr)
