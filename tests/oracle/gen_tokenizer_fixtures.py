@@ -198,6 +198,17 @@ def pretokenizer_fixture(path: Path, corpus) -> dict:
     return {"texts": [text_field("text", data) for data, _ in corpus], "pre_tokenizers": families}
 
 
+def provenance(generator: str, model_file: str, path: Path) -> dict:
+    """The fields every fixture starts with: which script and llama.cpp made it, from which file."""
+    return {
+        "generator": generator,
+        "llama_cpp_python": llama_cpp.__version__,
+        "model_file": model_file,
+        "model_sha256": sha256(path),
+        "model_bytes": path.stat().st_size,
+    }
+
+
 def write_json(path: Path, obj: dict):
     """One line per case / piece / family entry: compact, yet readable in a diff."""
     def dump(v):
@@ -232,13 +243,7 @@ def main():
     path = model_path()
     corpus = load_corpus()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    common = {
-        "generator": "tests/oracle/gen_tokenizer_fixtures.py",
-        "llama_cpp_python": llama_cpp.__version__,
-        "model_file": MODEL_FILE,
-        "model_sha256": sha256(path),
-        "model_bytes": path.stat().st_size,
-    }
+    common = provenance("tests/oracle/gen_tokenizer_fixtures.py", MODEL_FILE, path)
     fixture = dict(common)
     fixture.update(smollm2_fixture(path, corpus))
     write_json(OUT_DIR / "smollm2.json", fixture)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gen_tokenizer_fixtures import (  # noqa: E402  (the shared helpers)
-    Vocab, load_corpus, sha256, text_field, write_json)
+    Vocab, load_corpus, provenance, text_field, write_json)
 
 import llama_cpp  # noqa: E402
 
@@ -172,13 +172,7 @@ def main():
     path = model_path()
     corpus = strings()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    common = {
-        "generator": "tests/oracle/gen_tokenizer_fixtures_gemma3.py",
-        "llama_cpp_python": llama_cpp.__version__,
-        "model_file": MODEL_FILE,
-        "model_sha256": sha256(path),
-        "model_bytes": path.stat().st_size,
-    }
+    common = provenance("tests/oracle/gen_tokenizer_fixtures_gemma3.py", MODEL_FILE, path)
     fixture = dict(common)
     fixture.update(gemma3_fixture(path, corpus))
     write_json(OUT_DIR / "gemma3.json", fixture)

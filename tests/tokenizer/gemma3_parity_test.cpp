@@ -96,29 +96,12 @@ TEST(Gemma3Parity, WithASpacePrefixDecodesLikeLlamaCppDetokenize) {
 
 TEST(Gemma3Parity, TokenPiecesMatchLlamaCpp) {
   EDGELM_REQUIRE_GEMMA3(tok);
-  const auto& pieces = gemma3_fixture().at("pieces");
-  ASSERT_GT(pieces.size(), 1000u);
-  for (const auto& [id_text, piece] : pieces.items()) {
-    const int32_t id = std::stoi(id_text);
-    ASSERT_EQ(tok->token_to_piece(id, false), from_hex(piece.at("plain_hex"))) << "id " << id;
-    ASSERT_EQ(tok->token_to_piece(id, true), from_hex(piece.at("special_hex"))) << "id " << id;
-  }
+  expect_pieces_match(*tok, gemma3_fixture().at("pieces"));
 }
 
 TEST(Gemma3Parity, VocabularyFactsMatchLlamaCpp) {
   EDGELM_REQUIRE_GEMMA3(tok);
-  const auto& v = gemma3_fixture().at("vocab");
-  EXPECT_EQ(tok->n_vocab(), v.at("n_vocab").get<int32_t>());
-  EXPECT_EQ(tok->bos(), v.at("bos").get<int32_t>());
-  EXPECT_EQ(tok->eos(), v.at("eos").get<int32_t>());
-  EXPECT_EQ(tok->add_bos(), v.at("add_bos").get<bool>());
-  std::vector<int32_t> eog, control;
-  for (int32_t id = 0; id < tok->n_vocab(); ++id) {
-    if (tok->is_eog(id)) eog.push_back(id);
-    if (tok->is_control(id)) control.push_back(id);
-  }
-  EXPECT_EQ(eog, v.at("eog_ids").get<std::vector<int32_t>>());
-  EXPECT_EQ(control, v.at("control_ids").get<std::vector<int32_t>>());
+  expect_vocabulary_facts_match(*tok, gemma3_fixture().at("vocab"));
   EXPECT_EQ(tok->find("<start_of_turn>"), std::optional<int32_t>(105));
   EXPECT_EQ(tok->text(106), "<end_of_turn>");
 }

@@ -55,29 +55,12 @@ TEST(Smollm2Parity, DecodeMatchesLlamaCppDetokenize) {
 
 TEST(Smollm2Parity, TokenPiecesMatchLlamaCpp) {
   EDGELM_REQUIRE_SMOLLM2(tok);
-  const auto& pieces = smollm2_fixture().at("pieces");
-  ASSERT_GT(pieces.size(), 1000u);
-  for (const auto& [id_text, piece] : pieces.items()) {
-    const int32_t id = std::stoi(id_text);
-    ASSERT_EQ(tok->token_to_piece(id, false), from_hex(piece.at("plain_hex"))) << "id " << id;
-    ASSERT_EQ(tok->token_to_piece(id, true), from_hex(piece.at("special_hex"))) << "id " << id;
-  }
+  expect_pieces_match(*tok, smollm2_fixture().at("pieces"));
 }
 
 TEST(Smollm2Parity, VocabularyFactsMatchLlamaCpp) {
   EDGELM_REQUIRE_SMOLLM2(tok);
-  const auto& v = smollm2_fixture().at("vocab");
-  EXPECT_EQ(tok->n_vocab(), v.at("n_vocab").get<int32_t>());
-  EXPECT_EQ(tok->bos(), v.at("bos").get<int32_t>());
-  EXPECT_EQ(tok->eos(), v.at("eos").get<int32_t>());
-  EXPECT_EQ(tok->add_bos(), v.at("add_bos").get<bool>());
-  std::vector<int32_t> eog, control;
-  for (int32_t id = 0; id < tok->n_vocab(); ++id) {
-    if (tok->is_eog(id)) eog.push_back(id);
-    if (tok->is_control(id)) control.push_back(id);
-  }
-  EXPECT_EQ(eog, v.at("eog_ids").get<std::vector<int32_t>>());
-  EXPECT_EQ(control, v.at("control_ids").get<std::vector<int32_t>>());
+  expect_vocabulary_facts_match(*tok, smollm2_fixture().at("vocab"));
   EXPECT_EQ(tok->find("<|im_start|>"), std::optional<int32_t>(1));
   EXPECT_EQ(tok->text(2), "<|im_end|>");
 }

@@ -166,4 +166,30 @@ inline VocabularyData make_vocabulary(const TinyVocab& spec) {
   return d;
 }
 
+// Every token's piece (plain and with specials rendered) equals llama.cpp's `pieces` fixture.
+inline void expect_pieces_match(const Tokenizer& tok, const nlohmann::json& pieces) {
+  ASSERT_GT(pieces.size(), 1000u);
+  for (const auto& [id_text, piece] : pieces.items()) {
+    const int32_t id = std::stoi(id_text);
+    ASSERT_EQ(tok.token_to_piece(id, false), from_hex(piece.at("plain_hex"))) << "id " << id;
+    ASSERT_EQ(tok.token_to_piece(id, true), from_hex(piece.at("special_hex"))) << "id " << id;
+  }
+}
+
+// Vocabulary size, BOS/EOS, add_bos and the end-of-generation and control token ids equal
+// llama.cpp's `vocab` fixture.
+inline void expect_vocabulary_facts_match(const Tokenizer& tok, const nlohmann::json& v) {
+  EXPECT_EQ(tok.n_vocab(), v.at("n_vocab").get<int32_t>());
+  EXPECT_EQ(tok.bos(), v.at("bos").get<int32_t>());
+  EXPECT_EQ(tok.eos(), v.at("eos").get<int32_t>());
+  EXPECT_EQ(tok.add_bos(), v.at("add_bos").get<bool>());
+  std::vector<int32_t> eog, control;
+  for (int32_t id = 0; id < tok.n_vocab(); ++id) {
+    if (tok.is_eog(id)) eog.push_back(id);
+    if (tok.is_control(id)) control.push_back(id);
+  }
+  EXPECT_EQ(eog, v.at("eog_ids").get<std::vector<int32_t>>());
+  EXPECT_EQ(control, v.at("control_ids").get<std::vector<int32_t>>());
+}
+
 }  // namespace edgelm::test
