@@ -13,16 +13,8 @@ packages=(
   chromium chromium-driver
 )
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "installing: ${missing[*]}"
-  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+source "$(dirname "$0")/lib/apt.sh"
+apt_install_missing "${packages[@]}"
 
 # Test clients for `edgelm serve`: the official OpenAI client and Selenium (drives chromium).
 python3 -c 'import openai, selenium' 2>/dev/null || python3 -m pip install -q openai selenium

@@ -17,16 +17,8 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   "${sudo_cmd[@]}" apt-get update -qq
 fi
 packages=(g++-aarch64-linux-gnu qemu-user libhwy-dev:arm64 libgtest-dev:arm64 cmake ninja-build)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "installing: ${missing[*]}"
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null ||
-    { echo "error: installing ${missing[*]} failed"; exit 1; }
-fi
+source "$root/scripts/lib/apt.sh"
+apt_install_missing "${packages[@]}" || { echo "error: installing ${packages[*]} failed"; exit 1; }
 
 echo "=== arm64: configure and build ($dir)"
 if ! cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DEDGELM_KERNELS_ONLY=ON \
