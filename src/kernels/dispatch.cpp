@@ -9,6 +9,7 @@
 #include "edgelm/error.hpp"
 #include "hwy/targets.h"
 #include "kernels/kernels.hpp"
+#include "kernels/reference_kquants.hpp"
 #include "kernels/simd.hpp"
 
 namespace edgelm::kernels {
@@ -157,14 +158,16 @@ void matmul_rows(const TensorView& w, const std::byte* xq, size_t xq_stride, flo
       return ks.flt.matmul(w, xq, xq_stride, y, y_stride, n_tok, r0, r1);
     default: break;
   }
-  // Types with scalar kernels only: one dot product per (row, token).
+  // Types with scalar kernels only: one dot product per (row, token), in the order llama.cpp
+  // uses for that token of an n_tok-token product.
   const TypeOps& o = ops(w.type);
   const int64_t n = w.ne[0];
   const size_t rb = w.row_bytes();
-  for (int64_t r = r0; r < r1; ++r) {
-    const std::byte* row = w.data + static_cast<size_t>(r) * rb;
-    for (int64_t t = 0; t < n_tok; ++t)
-      y[static_cast<size_t>(t) * y_stride + r] = o.vec_dot(n, row, xq + t * xq_stride);
+  for (int64_t t = 0; t < n_tok; ++t) {
+    const VecDotFn dot = reference_batch_dot(w.type, n_tok, t);
+    const VecDotFn f = dot ? dot : o.vec_dot;
+    for (int64_t r = r0; r < r1; ++r)
+      y[static_cast<size_t>(t) * y_stride + r] = f(n, w.data + static_cast<size_t>(r) * rb, xq + t * xq_stride);
   }
 }
 

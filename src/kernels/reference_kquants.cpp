@@ -63,6 +63,13 @@ int trunc_clamped(float v, int lo, int hi) {
 
 int clamp_int(int v, int lo, int hi) { return std::min(hi, std::max(lo, v)); }
 
+// Eight float lanes added as ggml's hsum_float_8 adds an AVX register: (a0 + a4) + (a2 + a6),
+// plus (a1 + a5) + (a3 + a7).
+float reduce_lanes8(const float* a) {
+  const float a0 = a[0] + a[4], a1 = a[1] + a[5], a2 = a[2] + a[6], a3 = a[3] + a[7];
+  return (a0 + a2) + (a1 + a3);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Per-group fits
 
@@ -322,22 +329,27 @@ void q5_0_from_float(const float* src, void* dst, int64_t n) {
     std::memcpy(b[i].qh, &qh, 4);
   }
 }
+// llama.cpp's order (its x86 vector dot product and its tiled batch product agree): eight float
+// lanes, lane j summing elements 4j..4j+3 of each block with one fused multiply-add by dw * dx,
+// then the pairwise horizontal sum of reduce_lanes8.
 float q5_0_dot(int64_t n, const void* w, const void* x) {
   const BlockQ5_0* a = static_cast<const BlockQ5_0*>(w);
   const BlockQ8_0* b = static_cast<const BlockQ8_0*>(x);
-  float sum = 0;
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   for (int64_t i = 0; i < n / kQK; ++i) {
     uint32_t qh;
     std::memcpy(&qh, a[i].qh, 4);
-    int32_t s = 0;
-    for (int j = 0; j < 16; ++j) {
-      const int q0 = ((a[i].qs[j] & 0x0F) | (((qh >> j) & 1) << 4)) - 16;
-      const int q1 = ((a[i].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
-      s += q0 * b[i].qs[j] + q1 * b[i].qs[j + 16];
+    const float d = fp16_to_f32(a[i].d) * fp16_to_f32(b[i].d);
+    for (int j = 0; j < 8; ++j) {
+      int32_t s = 0;
+      for (int e = 4 * j; e < 4 * j + 4; ++e) {
+        const int lo = e < 16 ? (a[i].qs[e] & 0x0F) : (a[i].qs[e - 16] >> 4);
+        s += ((lo | (((qh >> e) & 1) << 4)) - 16) * b[i].qs[e];
+      }
+      acc[j] = std::fma(d, static_cast<float>(s), acc[j]);
     }
-    sum += fp16_to_f32(a[i].d) * fp16_to_f32(b[i].d) * static_cast<float>(s);
   }
-  return sum;
+  return reduce_lanes8(acc);
 }
 
 void q5_1_to_float(const void* src, float* dst, int64_t n) {
@@ -667,6 +679,35 @@ float scale_min_dot(int64_t n, const void* w, const void* x) {
   return sum;
 }
 
+// Q4_K in llama.cpp's orders (its x86 build repacks Q4_K rows eight at a time). Per super-block
+// the integer sums are exact; `group` sub-blocks of 32 share one float step:
+//   group 8 (one token, "gemv"):       acc += isum * (dw * dx), accm += msum * (dmin * dx)
+//   group 2 (4-token tiles, "gemm"):   the same per pair of sub-blocks
+// each a fused multiply-add, and the result is acc - accm.
+template <int group>
+float q4_k_dot_grouped(int64_t n, const void* w, const void* x) {
+  const BlockQ4_K* a = static_cast<const BlockQ4_K*>(w);
+  const BlockQ8_K* b = static_cast<const BlockQ8_K*>(x);
+  float acc = 0, accm = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float d = fp16_to_f32(a[i].d) * b[i].d;
+    const float dm = fp16_to_f32(a[i].dmin) * b[i].d;
+    for (int j0 = 0; j0 < 8; j0 += group) {
+      int32_t isum = 0, msum = 0;
+      for (int j = j0; j < j0 + group; ++j) {
+        const auto [sc, m] = q4_k_scale_min(a[i].scales, j);
+        int32_t s = 0;
+        for (int l = 0; l < 32; ++l) s += q4_k_level(a[i], 32 * j + l) * int32_t{b[i].qs[32 * j + l]};
+        isum += sc * s;
+        msum += m * (int32_t{b[i].bsums[2 * j]} + b[i].bsums[2 * j + 1]);
+      }
+      acc = std::fma(static_cast<float>(isum), d, acc);
+      accm = std::fma(static_cast<float>(msum), dm, accm);
+    }
+  }
+  return acc - accm;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Q6_K
 
@@ -725,7 +766,32 @@ void q6_k_from_float(const float* src, void* dst, int64_t n) {
     }
   }
 }
+// Q6_K as llama.cpp's x86 vector dot product sums it (one token, and batches of fewer than 8):
+// eight int32 lanes per super-block, lane k holding, for each 32-element run v, the scaled sum of
+// its elements 4k..4k+3 (levels 0..63), minus 32 * (sc[2k] * bsum[2k] + sc[2k+1] * bsum[2k+1]);
+// each lane then one fused multiply-add by dx * dw, and the lanes summed as reduce_lanes8.
 float q6_k_dot(int64_t n, const void* w, const void* x) {
+  const BlockQ6_K* a = static_cast<const BlockQ6_K*>(w);
+  const BlockQ8_K* b = static_cast<const BlockQ8_K*>(x);
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float d = b[i].d * fp16_to_f32(a[i].d);
+    for (int k = 0; k < 8; ++k) {
+      int32_t lane = 0;
+      for (int v = 0; v < 8; ++v) {
+        int32_t s = 0;
+        for (int e = 32 * v + 4 * k; e < 32 * v + 4 * k + 4; ++e) s += (q6_k_level(a[i], e) + 32) * int32_t{b[i].qs[e]};
+        lane += a[i].scales[(32 * v + 4 * k) / 16] * s;
+      }
+      lane -= 32 * (a[i].scales[2 * k] * int32_t{b[i].bsums[2 * k]} + a[i].scales[2 * k + 1] * int32_t{b[i].bsums[2 * k + 1]});
+      acc[k] = std::fma(d, static_cast<float>(lane), acc[k]);
+    }
+  }
+  return reduce_lanes8(acc);
+}
+// Q6_K as llama.cpp's tiled batch product sums it (8 tokens or more): the exact integer sum of
+// each super-block times dw, then added into the result as a fused multiply-add by dx.
+float q6_k_dot_tiled(int64_t n, const void* w, const void* x) {
   const BlockQ6_K* a = static_cast<const BlockQ6_K*>(w);
   const BlockQ8_K* b = static_cast<const BlockQ8_K*>(x);
   float sum = 0;
@@ -736,7 +802,7 @@ float q6_k_dot(int64_t n, const void* w, const void* x) {
       for (int l = 0; l < 16; ++l) s += q6_k_level(a[i], 16 * j + l) * int32_t{b[i].qs[16 * j + l]};
       isum += a[i].scales[j] * s;
     }
-    sum += fp16_to_f32(a[i].d) * b[i].d * static_cast<float>(isum);
+    sum = std::fma(static_cast<float>(isum) * fp16_to_f32(a[i].d), b[i].d, sum);
   }
   return sum;
 }
@@ -747,7 +813,7 @@ const TypeOps kQ8_K{DType::Q8_K, q8_k_to_float, q8_k_from_float, nullptr};
 const TypeOps kQ2_K{DType::Q8_K, q2_k_to_float, q2_k_from_float, q2_k_dot};
 const TypeOps kQ3_K{DType::Q8_K, q3_k_to_float, q3_k_from_float, q3_k_dot};
 const TypeOps kQ4_K{DType::Q8_K, scale_min_to_float<BlockQ4_K, q4_k_level>, q4_k_from_float,
-                    scale_min_dot<BlockQ4_K, q4_k_level>};
+                    q4_k_dot_grouped<8>};
 const TypeOps kQ5_K{DType::Q8_K, scale_min_to_float<BlockQ5_K, q5_k_level>, q5_k_from_float,
                     scale_min_dot<BlockQ5_K, q5_k_level>};
 const TypeOps kQ6_K{DType::Q8_K, q6_k_to_float, q6_k_from_float, q6_k_dot};
@@ -764,6 +830,14 @@ const TypeOps* reference_kquant_ops(DType t) {
     case DType::Q4_K: return &kQ4_K;
     case DType::Q5_K: return &kQ5_K;
     case DType::Q6_K: return &kQ6_K;
+    default: return nullptr;
+  }
+}
+
+VecDotFn reference_batch_dot(DType t, int64_t n_tok, int64_t tok) {
+  switch (t) {
+    case DType::Q4_K: return tok < n_tok - n_tok % 4 ? q4_k_dot_grouped<2> : q4_k_dot_grouped<8>;
+    case DType::Q6_K: return n_tok >= 8 ? q6_k_dot_tiled : q6_k_dot;
     default: return nullptr;
   }
 }

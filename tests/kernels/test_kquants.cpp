@@ -579,6 +579,46 @@ TEST_P(KQuantDot, MatmulRowsUsesTheTypesDotProduct) {
   }
 }
 
+TEST(KQuantBatchOrder, FollowsLlamaCppsPaths) {
+  // llama.cpp (x86) sums Q4_K tokens in groups of 4 differently from the n % 4 left over, and
+  // Q6_K batches of 8 or more differently from smaller ones; matmul_rows must pick the same.
+  EXPECT_EQ(kernels::reference_batch_dot(DType::Q4_K, 10, 7), kernels::reference_batch_dot(DType::Q4_K, 4, 0));
+  EXPECT_EQ(kernels::reference_batch_dot(DType::Q4_K, 10, 8), kernels::reference_ops(DType::Q4_K)->vec_dot);
+  EXPECT_EQ(kernels::reference_batch_dot(DType::Q4_K, 3, 0), kernels::reference_ops(DType::Q4_K)->vec_dot);
+  EXPECT_NE(kernels::reference_batch_dot(DType::Q4_K, 4, 3), kernels::reference_ops(DType::Q4_K)->vec_dot);
+  EXPECT_EQ(kernels::reference_batch_dot(DType::Q6_K, 7, 0), kernels::reference_ops(DType::Q6_K)->vec_dot);
+  EXPECT_NE(kernels::reference_batch_dot(DType::Q6_K, 8, 0), kernels::reference_ops(DType::Q6_K)->vec_dot);
+  EXPECT_EQ(kernels::reference_batch_dot(DType::Q5_0, 8, 0), nullptr);
+
+  for (DType t : {DType::Q4_K, DType::Q6_K}) {
+    const kernels::TypeOps& o = *reference_ops(t);
+    const int64_t n = kQK_K * 4, toks = 10;
+    const auto wf = random_row(n, 301, 0.05f);
+    std::vector<std::byte> wq(row_size(t, n));
+    o.from_float(wf.data(), wq.data(), n);
+    const size_t xs = row_size(o.vec_dot_type, n);
+    std::vector<std::byte> xq(xs * toks);
+    for (int64_t k = 0; k < toks; ++k) {
+      const auto a = random_row(n, 500 + static_cast<uint32_t>(k));
+      reference_ops(o.vec_dot_type)->from_float(a.data(), xq.data() + k * xs, n);
+    }
+    TensorView w;
+    w.type = t;
+    w.n_dims = 2;
+    w.ne = {n, 1, 1, 1};
+    w.data = wq.data();
+    w.nbytes = wq.size();
+    std::vector<float> y(toks, -1.0f);
+    kernels::matmul_rows(w, xq.data(), xs, y.data(), 1, toks, 0, 1);
+    for (int64_t k = 0; k < toks; ++k) {
+      const float want = kernels::reference_batch_dot(t, toks, k)(n, wq.data(), xq.data() + k * xs);
+      const float single = o.vec_dot(n, wq.data(), xq.data() + k * xs);
+      EXPECT_EQ(y[k], want) << dtype_name(t) << " token " << k;
+      EXPECT_NEAR(want, single, 1e-4f * (1 + std::fabs(single))) << dtype_name(t) << " token " << k;  // same sum
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, KQuantDot,
                          ::testing::Values(DType::Q5_0, DType::Q5_1, DType::Q2_K, DType::Q3_K,
                                            DType::Q4_K, DType::Q5_K, DType::Q6_K),

@@ -30,16 +30,20 @@ class Gemma3LlamaCpp : public ::testing::TestWithParam<int> {
   static inline std::shared_ptr<const Model> model_;
 };
 
-// Exact parity is not reached on these Q4_K_M weights: llama.cpp itself moves these logits by
-// up to 0.64 between a 512-token batch and one token at a time (its batched K-quant/Q5_0 paths
-// round differently), and the largest difference of ours from its batched run is 0.96. With the
-// same weights dequantized to F16 both engines agree to 0.006 and greedily 32/32 (checked by
-// hand, see the report), so the Gemma 3 block itself is right. What is required here: the same
-// top token at every checked position, every top-5 logit within kLogitTolerance, and the same
-// greedy tokens up to llama.cpp's first near tie (a step whose top-2 margin is below kNearTie).
-constexpr double kLogitTolerance = 1.5;
+// The K-quant and Q5_0 matrix products follow llama.cpp's summation orders on x86 (AVX-512):
+// Q4_K its repacked 8x8 GEMM for tokens in groups of 4 and its GEMV for the n % 4 left over and
+// for one token; Q6_K its tiled GEMM from 8 tokens on and its vector dot product below that;
+// Q5_0 / Q8_0 the 8-lane order both its paths share (kernels/reference_kquants.cpp). With them
+// the checked logits are bit-identical to llama.cpp's on every prompt but two (2 and 7), whose
+// last n % 4 prompt positions still differ (by up to 1.7 at those positions; the cause is not
+// found yet: the same positions match in most other prompts). Required: every greedy step of
+// every prompt but 7 (32/32), prompt 7 up to its first near tie; logits exact (kExact) except
+// on prompts 2 and 7 (kLogitTolerance).
+constexpr double kExact = 1e-4;           // the fixture stores floats; equal floats read back equal
+constexpr double kLogitTolerance = 0.5;   // prompts 2 and 7
 constexpr double kNearTie = 1.0;
-constexpr size_t kMaxGreedy = 16;  // greedy steps checked at most (scalar K-quant kernels are slow)
+constexpr size_t kMaxGreedy = 32;         // greedy steps checked at most
+bool known_inexact(int index) { return index == 2 || index == 7; }
 
 int32_t argmax(std::span<const float> v) {
   return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
@@ -83,7 +87,7 @@ void check_case(const std::shared_ptr<const Model>& model, const json& c, int in
     for (size_t k = 0; k < want_ids.size(); ++k) {
       const double d = std::fabs(row[want_ids[k]] - want_logits[k]);
       max_diff = std::max(max_diff, d);
-      EXPECT_LT(d, kLogitTolerance) << "logit of token " << want_ids[k] << " at position " << pos << ": ours "
+      EXPECT_LE(d, known_inexact(index) ? kLogitTolerance : kExact) << "logit of token " << want_ids[k] << " at position " << pos << ": ours "
                                     << row[want_ids[k]] << ", llama.cpp " << want_logits[k];
     }
   }
@@ -96,7 +100,7 @@ void check_case(const std::shared_ptr<const Model>& model, const json& c, int in
   const auto margins = c["margins"].get<std::vector<double>>();
   size_t n_check = 0;
   while (n_check < want.size() && n_check < kMaxGreedy && margins[n_check] >= kNearTie) ++n_check;
-  const size_t n_run = std::min({want.size(), kMaxGreedy, n_check + 1});
+  const size_t n_run = std::min(want.size(), kMaxGreedy);
   std::vector<int32_t> got;
   std::span<const float> last = all.subspan((ids.size() - 1) * V, V);
   std::vector<float> row(last.begin(), last.end());
@@ -112,8 +116,8 @@ void check_case(const std::shared_ptr<const Model>& model, const json& c, int in
   while (same < got.size() && got[same] == want[same]) ++same;
   std::printf("[ gemma3   ] case %d: greedy matches %zu of %zu steps run (first near tie at step %zu)\n", index,
               same, n_run, n_check);
-  EXPECT_GE(same, n_check) << "greedy continuation differs from llama.cpp at step " << same
-                           << " before its first near tie (step " << n_check << ") for: " << prompt;
+  EXPECT_GE(same, index == 7 ? n_check : n_run) << "greedy continuation differs from llama.cpp at step " << same
+                                                << " (first near tie: step " << n_check << ") for: " << prompt;
 }
 
 TEST_P(Gemma3LlamaCpp, TokensLogitsAndGreedyAgreeWithLlamaCpp) {
@@ -122,8 +126,8 @@ TEST_P(Gemma3LlamaCpp, TokensLogitsAndGreedyAgreeWithLlamaCpp) {
 
 INSTANTIATE_TEST_SUITE_P(Prompts, Gemma3LlamaCpp, ::testing::Range(0, 12));
 
-// The 652-token prompt: the local layers' 512-position window drops the oldest positions.
-// About two minutes with the scalar K-quant kernels, so it runs only on request
+// The 652-token prompt (a 512-token batch, then 140): the local layers' 512-position window
+// drops the oldest positions. Slow with the scalar K-quant kernels, so it runs only on request
 // (--gtest_also_run_disabled_tests).
 class Gemma3LlamaCppLong : public Gemma3LlamaCpp {};
 
