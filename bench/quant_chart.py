@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns bench/quant-table.sh's results.jsonl into a Markdown table and a size-vs-perplexity PNG.
 
-  quant_chart.py results.jsonl table.md chart.png CTX CHUNKS
+  quant_chart.py results.jsonl table.md chart.png CTX CHUNKS [TITLE]
 matplotlib: Debian's python3-matplotlib (scripts/install-deps.sh); without it only the table
 is written."""
 import json
@@ -10,6 +10,7 @@ import sys
 
 def main():
     src, md, png, ctx, chunks = sys.argv[1:6]
+    title = sys.argv[6] if len(sys.argv) > 6 else "SmolLM2-135M requantized from Q4_1"
     rows = [json.loads(l) for l in open(src) if l.strip()]
     lines = [f"| type | file size | perplexity (essays.txt, -c {ctx}, {chunks} chunks) | prompt tok/s | generation tok/s | peak RSS |",
              "|---|---:|---:|---:|---:|---:|"]
@@ -33,7 +34,7 @@ def main():
     ax.set_xscale("log")
     ax.set_xlabel("file size (MiB, log scale)")
     ax.set_ylabel(f"perplexity on essays.txt (-c {ctx})")
-    ax.set_title("SmolLM2-135M requantized from Q4_1: size vs perplexity")
+    ax.set_title(f"{title}: size vs perplexity")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(png, dpi=120)
