@@ -36,14 +36,32 @@ struct ModelConfig {
   bool tied_output = false;  // output projection shares token_embd.weight
   // Gemma-style block (gemma3): embeddings times sqrt(n_embd), RMSNorm of each Q and K head,
   // RMSNorm of the attention and feed-forward outputs before their residual adds, GeGLU.
+  // The per-family switches below say which of these (and other) variations a block has;
+  // gemma_block is gemma3's full set.
   bool gemma_block = false;
   float attn_scale = 0.0f;   // query scale; 0: 1 / sqrt(head_dim)
+  enum class Norm { kRms, kLayer };  // RMSNorm, or LayerNorm (mean removed; optional bias)
+  Norm norm = Norm::kRms;
+  enum class Act { kSilu, kGelu };   // gated feed-forward: act(gate) * up
+  Act ffn_act = Act::kSilu;
+  bool scale_embd = false;    // embeddings times sqrt(n_embd) (Gemma)
+  bool qk_norm = false;       // RMSNorm of every Q and K head before RoPE (gemma3)
+  bool post_norms = false;    // RMSNorm of attention / FFN outputs before the residual (gemma2/3)
+  bool q_prescale = false;    // queries times attn_scale after RoPE, scores unscaled (gemma, phi3)
+  float attn_softcap = 0.0f;  // scores -> c * tanh(scores / c) before softmax (0: none; gemma2)
+  float final_softcap = 0.0f; // logits -> c * tanh(logits / c) (0: none; gemma2)
   // Sliding-window attention: a local layer sees the last n_swa positions (0: none) and
   // rotates with its own RoPE base/scale; swa_layers[il] says which layers are local.
   int n_swa = 0;
   std::vector<bool> swa_layers;
   float rope_freq_base_swa = 10000.0f;
   float rope_freq_scale_swa = 1.0f;
+  // YaRN RoPE scaling (rope.scaling.type "yarn"), as llama.cpp applies it: angles mixed between
+  // interpolated and extrapolated per rotary pair (ramp over the correction dims computed from
+  // yarn_orig_ctx and betas 32 / 1), cos and sin times yarn_attn_factor * (1 + 0.1 ln(1/scale)).
+  bool rope_yarn = false;
+  int yarn_orig_ctx = 0;
+  float yarn_attn_factor = 1.0f;
   bool is_swa(int il) const { return n_swa > 0 && il < static_cast<int>(swa_layers.size()) && swa_layers[il]; }
 };
 
@@ -51,6 +69,10 @@ struct ModelConfig {
 struct LayerWeights {
   TensorView attn_norm, wq, wk, wv, wo;
   TensorView ffn_norm, ffn_gate, ffn_up, ffn_down;
+  // Optional (data == nullptr when absent): Q/K/V biases (qwen2), LayerNorm biases (stablelm).
+  // A fused attn_qkv (phi3) is split into wq/wk/wv views and a fused ffn_up holding gate and
+  // up halves into ffn_gate/ffn_up views, so the forward pass sees one layout.
+  TensorView bq, bk, bv, attn_norm_b, ffn_norm_b;
   // Gemma 3 only (data == nullptr otherwise): per-head Q/K norms, post-attention and
   // post-feed-forward norms.
   TensorView attn_q_norm, attn_k_norm, attn_post_norm, ffn_post_norm;
@@ -58,6 +80,7 @@ struct LayerWeights {
 
 struct ModelWeights {
   TensorView token_embd, output_norm, output;
+  TensorView output_norm_b;  // LayerNorm bias (stablelm); data == nullptr otherwise
   std::vector<LayerWeights> layers;
 };
 

@@ -15,8 +15,8 @@
 namespace edgelm::kernels {
 
 void attend_q8_0(const float* q, size_t q_stride, int n_q, const std::byte* k, const std::byte* v,
-                 size_t row_stride, int64_t hd, int first, int n_kv, float scale, float* scores, float* out,
-                 size_t out_stride) {
+                 size_t row_stride, int64_t hd, int first, int n_kv, float scale, float softcap, float* scores,
+                 float* out, size_t out_stride) {
   constexpr int64_t kMaxBlocks = 64;  // head size up to 2048
   const int64_t nb = hd / kQK;
   if (hd % kQK != 0 || nb > kMaxBlocks)
@@ -29,7 +29,8 @@ void attend_q8_0(const float* q, size_t q_stride, int n_q, const std::byte* k, c
     q8.from_float(qh, qq, hd);
     float mx = -INFINITY;
     for (int p = first; p < n_kv; ++p) {
-      const float s = q8.vec_dot(hd, k + static_cast<size_t>(p) * row_stride, qq) * scale;
+      float s = q8.vec_dot(hd, k + static_cast<size_t>(p) * row_stride, qq);
+      s = (softcap > 0 ? std::tanh(s / softcap) * softcap : s) * scale;
       scores[p] = s;
       mx = std::max(mx, s);
     }

@@ -80,10 +80,11 @@ void attend_reference(const float* q, size_t q_stride, int n_q, const uint16_t* 
 // rows `row_stride` bytes apart, each head hd / 32 Q8_0 blocks (hd a multiple of 32). For each
 // of n_q query heads (q_stride floats apart): the query converted to Q8_0, scores of positions
 // [first, n_kv) the Q8_0 dot product times `scale`, softmax with exp_poly, and the output the
-// softmax-weighted sum of the dequantized values. scores: scratch of n_kv floats.
+// softmax-weighted sum of the dequantized values. softcap > 0 caps each raw score s as
+// softcap * tanh(s / softcap) before the scale (Gemma 2). scores: scratch of n_kv floats.
 void attend_q8_0(const float* q, size_t q_stride, int n_q, const std::byte* k, const std::byte* v,
-                 size_t row_stride, int64_t hd, int first, int n_kv, float scale, float* scores, float* out,
-                 size_t out_stride);
+                 size_t row_stride, int64_t hd, int first, int n_kv, float scale, float softcap, float* scores,
+                 float* out, size_t out_stride);
 
 // Rotary position embedding on one head of head_dim floats, first n_rot dims rotated.
 // neox=false rotates adjacent pairs (x[2i], x[2i+1]) as llama.cpp's "normal" mode (used by the

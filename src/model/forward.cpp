@@ -3,7 +3,9 @@
 // The Gemma 3 block (ModelConfig::gemma_block) differs in: embeddings times sqrt(n_embd);
 // RMSNorm of every Q and K head before RoPE; queries scaled before attention; RMSNorm of the
 // attention and feed-forward outputs before each residual add; GeGLU; local layers with a
-// sliding window and their own RoPE table.
+// sliding window and their own RoPE table. Other families switch single pieces on
+// (ModelConfig, set by the architecture table in model/arch.cpp): Q/K/V biases, LayerNorm with
+// bias, partial rotary dimensions, pre-scaled queries, attention and final logit soft-capping.
 //
 // The whole pass is one thread-pool job: the threads walk the layers together and meet at a
 // barrier only where a result of all of them is needed (five times per layer), instead of
@@ -95,6 +97,87 @@ void geglu(const uint16_t* table, const float* gate, const float* up, float* out
   }
 }
 
+// LayerNorm as ggml computes it (mean and variance of the row, then times w plus b); `out` may
+// alias `x`.
+void layer_norm(const float* x, const float* w, const float* b, float* out, int64_t n, float eps) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += x[i];
+  const float mean = static_cast<float>(sum / static_cast<double>(n));
+  double var = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = x[i] - mean;
+    var += static_cast<double>(d * d);
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(var / static_cast<double>(n)) + eps);
+  for (int64_t i = 0; i < n; ++i) {
+    float y = (x[i] - mean) * scale;
+    if (w) y *= w[i];
+    if (b) y += b[i];
+    out[i] = y;
+  }
+}
+
+// Attention of query heads over one KV head's cached positions [first, last] with scores
+// soft-capped (c * tanh(s / c)) before the softmax, as llama.cpp's classic path does for
+// Gemma 2: scores from the half-precision query and keys summed in float, then capped, scaled,
+// softmax, weights rounded to half precision for the sum over the values. Scalar; used only by
+// soft-capped layers.
+void attend_softcap(const float* q, int64_t n_q, const KvCache& kv, int seq, int il, int64_t hk, int64_t head_dim,
+                    int first, int last, float cap, float scale, float* scores, float* out) {
+  const float inv_cap = 1.0f / cap;
+  for (int64_t h = 0; h < n_q; ++h) {
+    const float* qh = q + h * head_dim;
+    float q16[1024];
+    for (int64_t d = 0; d < head_dim; ++d) q16[d] = fp16_to_f32(f32_to_fp16(qh[d]));
+    float mx = -INFINITY;
+    for (int p = first; p <= last; ++p) {
+      float sum = 0;
+      for (int64_t d = 0; d < head_dim; ++d) sum += q16[d] * fp16_to_f32(kv.k_at(seq, il, p, hk * head_dim + d));
+      const float sc = std::tanh(sum * inv_cap) * cap * scale;
+      scores[p - first] = sc;
+      mx = std::max(mx, sc);
+    }
+    double total = 0;
+    for (int p = first; p <= last; ++p) {
+      scores[p - first] = std::exp(scores[p - first] - mx);
+      total += scores[p - first];
+    }
+    const float inv = static_cast<float>(1.0 / total);
+    float* o = out + h * head_dim;
+    std::fill_n(o, head_dim, 0.0f);
+    for (int p = first; p <= last; ++p) {
+      const float wgt = fp16_to_f32(f32_to_fp16(scores[p - first] * inv));
+      const uint16_t* vp = kv.v(seq, il, p) + hk * head_dim;
+      for (int64_t d = 0; d < head_dim; ++d) o[d] += wgt * fp16_to_f32(vp[d]);
+    }
+  }
+}
+
+// cos/sin of the n_rot / 2 rotation angles at `pos` with YaRN scaling, as ggml's rope computes
+// them (ext_factor 1, beta_fast 32, beta_slow 1); the magnitude scale is folded into both.
+void yarn_angles(int64_t n_rot, int64_t pos, float freq_base, float freq_scale, int orig_ctx, float attn_factor,
+                 float* cs, float* sn) {
+  const float kPi = 3.14159265358979323846f;
+  auto corr_dim = [&](float beta) {
+    return static_cast<float>(n_rot) * std::log(static_cast<float>(orig_ctx) / (beta * 2 * kPi)) /
+           (2 * std::log(freq_base));
+  };
+  const float lo = std::max(0.0f, std::floor(corr_dim(32.0f)));
+  const float hi = std::min(static_cast<float>(n_rot - 1), std::ceil(corr_dim(1.0f)));
+  const float mscale = attn_factor * (1.0f + 0.1f * std::log(1.0f / freq_scale));
+  const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
+  float theta_extrap = static_cast<float>(pos);
+  for (int64_t i = 0; i < n_rot / 2; ++i) {
+    const float theta_interp = freq_scale * theta_extrap;
+    const float y = (static_cast<float>(i) - lo) / std::max(0.001f, hi - lo);
+    const float ramp = 1 - std::min(1.0f, std::max(0.0f, y));
+    const float theta = theta_interp * (1 - ramp) + theta_extrap * ramp;
+    cs[i] = std::cos(theta) * mscale;
+    sn[i] = std::sin(theta) * mscale;
+    theta_extrap *= theta_scale;
+  }
+}
+
 }  // namespace
 
 ForwardScratch::ForwardScratch(const ModelConfig& c, int max_tokens, int n_ctx, int n_threads)
@@ -147,15 +230,30 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
   const int64_t q_dim = NH * HD, kv_dim = NKV * HD, FF = c.n_ff, V = c.n_vocab;
   const int64_t group = NH / NKV;  // query heads served by one KV head
   const int64_t half_rot = std::max<int64_t>(1, c.n_rot / 2);
-  const bool gemma = c.gemma_block;
-  // Gemma scales the rotated queries (as llama.cpp does, before attention) and attends with
-  // scale 1; the Llama block scales the scores by 1 / sqrt(head_dim).
+  // Per-family switches (ModelConfig): gemma3 has all of the Gemma ones.
+  // Gemma and Phi-3 scale the rotated queries (as llama.cpp does, before attention) and attend
+  // with scale 1; the Llama block scales the scores by 1 / sqrt(head_dim).
   const float q_scale = c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(HD));
-  const float kq_scale = gemma ? 1.0f : 1.0f / std::sqrt(static_cast<float>(HD));
+  const float kq_scale = c.q_prescale ? 1.0f : 1.0f / std::sqrt(static_cast<float>(HD));
   const float embd_scale = std::sqrt(static_cast<float>(E));
-  const uint16_t* gelu = gemma ? gelu_table() : nullptr;
+  const uint16_t* gelu = c.ffn_act == ModelConfig::Act::kGelu ? gelu_table() : nullptr;
+  auto fdata = [](const TensorView& t) { return reinterpret_cast<const float*>(t.data); };
+  auto angles = [&](int64_t pos, float base, float scale, float* cs, float* sn) {
+    if (c.rope_yarn)
+      yarn_angles(c.n_rot, pos, base, scale, c.yarn_orig_ctx, c.yarn_attn_factor, cs, sn);
+    else
+      kernels::simd::rope_angles(c.n_rot, pos, base, scale, cs, sn);
+  };
   const size_t swa_rope_off = static_cast<size_t>(s.max_tokens_) * static_cast<size_t>(half_rot);
   const auto& ks = kernels::simd::best();
+  const bool use_layer_norm = c.norm == ModelConfig::Norm::kLayer;
+  // The block and output norms: RMSNorm (weights only) or LayerNorm (weights and bias).
+  auto norm_row = [&](const float* x, const float* w, const float* b, float* out) {
+    if (use_layer_norm)
+      layer_norm(x, w, b, out, E, c.norm_eps);
+    else
+      ks.flt.rmsnorm(x, w, out, E, c.norm_eps);
+  };
   static_assert(KvCache::kPosBlock == kernels::simd::kKeyBlock, "attention reads the cache's key blocks");
 
   std::vector<int64_t> out_rows;  // batch entries that want logits, in order
@@ -168,10 +266,10 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
     if (e.logits) out_rows.push_back(t);
   }
   if (c.n_swa > 0 && s.kwin_elems_ == 0) throw Error("internal: scratch made for a model without sliding windows");
-  if (gemma)
-    for (const auto& L : W.layers)
-      if (!L.attn_q_norm.data || !L.attn_k_norm.data || !L.attn_post_norm.data || !L.ffn_post_norm.data)
-        throw Error("internal: Gemma block without its norm weights");
+  for (const auto& L : W.layers)
+    if ((c.qk_norm && (!L.attn_q_norm.data || !L.attn_k_norm.data)) ||
+        (c.post_norms && (!L.attn_post_norm.data || !L.ffn_post_norm.data)))
+      throw Error("internal: Gemma block without its norm weights");
   for (const auto& L : W.layers) {
     for (const TensorView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down})
       if (!kernels::can_compute(w->type))
@@ -190,7 +288,7 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
   // RMSNorm of rows `src` and conversion for the weights `ws`. One token: every thread does it
   // into its own buffer (no barrier). Several: tokens split across threads, then a barrier.
   // `rows` selects which rows of src (nullptr: all N); the result has one row per selected row.
-  auto norm_convert = [&](int ith, int nth, const float* src, const float* norm_w,
+  auto norm_convert = [&](int ith, int nth, const float* src, const float* norm_w, const float* norm_b,
                           std::initializer_list<const TensorView*> ws, const int64_t* rows,
                           int64_t n_rows) {
     Converted cv;
@@ -200,7 +298,7 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
       float* xn = reinterpret_cast<float*>(base);
       std::byte* conv = base + (static_cast<size_t>(E) * sizeof(float) + 63) / 64 * 64;
       const int64_t r = rows ? rows[0] : 0;
-      ks.flt.rmsnorm(src + r * E, norm_w, xn, E, c.norm_eps);
+      norm_row(src + r * E, norm_w, norm_b, xn);
       for (int i = 0; i < cv.n; ++i) {
         cv.data[i] = conv + static_cast<size_t>(i) * s.act_row_bytes_;
         cv.stride[i] = row_size(cv.type[i], E);
@@ -216,7 +314,7 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
     for (int64_t j = t0; j < t1; ++j) {
       const int64_t r = rows ? rows[j] : j;
       float* xn = s.xn.data() + j * E;
-      ks.flt.rmsnorm(src + r * E, norm_w, xn, E, c.norm_eps);
+      norm_row(src + r * E, norm_w, norm_b, xn);
       for (int i = 0; i < cv.n; ++i) kernels::ops(cv.type[i]).from_float(xn, cv.data[i] + j * cv.stride[i], E);
     }
     pool.barrier();
@@ -253,14 +351,13 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
       for (int64_t t = t0; t < t1; ++t) {
         float* xt = s.x.data() + t * E;
         kernels::dequantize_row(W.token_embd.type, W.token_embd.row(batch[t].token), xt, E);
-        if (gemma)
+        if (c.scale_embd)
           for (int64_t i = 0; i < E; ++i) xt[i] *= embd_scale;
-        kernels::simd::rope_angles(c.n_rot, batch[t].pos, c.rope_freq_base, c.rope_freq_scale,
-                                   s.rope_cos.data() + t * half_rot, s.rope_sin.data() + t * half_rot);
+        angles(batch[t].pos, c.rope_freq_base, c.rope_freq_scale, s.rope_cos.data() + t * half_rot,
+               s.rope_sin.data() + t * half_rot);
         if (c.n_swa > 0)
-          kernels::simd::rope_angles(c.n_rot, batch[t].pos, c.rope_freq_base_swa, c.rope_freq_scale_swa,
-                                     s.rope_cos.data() + swa_rope_off + t * half_rot,
-                                     s.rope_sin.data() + swa_rope_off + t * half_rot);
+          angles(batch[t].pos, c.rope_freq_base_swa, c.rope_freq_scale_swa, s.rope_cos.data() + swa_rope_off + t * half_rot,
+                 s.rope_sin.data() + swa_rope_off + t * half_rot);
       }
       pool.barrier();
     }
@@ -277,14 +374,17 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
 
       // --- Q, K, V: one row space split on head boundaries; RoPE and the cache write follow ---
       {
-        const Converted in = norm_convert(ith, nth, s.x.data(), attn_norm, {&L.wq, &L.wk, &L.wv}, nullptr, N);
+        const Converted in = norm_convert(ith, nth, s.x.data(), attn_norm, fdata(L.attn_norm_b), {&L.wq, &L.wk, &L.wv}, nullptr, N);
         const int64_t heads = NH + 2 * NKV;
         auto [h0, h1] = kernels::split_range(heads, ith, nth);
         struct Seg {
           const TensorView* w;
           float* y;
           int64_t dim, first;  // output width, first head index in the joint space
-        } segs[3] = {{&L.wq, s.q.data(), q_dim, 0}, {&L.wk, s.k.data(), kv_dim, NH}, {&L.wv, s.v.data(), kv_dim, NH + NKV}};
+          const float* bias;   // optional (qwen2, stablelm)
+        } segs[3] = {{&L.wq, s.q.data(), q_dim, 0, fdata(L.bq)},
+                     {&L.wk, s.k.data(), kv_dim, NH, fdata(L.bk)},
+                     {&L.wv, s.v.data(), kv_dim, NH + NKV, fdata(L.bv)}};
         for (int si = 0; si < 3; ++si) {
           const Seg& g = segs[si];
           const int64_t lo = std::max(h0, g.first), hi = std::min(h1, g.first + g.dim / HD);
@@ -294,13 +394,14 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
           kernels::matmul_rows(*g.w, in.data[slot], in.stride[slot], g.y, static_cast<size_t>(g.dim), N, c0, c1);
           for (int64_t t = 0; t < N; ++t) {
             float* row = g.y + t * g.dim + c0;
-            if (si < 2 && gemma) {  // RMSNorm of each head before the rotation
+            if (g.bias) ks.flt.add(row, g.bias + c0, c1 - c0);
+            if (si < 2 && c.qk_norm) {  // RMSNorm of each head before the rotation
               const float* nw = reinterpret_cast<const float*>((si == 0 ? L.attn_q_norm : L.attn_k_norm).data);
               for (int64_t h = 0; h < hi - lo; ++h) ks.flt.rmsnorm(row + h * HD, nw, row + h * HD, HD, c.norm_eps);
             }
             if (si < 2)
               ks.flt.rope(row, hi - lo, HD, c.n_rot, rope_cos + t * half_rot, rope_sin + t * half_rot, c.rope_neox);
-            if (si == 0 && gemma)
+            if (si == 0 && c.q_prescale)
               for (int64_t i = 0; i < c1 - c0; ++i) row[i] *= q_scale;
             const BatchEntry& e = batch[t];
             if (si > 0 && kv.type() == DType::Q8_0) {
@@ -345,7 +446,7 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
             const size_t head_off = row_size(DType::Q8_0, hk * HD);
             kernels::attend_q8_0(qh, static_cast<size_t>(HD), static_cast<int>(nq), kv.k_row(e.seq, il, 0) + head_off,
                                  kv.v_row(e.seq, il, 0) + head_off, kv.row_bytes(), HD, first, e.pos + 1, kq_scale,
-                                 scores, out, static_cast<size_t>(HD));
+                                 c.attn_softcap, scores, out, static_cast<size_t>(HD));
             if (fused)
               kernels::ops(vo).from_float(out, xo + t * so + row_size(vo, hq * HD), nq * HD);
             continue;
@@ -354,7 +455,9 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
           const int n_kv = e.pos + 1 - b0 * KvCache::kPosBlock;
           const uint16_t* kt = kv.k_block(e.seq, il, b0) + hk * HD * KvCache::kPosBlock;
           const uint16_t* vt = kv.v(e.seq, il, b0 * KvCache::kPosBlock) + hk * HD;
-          if (lead == 0) {
+          if (c.attn_softcap > 0) {
+            attend_softcap(qh, nq, kv, e.seq, il, hk, HD, first, e.pos, c.attn_softcap, kq_scale, scores, out);
+          } else if (lead == 0) {
             ks.flt.attend(qh, static_cast<size_t>(HD), static_cast<int>(nq), kt, kv.k_block_stride(), vt,
                           static_cast<size_t>(kv_dim), HD, n_kv, kq_scale, scores, out, static_cast<size_t>(HD), order);
           } else {
@@ -386,7 +489,7 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
           for (int64_t t = t0; t < t1; ++t) kernels::ops(vo).from_float(s.att.data() + t * q_dim, xo + t * so, q_dim);
           pool.barrier();
         }
-        if (gemma)
+        if (c.post_norms)
           project_norm_add(L.wo, xo, so, reinterpret_cast<const float*>(L.attn_post_norm.data), ith, nth);
         else
           project_add(L.wo, xo, so, ith, nth);
@@ -395,7 +498,7 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
 
       // --- feed-forward: gate and up split alike, SwiGLU and conversion on the same slice ---
       {
-        const Converted in = norm_convert(ith, nth, s.x.data(), ffn_norm, {&L.ffn_gate, &L.ffn_up}, nullptr, N);
+        const Converted in = norm_convert(ith, nth, s.x.data(), ffn_norm, fdata(L.ffn_norm_b), {&L.ffn_gate, &L.ffn_up}, nullptr, N);
         const DType vd = vec_dot_type(L.ffn_down);
         const size_t sd = row_size(vd, FF);
         std::byte* xd = slot_ptr(kSlotHidden);
@@ -408,7 +511,7 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
           kernels::matmul_rows(L.ffn_up, in.data[su], in.stride[su], s.up.data(), static_cast<size_t>(FF), N, f0, f1);
           for (int64_t t = 0; t < N; ++t) {
             float* h = s.hidden.data() + t * FF + f0;
-            if (gemma)
+            if (gelu)
               geglu(gelu, s.gate.data() + t * FF + f0, s.up.data() + t * FF + f0, h, f1 - f0);
             else
               ks.flt.swiglu(s.gate.data() + t * FF + f0, s.up.data() + t * FF + f0, h, f1 - f0);
@@ -421,7 +524,7 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
           for (int64_t t = t0; t < t1; ++t) kernels::ops(vd).from_float(s.hidden.data() + t * FF, xd + t * sd, FF);
           pool.barrier();
         }
-        if (gemma)
+        if (c.post_norms)
           project_norm_add(L.ffn_down, xd, sd, reinterpret_cast<const float*>(L.ffn_post_norm.data), ith, nth);
         else
           project_add(L.ffn_down, xd, sd, ith, nth);
@@ -433,14 +536,19 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
     if (hidden && n_out > 0) {
       const float* onorm = reinterpret_cast<const float*>(W.output_norm.data);
       auto [j0, j1] = kernels::split_range(n_out, ith, nth);
-      for (int64_t j = j0; j < j1; ++j) ks.flt.rmsnorm(s.x.data() + out_rows[j] * E, onorm, hidden + j * E, E, c.norm_eps);
+      for (int64_t j = j0; j < j1; ++j) norm_row(s.x.data() + out_rows[j] * E, onorm, fdata(W.output_norm_b), hidden + j * E);
     }
     // --- final norm and output projection, only for the entries that want logits ---
     if (logits && n_out > 0) {
       const Converted in = norm_convert(ith, nth, s.x.data(), reinterpret_cast<const float*>(W.output_norm.data),
-                                        {&W.output}, out_rows.data(), n_out);
+                                        fdata(W.output_norm_b), {&W.output}, out_rows.data(), n_out);
       auto [r0, r1] = kernels::split_range_aligned(V, ith, nth, kRowAlign);
       if (r0 < r1) kernels::matmul_rows(W.output, in.data[0], in.stride[0], logits, static_cast<size_t>(V), n_out, r0, r1);
+      if (c.final_softcap > 0 && r0 < r1) {  // Gemma 2: logits -> c * tanh(logits / c)
+        const float cap = c.final_softcap, inv_cap = 1.0f / cap;
+        for (int64_t j = 0; j < n_out; ++j)
+          for (int64_t r = r0; r < r1; ++r) logits[j * V + r] = std::tanh(logits[j * V + r] * inv_cap) * cap;
+      }
     }
   });
 }

@@ -50,6 +50,11 @@ std::vector<float> collect_matmul_inputs(const Model& model, std::span<const int
   const ModelWeights& W = model.weights();
   const int64_t N = static_cast<int64_t>(tokens.size());
   if (N == 0) throw Error("nothing to evaluate: the token list is empty");
+  // This copy of the block knows the Llama math only; the newer families (biases, LayerNorm,
+  // fused or soft-capped attention, YaRN) would give silently wrong activations.
+  if ((c.arch != "llama" && c.arch != "gemma3") || c.rope_yarn)
+    throw Error("an importance matrix cannot be computed for " + c.arch + " models yet",
+                "quantize without --imatrix");
   const int64_t E = c.n_embd, HD = c.head_dim, NH = c.n_head, NKV = c.n_head_kv, FF = c.n_ff;
   const int64_t q_dim = NH * HD, kv_dim = NKV * HD, group = NH / NKV;
   const float kq_scale = 1.0f / std::sqrt(static_cast<float>(HD));

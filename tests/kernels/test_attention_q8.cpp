@@ -15,6 +15,7 @@ namespace {
 struct Case {
   int64_t hd;
   int n_q, first, n_kv;
+  float softcap = 0;  // Gemma 2's attention cap; 0: none
 };
 
 class AttendQ8 : public ::testing::TestWithParam<Case> {};
@@ -42,14 +43,14 @@ TEST_P(AttendQ8, MatchesDoublePrecisionOnDequantizedCache) {
   const size_t head_off = row_size(DType::Q8_0, hk * c.hd);
   std::vector<float> scores(c.n_kv), out(c.n_q * c.hd, -1.0f);
   attend_q8_0(q.data(), c.hd, c.n_q, k.data() + head_off, v.data() + head_off, row_bytes, c.hd, c.first, c.n_kv,
-              scale, scores.data(), out.data(), c.hd);
+              scale, c.softcap, scores.data(), out.data(), c.hd);
   for (int h = 0; h < c.n_q; ++h) {
     std::vector<double> s(c.n_kv);
     double mx = -1e300, sum = 0;
     for (int p = c.first; p < c.n_kv; ++p) {
       double d = 0;
       for (int64_t i = 0; i < c.hd; ++i) d += double(q[h * c.hd + i]) * kf[p * kv_dim + hk * c.hd + i];
-      s[p] = d * scale;
+      s[p] = (c.softcap > 0 ? c.softcap * std::tanh(d / c.softcap) : d) * scale;
       mx = std::max(mx, s[p]);
     }
     for (int p = c.first; p < c.n_kv; ++p) sum += (s[p] = std::exp(s[p] - mx));
@@ -64,12 +65,12 @@ TEST_P(AttendQ8, MatchesDoublePrecisionOnDequantizedCache) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, AttendQ8,
                          ::testing::Values(Case{64, 1, 0, 1}, Case{64, 3, 0, 37}, Case{128, 2, 5, 40},
-                                           Case{256, 4, 30, 70}));
+                                           Case{256, 4, 30, 70}, Case{64, 2, 3, 33, 3.0f}));
 
 TEST(AttendQ8, RejectsHeadSizeNotAMultipleOf32) {
   std::vector<float> q(48), out(48), scores(4);
   std::vector<std::byte> kv(1024);
-  EXPECT_THROW(attend_q8_0(q.data(), 48, 1, kv.data(), kv.data(), 64, 48, 0, 1, 1.0f, scores.data(), out.data(), 48),
+  EXPECT_THROW(attend_q8_0(q.data(), 48, 1, kv.data(), kv.data(), 64, 48, 0, 1, 1.0f, 0.0f, scores.data(), out.data(), 48),
                Error);
 }
 
