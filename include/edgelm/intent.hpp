@@ -79,6 +79,10 @@ struct Head {
   std::string backbone_sha256;
   std::string templ = "{text}";
   float oos_threshold = 0;  // below this top probability a prediction becomes out-of-scope
+  // Fine-tuned copies of the backbone's top blocks (empty: the backbone is used as it is):
+  // blocks[i] replaces backbone block first_block + i; first_block + blocks.size() = n_layer.
+  std::vector<train::TransformerBlock> blocks;
+  int first_block = 0;
   int oos_index() const;    // index of "oos" in labels, -1 if absent
 };
 void save_head(const Head& head, const std::string& path);  // atomic (temp file + rename)
@@ -102,6 +106,13 @@ struct TrainOptions {
   // "auto": chosen on validation to maximise accuracy over all validation examples (in-scope
   // and out-of-scope alike); "none"; or a number in [0, 1].
   std::string oos_threshold = "auto";
+  // Fine-tune the backbone's top `unfreeze` blocks with the head (0: frozen backbone): after the
+  // head is trained on the frozen backbone, `unfreeze_epochs` more epochs train head and blocks
+  // together (the head at its final learning rate, the blocks in float32 at block_lr). The
+  // blocks' input states are computed once.
+  int unfreeze = 0;
+  int unfreeze_epochs = 3;
+  float block_lr = 5e-5f;
   FeatureOptions features;
 };
 
@@ -132,6 +143,8 @@ struct TrainReport {
   float threshold = 0;
   std::vector<ThresholdPoint> curve;  // a few thresholds for the report
   double feature_seconds = 0, train_seconds = 0;
+  double head_seconds = 0;  // the head on the frozen backbone (all of train_seconds without --unfreeze)
+  double block_feature_seconds = 0, block_train_seconds = 0;  // --unfreeze: frozen part once, fine-tuning
   bool train_cache_hit = false, val_cache_hit = false;
   size_t n_train = 0, n_val = 0;
 };
@@ -179,7 +192,8 @@ class Classifier {
   Prediction predict(const float* states, int n_tokens, int top_k) const;
   std::shared_ptr<const Model> model_;
   Head head_;
-  std::unique_ptr<Session> session_;
+  std::unique_ptr<Session> session_;  // frozen backbone only
+  std::shared_ptr<void> tuned_;       // fine-tuned blocks: their thread pool
   int max_batch_;
 };
 

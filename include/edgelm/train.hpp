@@ -162,12 +162,36 @@ class ClassifierHead {
   // Same, from an already pooled vector (Last/Mean pooling).
   void forward_pooled(const float* pooled, float* logits, Trace* trace = nullptr,
                       float dropout = 0.0f, Rng* rng = nullptr) const;
-  // Accumulates parameter gradients for dL/dlogits into the params' grad fields.
-  void backward(const Trace& trace, const float* dlogits);
+  // Accumulates parameter gradients for dL/dlogits into the params' grad fields. With `dtokens`
+  // (n_tokens x n_embd floats, trace from forward()) also writes dL/d(token states).
+  void backward(const Trace& trace, const float* dlogits, float* dtokens = nullptr);
 
  private:
   void head_forward(const float* in, float* logits, Trace* trace, float dropout, Rng* rng) const;
   HeadShape shape_;
+};
+
+// --- trainable transformer blocks (fine-tuning the top of a frozen backbone) ----------------
+
+// Shape of one Llama-family block (RMSNorm, GQA attention with RoPE, SwiGLU feed-forward).
+struct BlockShape {
+  int n_embd = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0, n_rot = 0;
+  float rope_base = 10000.0f, rope_scale = 1.0f, norm_eps = 1e-5f;
+  bool rope_neox = false;
+};
+
+// A transformer block with float32 weights, laid out as the GGUF tensors are (matrix rows are
+// output features). Forward and backward passes live in src/train/block.hpp.
+class TransformerBlock {
+ public:
+  TransformerBlock(BlockShape shape, int index);  // tensors named cls.blk.<index>.*
+  const BlockShape& shape() const { return shape_; }
+  Param attn_norm, wq, wk, wv, wo;       // [E], [NH*HD][E], [NKV*HD][E] x2, [E][NH*HD]
+  Param ffn_norm, ffn_gate, ffn_up, ffn_down;  // [E], [FF][E] x2, [E][FF]
+  std::vector<Param*> params();
+
+ private:
+  BlockShape shape_;
 };
 
 }  // namespace edgelm::train

@@ -56,9 +56,14 @@ void run(TrainClassifierArgs& a) {
   const intent::TrainReport r = intent::train_classifier(model, a.train, a.val, a.out, a.o, cb);
   progress.finish();
   std::printf("features: %zu train + %zu val texts in %.1f s (%s)\n", r.n_train, r.n_val, r.feature_seconds,
-              r.train_cache_hit && r.val_cache_hit ? "from cache" : "backbone, now cached");
+              a.o.unfreeze > 0                            ? "frozen blocks, kept in memory"
+              : r.train_cache_hit && r.val_cache_hit ? "from cache"
+                                                     : "backbone, now cached");
   std::printf("training: %zu epochs in %.1f s; best epoch %d (val loss %.4f)\n", r.epochs.size(), r.train_seconds,
               r.best_epoch, r.best_val_loss);
+  if (a.o.unfreeze > 0)
+    std::printf("  of which: head on the frozen backbone %.1f s, frozen blocks once %.1f s, fine-tuning %d blocks %.1f s\n",
+                r.head_seconds, r.block_feature_seconds, a.o.unfreeze, r.block_train_seconds);
   print_metrics("validation, oos class:", r.argmax);
   char what[64];
   std::snprintf(what, sizeof what, "validation, threshold %.3f:", r.threshold);
@@ -96,7 +101,10 @@ void add_train_classifier_command(CLI::App& app) {
   cmd->add_option("--cache-dir", a->cache_dir, "feature cache folder (default ~/.cache/edgelm/features)");
   cmd->add_flag("--no-cache", a->no_cache, "always run the backbone; do not read or write the feature cache");
   cmd->add_option("--layers", a->layers, "use only the backbone's first K blocks (writes OUTPUT.backbone.gguf; 0: all)")->check(CLI::Range(0, 4096))->capture_default_str();
-  cmd->add_option("-t,--threads", a->threads, "threads for feature extraction (0: all cores)")->check(CLI::Range(0, 256))->capture_default_str();
+  cmd->add_option("--unfreeze", a->o.unfreeze, "fine-tune the top K blocks of the (truncated) backbone with the head (0: frozen)")->check(CLI::Range(0, 4096))->capture_default_str();
+  cmd->add_option("--unfreeze-epochs", a->o.unfreeze_epochs, "epochs of fine-tuning after the head is trained")->check(CLI::Range(1, 100000))->capture_default_str();
+  cmd->add_option("--block-lr", a->o.block_lr, "AdamW learning rate of the fine-tuned blocks")->capture_default_str();
+  cmd->add_option("-t,--threads", a->threads, "threads for the backbone and fine-tuned blocks (0: all cores)")->check(CLI::Range(0, 256))->capture_default_str();
   cmd->callback([a] { run(*a); });
 }
 

@@ -177,13 +177,13 @@ void ClassifierHead::head_forward(const float* in, float* logits, Trace* trace, 
   for (int k = 0; k < c; ++k) logits[k] = b2.value[k] + dot(w2.value.data() + static_cast<size_t>(k) * n_top, top, n_top);
 }
 
-void ClassifierHead::backward(const Trace& tr, const float* dlogits) {
+void ClassifierHead::backward(const Trace& tr, const float* dlogits, float* dtokens) {
   const int d = shape_.n_embd, h = shape_.n_hidden, c = shape_.n_class;
   // Input to the layers as seen in forward (after dropout).
   std::vector<float> in(tr.pooled);
   if (!tr.mask.empty())
     for (int i = 0; i < d; ++i) in[i] *= tr.mask[i];
-  const bool need_din = shape_.pooling == Pooling::Attention;
+  const bool need_din = shape_.pooling == Pooling::Attention || dtokens;
   std::vector<float> din(need_din ? d : 0, 0.0f);
   if (h > 0) {
     std::vector<float> dh(h, 0.0f);
@@ -208,14 +208,36 @@ void ClassifierHead::backward(const Trace& tr, const float* dlogits) {
     }
   }
   if (!need_din) return;
-  // Through dropout, then attention pooling: p = sum_t a_t x_t, a = softmax(q . x_t).
   if (!tr.mask.empty())
     for (int i = 0; i < d; ++i) din[i] *= tr.mask[i];
+  const int n = tr.n_tokens;
+  if (dtokens && n <= 0) throw Error("internal: token gradients need a trace from forward(), not forward_pooled()");
+  if (dtokens) std::fill(dtokens, dtokens + static_cast<size_t>(n) * d, 0.0f);
+  // Through the standardisation x = (h - mean) * scale: dh = dx * scale.
+  std::vector<float> dscaled(d);
+  for (int i = 0; i < d; ++i) dscaled[i] = din[i] * in_scale[i];
+  switch (shape_.pooling) {
+    case Pooling::Last:
+      std::copy(dscaled.begin(), dscaled.end(), dtokens + static_cast<size_t>(n - 1) * d);
+      return;
+    case Pooling::Mean: {
+      const float inv = 1.0f / static_cast<float>(n);
+      for (int t = 0; t < n; ++t) axpy(inv, dscaled.data(), dtokens + static_cast<size_t>(t) * d, d);
+      return;
+    }
+    case Pooling::Attention: break;
+  }
+  // Attention pooling: p = sum_t a_t x_t, a = softmax(q . x_t).
   const float gp = dot(din.data(), tr.pooled.data(), d);
-  for (int t = 0; t < tr.n_tokens; ++t) {
+  for (int t = 0; t < n; ++t) {
     const float* xt = tr.x.data() + static_cast<size_t>(t) * d;
     const float ds = tr.attn[t] * (dot(din.data(), xt, d) - gp);
     axpy(ds, xt, query.grad.data(), d);
+    if (dtokens) {
+      // dx_t = a_t dp + ds_t q, then times scale.
+      float* dt = dtokens + static_cast<size_t>(t) * d;
+      for (int i = 0; i < d; ++i) dt[i] = (tr.attn[t] * din[i] + ds * query.value[i]) * in_scale[i];
+    }
   }
 }
 

@@ -1,7 +1,9 @@
 // Classifier: a trained head bound to its backbone.
 #include <algorithm>
 #include <numeric>
+#include <thread>
 
+#include "apps/intent/finetune.hpp"
 #include "edgelm/error.hpp"
 #include "edgelm/intent.hpp"
 
@@ -14,6 +16,11 @@ Classifier::Classifier(std::shared_ptr<const Model> model, Head head, const std:
                        int max_batch)
     : model_(std::move(model)), head_(std::move(head)), max_batch_(std::clamp(max_batch, 1, 256)) {
   check_backbone(head_, *model_, model_sha256);
+  if (!head_.blocks.empty()) {
+    tuned_ = std::make_shared<kernels::ThreadPool>(
+        n_threads > 0 ? n_threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
+    return;
+  }
   SessionOptions so;
   so.n_ctx = kMaxTokens;
   so.n_seq = max_batch_;
@@ -65,7 +72,17 @@ std::vector<Prediction> Classifier::classify_batch(std::span<const std::string> 
                         std::to_string(kMaxTokens),
                     "shorten the utterance");
     }
-    const std::span<const float> h = session_->embed_batch(ids);
+    std::vector<float> tuned;
+    std::span<const float> h;
+    if (tuned_) {
+      size_t rows = 0;
+      for (const auto& v : ids) rows += v.size();
+      tuned.resize(rows * d);
+      tuned_states(*model_, head_, ids, tuned.data(), static_cast<kernels::ThreadPool*>(tuned_.get()));
+      h = tuned;
+    } else {
+      h = session_->embed_batch(ids);
+    }
     size_t row = 0;
     for (const auto& v : ids) {
       out.push_back(predict(h.data() + (row + n_skip) * d, static_cast<int>(v.size() - n_skip), top_k));

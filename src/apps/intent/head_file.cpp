@@ -65,6 +65,30 @@ void save_head(const Head& head, const std::string& path) {
   }
   add(w, head.net.w2.name, head.net.w2.value, {h > 0 ? h : d, c});
   add(w, head.net.b2.name, head.net.b2.value, {c});
+  if (!head.blocks.empty()) {
+    const train::BlockShape& b = head.blocks.front().shape();
+    w.set_u32(key("blocks.count"), static_cast<uint32_t>(head.blocks.size()));
+    w.set_u32(key("blocks.first"), static_cast<uint32_t>(head.first_block));
+    w.set_u32(key("blocks.n_head"), static_cast<uint32_t>(b.n_head));
+    w.set_u32(key("blocks.n_head_kv"), static_cast<uint32_t>(b.n_head_kv));
+    w.set_u32(key("blocks.head_dim"), static_cast<uint32_t>(b.head_dim));
+    w.set_u32(key("blocks.n_ff"), static_cast<uint32_t>(b.n_ff));
+    w.set_u32(key("blocks.n_rot"), static_cast<uint32_t>(b.n_rot));
+    w.set_f32(key("blocks.rope_freq_base"), b.rope_base);
+    w.set_f32(key("blocks.rope_freq_scale"), b.rope_scale);
+    w.set_f32(key("blocks.norm_eps"), b.norm_eps);
+    w.set_bool(key("blocks.rope_neox"), b.rope_neox);
+    for (const train::TransformerBlock& blk : head.blocks)
+      for (const train::Param* p : const_cast<train::TransformerBlock&>(blk).params()) {
+        const int64_t n_in = p->name.ends_with("attn_output") ? int64_t{b.n_head} * b.head_dim
+                             : p->name.ends_with("ffn_down") ? b.n_ff
+                                                              : d;
+        if (p->value.size() == static_cast<size_t>(d))
+          add(w, p->name, p->value, {d});
+        else
+          add(w, p->name, p->value, {n_in, static_cast<int64_t>(p->value.size()) / n_in});
+      }
+  }
   w.write(path);
 }
 
@@ -99,6 +123,36 @@ Head load_head(const std::string& path) {
   }
   h.net.w2.value = read(f, h.net.w2.name, hid > 0 ? hid : d, c);
   h.net.b2.value = read(f, h.net.b2.name, c, 1);
+  const uint32_t n_blocks = f.get_u32_or(key("blocks.count"), 0);
+  if (n_blocks > 0) {
+    train::BlockShape b;
+    b.n_embd = d;
+    b.n_head = static_cast<int>(f.get_u32(key("blocks.n_head")));
+    b.n_head_kv = static_cast<int>(f.get_u32(key("blocks.n_head_kv")));
+    b.head_dim = static_cast<int>(f.get_u32(key("blocks.head_dim")));
+    b.n_ff = static_cast<int>(f.get_u32(key("blocks.n_ff")));
+    b.n_rot = static_cast<int>(f.get_u32(key("blocks.n_rot")));
+    b.rope_base = f.get_f32(key("blocks.rope_freq_base"));
+    b.rope_scale = f.get_f32(key("blocks.rope_freq_scale"));
+    b.norm_eps = f.get_f32(key("blocks.norm_eps"));
+    b.rope_neox = f.get_bool(key("blocks.rope_neox"));
+    if (b.n_head <= 0 || b.n_head_kv <= 0 || b.n_head % b.n_head_kv != 0 || b.head_dim <= 0 || b.n_ff <= 0 ||
+        b.n_head > 4096 || b.head_dim > 4096 || b.n_ff > 1 << 20 || n_blocks > 4096)
+      throw Error("classifier head '" + path + "' has an invalid block shape", "the file is damaged; retrain it");
+    h.first_block = static_cast<int>(f.get_u32(key("blocks.first")));
+    for (uint32_t i = 0; i < n_blocks; ++i) {
+      h.blocks.emplace_back(b, h.first_block + static_cast<int>(i));
+      for (train::Param* p : h.blocks.back().params()) {
+        const int64_t n_in = p->name.ends_with("attn_output") ? int64_t{b.n_head} * b.head_dim
+                             : p->name.ends_with("ffn_down") ? b.n_ff
+                                                              : d;
+        if (p->value.size() == static_cast<size_t>(d))
+          p->value = read(f, p->name, d, 1);
+        else
+          p->value = read(f, p->name, n_in, static_cast<int64_t>(p->value.size()) / n_in);
+      }
+    }
+  }
   return h;
 }
 
@@ -108,6 +162,15 @@ void check_backbone(const Head& head, const Model& model, const std::string& mod
                     head.backbone_sha256.substr(0, 12) + "...) but -m is '" + model.config().name + "' (sha256 " +
                     model_sha256.substr(0, 12) + "...)",
                 "pass the backbone the head was trained with, or retrain the head on this one");
+  if (!head.blocks.empty()) {
+    const ModelConfig& c = model.config();
+    const train::BlockShape& b = head.blocks.front().shape();
+    if (c.gemma_block || head.first_block + static_cast<int>(head.blocks.size()) != c.n_layer ||
+        b.n_head != c.n_head || b.n_head_kv != c.n_head_kv || b.head_dim != c.head_dim || b.n_ff != c.n_ff ||
+        b.n_rot != c.n_rot)
+      throw Error("the classifier head's fine-tuned blocks do not fit backbone '" + c.name + "'",
+                  "the file is damaged; retrain the head on this backbone");
+  }
 }
 
 }  // namespace edgelm::intent

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "apps/intent/finetune.hpp"
 #include "edgelm/error.hpp"
 #include "edgelm/intent.hpp"
 
@@ -146,6 +147,18 @@ TrainReport train_classifier(const std::shared_ptr<const Model>& model, const st
   if (!(o.weight_decay >= 0) || !(o.weight_decay < 10)) throw Error("--weight-decay must be in [0, 10)");
   if (!(o.dropout >= 0) || !(o.dropout < 1)) throw Error("--dropout must be in [0, 1)");
   if (o.hidden < 0 || o.hidden > 65536) throw Error("--hidden must be between 0 and 65536");
+  if (o.unfreeze < 0 || o.unfreeze > model->config().n_layer)
+    throw Error("--unfreeze " + std::to_string(o.unfreeze) + " is outside 0.." + std::to_string(model->config().n_layer),
+                "the backbone has " + std::to_string(model->config().n_layer) + " blocks");
+  if (o.unfreeze > 0) {
+    if (o.pooling == train::Pooling::Attention)
+      throw Error("--unfreeze works with --pooling mean or last", "pass --pooling mean");
+    if (!(o.block_lr > 0) || !(o.block_lr < 1)) throw Error("--block-lr must be a positive number below 1");
+    if (o.unfreeze_epochs < 1 || o.unfreeze_epochs > 100000)
+      throw Error("--unfreeze-epochs must be between 1 and 100000");
+    if (model->config().gemma_block)
+      throw Error("--unfreeze supports Llama-family backbones only", "use --unfreeze 0 with this backbone");
+  }
   const float fixed_threshold = parse_threshold(o.oos_threshold);
   if (out_path.empty()) throw Error("no output file", "pass -o head.gguf");
 
@@ -258,9 +271,12 @@ TrainReport train_classifier(const std::shared_ptr<const Model>& model, const st
     if (stop.should_stop()) break;
   }
   for (size_t k = 0; k < params.size(); ++k) params[k]->value = best[k];
+  rep.head_seconds = seconds_since(t_train);
 
-  // Out-of-scope threshold on validation, then the final head.
-  const Eval ev = evaluate(head.net, in_va, y_va);
+  // Out-of-scope threshold on validation, then the final head. With --unfreeze the head above is
+  // the first phase: it is fine-tuned together with the backbone's top blocks first.
+  Eval ev = evaluate(head.net, in_va, y_va);
+  if (o.unfreeze > 0) ev.probs = train_unfrozen(model, head, x_tr, y_tr, x_va, y_va, o, opt.lr(), cb, rep, out_path);
   const int oos = head.oos_index();
   rep.argmax = scope_metrics(ev.probs, y_va, c, oos, 0.0f);
   float chosen = fixed_threshold >= 0 ? fixed_threshold : 0.0f;

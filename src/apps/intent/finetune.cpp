@@ -1,0 +1,273 @@
+// Fine-tuning the backbone's top blocks with the head: the frozen part runs once (its output,
+// the residual stream entering the first trainable block, is kept as float16), then every
+// epoch runs the trainable blocks forward and backward in float32 over packed mini-batches.
+#include "apps/intent/finetune.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include "edgelm/error.hpp"
+#include "tensor/fp16.hpp"
+#include "train/block.hpp"
+
+namespace edgelm::intent {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Residual states entering the first trainable block, every token (BOS included).
+TokenStates prefix_states(const Model& model, int n_layers, const std::vector<std::vector<int32_t>>& ids,
+                          kernels::ThreadPool& pool, const std::function<void(size_t, size_t)>& progress) {
+  const int E = model.config().n_embd;
+  TokenStates s;
+  s.n_embd = E;
+  s.offsets.push_back(0);
+  for (const auto& v : ids) s.offsets.push_back(s.offsets.back() + v.size());
+  s.data.resize(s.offsets.back() * E);
+  constexpr size_t kChunk = 32;
+  std::vector<float> out;
+  for (size_t b = 0; b < ids.size(); b += kChunk) {
+    const size_t e = std::min(ids.size(), b + kChunk);
+    out.resize((s.offsets[e] - s.offsets[b]) * E);
+    train::prefix_forward(model, n_layers, std::span(ids).subspan(b, e - b), out.data(), &pool);
+    uint16_t* dst = s.data.data() + s.offsets[b] * E;
+    for (size_t i = 0; i < out.size(); ++i) dst[i] = f32_to_fp16(out[i]);
+    if (progress) progress(e, ids.size());
+  }
+  return s;
+}
+
+// One packed mini-batch through the trainable blocks and the final norm.
+struct Packed {
+  std::vector<int> lens;
+  std::vector<float> x;  // input rows
+  std::vector<std::vector<float>> ins;  // input of each block (trace), then of the final norm
+  std::vector<train::BlockTrace> traces;
+  std::vector<float> r_final, out;  // final norm: 1/rms per row, output rows
+};
+
+void run_blocks(const Model& model, const Head& head, const TokenStates& s, std::span<const int> idx, Packed& p,
+                bool keep_trace, kernels::ThreadPool& pool) {
+  const int E = s.n_embd;
+  p.lens.clear();
+  size_t T = 0;
+  for (int i : idx) {
+    p.lens.push_back(s.n_tokens(i));
+    T += s.n_tokens(i);
+  }
+  p.x.resize(T * E);
+  std::vector<float> rows;
+  size_t off = 0;
+  for (int i : idx) {
+    s.get(i, rows);
+    std::copy(rows.begin(), rows.end(), p.x.begin() + off * E);
+    off += s.n_tokens(i);
+  }
+  const size_t K = head.blocks.size();
+  p.traces.resize(keep_trace ? K : 0);
+  std::vector<float> cur = p.x;
+  for (size_t k = 0; k < K; ++k) {
+    const train::TransformerBlock& b = head.blocks[k];
+    train::block_forward(train::block_weights(b), b.shape(), cur.data(), p.lens, cur.data(),
+                         keep_trace ? &p.traces[k] : nullptr, &pool);
+  }
+  p.r_final.resize(T);
+  p.out.resize(T * E);
+  const float* onorm = reinterpret_cast<const float*>(model.weights().output_norm.data);
+  train::rmsnorm_rows(cur.data(), onorm, static_cast<int64_t>(T), E, model.config().norm_eps, p.out.data(),
+                      p.r_final.data());
+  p.ins.assign(1, std::move(cur));  // input of the final norm
+}
+
+}  // namespace
+
+void tuned_states(const Model& model, const Head& head, std::span<const std::vector<int32_t>> seqs, float* out,
+                  kernels::ThreadPool* pool) {
+  std::vector<int> lens;
+  for (const auto& q : seqs) lens.push_back(static_cast<int>(q.size()));
+  train::prefix_forward(model, head.first_block, seqs, out, pool);
+  for (const train::TransformerBlock& b : head.blocks)
+    train::block_forward(train::block_weights(b), b.shape(), out, lens, out, nullptr, pool);
+  int64_t T = 0;
+  for (int n : lens) T += n;
+  train::rmsnorm_rows(out, reinterpret_cast<const float*>(model.weights().output_norm.data), T,
+                      model.config().n_embd, model.config().norm_eps, out, nullptr);
+}
+
+std::vector<float> train_unfrozen(const std::shared_ptr<const Model>& model, Head& head,
+                                  const std::vector<std::string>& x_tr, const std::vector<int>& y_tr,
+                                  const std::vector<std::string>& x_va, const std::vector<int>& y_va,
+                                  const TrainOptions& o, float head_lr, const TrainCallbacks& cb, TrainReport& rep,
+                                  const std::string& out_path) {
+  const ModelConfig& cfg = model->config();
+  if (o.unfreeze < 0 || o.unfreeze > cfg.n_layer)
+    throw Error("--unfreeze " + std::to_string(o.unfreeze) + " is outside 0.." + std::to_string(cfg.n_layer),
+                "the backbone has " + std::to_string(cfg.n_layer) + " blocks");
+  if (o.pooling == train::Pooling::Attention)
+    throw Error("--unfreeze works with --pooling mean or last", "pass --pooling mean");
+  if (!(o.block_lr > 0) || !(o.block_lr < 1)) throw Error("--block-lr must be a positive number below 1");
+  if (o.unfreeze_epochs < 1 || o.unfreeze_epochs > 100000) throw Error("--unfreeze-epochs must be between 1 and 100000");
+  (void)train::block_shape(cfg);  // Llama family only
+  const int E = cfg.n_embd;
+  const int first = cfg.n_layer - o.unfreeze;
+  const int n_threads =
+      o.features.n_threads > 0 ? o.features.n_threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  kernels::ThreadPool pool(n_threads);
+
+  // --- the frozen part, once ---
+  const auto t_feat = Clock::now();
+  const Tokenizer& tok = model->tokenizer();
+  const int n_skip = tok.add_bos() ? 1 : 0;
+  auto encode_all = [&](const std::vector<std::string>& xs) {
+    std::vector<std::vector<int32_t>> ids;
+    for (const auto& x : xs) {
+      ids.push_back(encode_text(tok, x, head.templ));
+      if (static_cast<int>(ids.back().size()) <= n_skip)
+        throw Error("the text '" + x + "' produced no tokens", "remove empty examples");
+      if (ids.back().size() > static_cast<size_t>(Classifier::kMaxTokens))
+        throw Error("the text '" + x.substr(0, 40) + "...' is longer than " + std::to_string(Classifier::kMaxTokens) +
+                    " tokens", "shorten it");
+    }
+    return ids;
+  };
+  auto progress = [&](const char* stage) -> std::function<void(size_t, size_t)> {
+    if (!cb.on_progress) return {};
+    return [&cb, stage](size_t d, size_t t) { cb.on_progress(stage, d, t); };
+  };
+  const TokenStates s_tr = prefix_states(*model, first, encode_all(x_tr), pool, progress("frozen blocks (train)"));
+  const TokenStates s_va = prefix_states(*model, first, encode_all(x_va), pool, progress("frozen blocks (val)"));
+  rep.block_feature_seconds = seconds_since(t_feat);
+
+  const auto t_train = Clock::now();
+  const int c = static_cast<int>(head.labels.size());
+  train::Rng rng(o.seed + 1);
+  head.first_block = first;
+  head.blocks.clear();
+  for (int l = first; l < cfg.n_layer; ++l) head.blocks.push_back(train::load_block(*model, l, l));
+  constexpr int kBatchRows = 32;  // examples per packed forward in evaluation
+  Packed p;
+
+  std::vector<train::Param*> head_params = head.net.params(), block_params, all;
+  for (auto& b : head.blocks)
+    for (train::Param* q : b.params()) block_params.push_back(q);
+  all = head_params;
+  all.insert(all.end(), block_params.begin(), block_params.end());
+  train::AdamW opt(head_params, {.lr = head_lr, .weight_decay = o.weight_decay});
+  train::AdamW opt_blocks(block_params, {.lr = o.block_lr, .weight_decay = 0.0f});
+  train::ReduceLROnPlateau sched(o.lr_factor, o.lr_patience), sched_blocks(o.lr_factor, o.lr_patience, 1e-4f, 1e-8f);
+  train::EarlyStopping stop(o.patience);
+  double first_loss = 0, first_acc = 0;
+
+  auto evaluate = [&](double& loss, double& acc) {
+    std::vector<float> probs(y_va.size() * c), logits(c);
+    std::vector<int> idx;
+    loss = 0;
+    size_t right = 0;
+    for (size_t b = 0; b < y_va.size(); b += kBatchRows) {
+      idx.clear();
+      for (size_t i = b; i < std::min(y_va.size(), b + kBatchRows); ++i) idx.push_back(static_cast<int>(i));
+      run_blocks(*model, head, s_va, idx, p, false, pool);
+      size_t off = 0;
+      for (size_t j = 0; j < idx.size(); ++j) {
+        const int i = idx[j];
+        head.net.forward(p.out.data() + (off + n_skip) * E, p.lens[j] - n_skip, logits.data());
+        loss += train::softmax_cross_entropy(logits.data(), c, y_va[i], nullptr);
+        float* pr = probs.data() + static_cast<size_t>(i) * c;
+        train::softmax(logits.data(), pr, c);
+        if (std::max_element(pr, pr + c) - pr == y_va[i]) ++right;
+        off += p.lens[j];
+      }
+    }
+    loss /= y_va.size();
+    acc = static_cast<double>(right) / y_va.size();
+    return probs;
+  };
+
+  std::vector<std::vector<float>> best;
+  std::vector<int> order(y_tr.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  std::vector<float> logits(c), dlogits(c), dfin, dcur, dprev;
+  train::ClassifierHead::Trace trace;
+  const size_t n_batches = (order.size() + o.batch_size - 1) / o.batch_size;
+  // The frozen-backbone head is the checkpoint to beat.
+  evaluate(first_loss, first_acc);
+  stop.update(static_cast<float>(first_loss));
+  sched.step(static_cast<float>(first_loss), opt);
+  sched_blocks.step(static_cast<float>(first_loss), opt_blocks);
+  for (const train::Param* q : all) best.push_back(q->value);
+  const int epoch0 = rep.epochs.empty() ? 0 : rep.epochs.back().epoch;
+  for (int epoch = epoch0 + 1; epoch <= epoch0 + o.unfreeze_epochs; ++epoch) {
+    const auto t_epoch = Clock::now();
+    rng.shuffle(order);
+    double loss_sum = 0;
+    for (size_t b = 0; b < n_batches; ++b) {
+      const size_t lo = b * o.batch_size, hi = std::min(order.size(), lo + o.batch_size);
+      const std::span<const int> idx(order.data() + lo, hi - lo);
+      const float scale = 1.0f / static_cast<float>(hi - lo);
+      opt.zero_grad();
+      opt_blocks.zero_grad();
+      run_blocks(*model, head, s_tr, idx, p, true, pool);
+      const size_t T = p.r_final.size();
+      dfin.assign(T * E, 0.0f);
+      std::vector<float> dtok;
+      size_t off = 0;
+      for (size_t j = 0; j < idx.size(); ++j) {
+        const int i = idx[j], n = p.lens[j] - n_skip;
+        head.net.forward(p.out.data() + (off + n_skip) * E, n, logits.data(), &trace, o.dropout, &rng);
+        loss_sum += train::softmax_cross_entropy(logits.data(), c, y_tr[i], dlogits.data(), scale);
+        dtok.resize(static_cast<size_t>(n) * E);
+        head.net.backward(trace, dlogits.data(), dtok.data());
+        std::copy(dtok.begin(), dtok.end(), dfin.begin() + (off + n_skip) * E);
+        off += p.lens[j];
+      }
+      dcur.resize(T * E);
+      dprev.resize(T * E);
+      train::rmsnorm_rows_backward(p.ins[0].data(), reinterpret_cast<const float*>(model->weights().output_norm.data),
+                                   p.r_final.data(), dfin.data(), static_cast<int64_t>(T), E, dcur.data(), nullptr);
+      for (size_t k = head.blocks.size(); k-- > 0;) {
+        train::block_backward(head.blocks[k], p.traces[k], dcur.data(), dprev.data(), &pool);
+        std::swap(dcur, dprev);
+      }
+      train::clip_grad_norm(all, o.clip);
+      opt.step();
+      opt_blocks.step();
+      if (cb.on_progress && (b % 4 == 0 || b + 1 == n_batches)) {
+        const std::string stage = "fine-tune epoch " + std::to_string(epoch - epoch0) + "/" + std::to_string(o.unfreeze_epochs);
+        cb.on_progress(stage.c_str(), b + 1, n_batches);
+      }
+    }
+    EpochStats st;
+    st.epoch = epoch;
+    st.train_loss = loss_sum / order.size();
+    evaluate(st.val_loss, st.val_acc);
+    st.lr = opt.lr();
+    if (!std::isfinite(st.train_loss) || !std::isfinite(st.val_loss))
+      throw Error("training diverged at epoch " + std::to_string(epoch) + " (loss is not finite)",
+                  "lower --lr or --block-lr");
+    st.best = stop.update(static_cast<float>(st.val_loss));
+    if (st.best) {
+      rep.best_epoch = epoch;
+      rep.best_val_loss = st.val_loss;
+      best.clear();
+      for (const train::Param* q : all) best.push_back(q->value);
+      head.oos_threshold = 0;
+      save_head(head, out_path);
+    }
+    st.lr_reduced = sched.step(static_cast<float>(st.val_loss), opt);
+    sched_blocks.step(static_cast<float>(st.val_loss), opt_blocks);
+    st.seconds = seconds_since(t_epoch);
+    rep.epochs.push_back(st);
+    if (cb.on_epoch) cb.on_epoch(st);
+    if (stop.should_stop()) break;
+  }
+  for (size_t k = 0; k < all.size(); ++k) all[k]->value = best[k];
+  double loss = 0, acc = 0;
+  std::vector<float> probs = evaluate(loss, acc);
+  rep.block_train_seconds = seconds_since(t_train);
+  return probs;
+}
+
+}  // namespace edgelm::intent

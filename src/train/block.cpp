@@ -1,0 +1,416 @@
+// Llama-family transformer blocks: forward over packed sequences (frozen quantized weights or
+// trainable float32 ones) and the hand-written backward pass of the float32 block.
+#include "train/block.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "edgelm/error.hpp"
+#include "kernels/kernels.hpp"
+#include "kernels/simd.hpp"
+
+namespace edgelm::train {
+
+namespace {
+
+int64_t total_tokens(std::span<const int> lens) {
+  int64_t t = 0;
+  for (int n : lens) t += n;
+  return t;
+}
+
+TensorView f32_view(const Param& p, int64_t n_in, int64_t n_out) {
+  TensorView v;
+  v.name = p.name;
+  v.type = DType::F32;
+  v.n_dims = 2;
+  v.ne = {n_in, n_out, 1, 1};
+  v.data = reinterpret_cast<const std::byte*>(p.value.data());
+  v.nbytes = p.value.size() * sizeof(float);
+  return v;
+}
+
+TensorView raw_view(const float* data, int64_t n_in, int64_t n_out) {
+  TensorView v;
+  v.type = DType::F32;
+  v.n_dims = 2;
+  v.ne = {n_in, n_out, 1, 1};
+  v.data = reinterpret_cast<const std::byte*>(data);
+  v.nbytes = static_cast<size_t>(n_in * n_out) * sizeof(float);
+  return v;
+}
+
+// y[t][r] = W[r] . x[t] for T rows (W: ne[1] rows of ne[0]); activations converted to the
+// weight's vec_dot_type first, as the engine does.
+void linear(const TensorView& w, const float* x, int64_t T, float* y, kernels::ThreadPool* pool) {
+  if (T == 0) return;
+  const int64_t n_in = w.ne[0], n_out = w.ne[1];
+  const DType vt = kernels::ops(w.type).vec_dot_type;
+  const std::byte* xq = reinterpret_cast<const std::byte*>(x);
+  size_t stride = static_cast<size_t>(n_in) * sizeof(float);
+  std::vector<std::byte> conv;
+  if (vt != DType::F32) {
+    stride = row_size(vt, n_in);
+    conv.resize(stride * T);
+    for (int64_t t = 0; t < T; ++t) kernels::ops(vt).from_float(x + t * n_in, conv.data() + t * stride, n_in);
+    xq = conv.data();
+  }
+  if (!pool || pool->size() == 1) {
+    kernels::matmul_rows(w, xq, stride, y, static_cast<size_t>(n_out), T, 0, n_out);
+    return;
+  }
+  pool->run([&](int ith, int nth) {
+    auto [r0, r1] = kernels::split_range_aligned(n_out, ith, nth, 16);
+    if (r0 < r1) kernels::matmul_rows(w, xq, stride, y, static_cast<size_t>(n_out), T, r0, r1);
+  });
+}
+
+void transpose(const float* a, int64_t rows, int64_t cols, float* out) {
+  constexpr int64_t B = 32;
+  for (int64_t r0 = 0; r0 < rows; r0 += B)
+    for (int64_t c0 = 0; c0 < cols; c0 += B)
+      for (int64_t r = r0; r < std::min(rows, r0 + B); ++r)
+        for (int64_t c = c0; c < std::min(cols, c0 + B); ++c) out[c * rows + r] = a[r * cols + c];
+}
+
+// Backward of y = W x for a float32 W ([n_out][n_in]): dx = dy W (overwritten, or added when
+// `add`), grad(W) += dy^T x.
+void linear_backward(Param& w, int64_t n_in, int64_t n_out, const float* x, const float* dy, int64_t T, float* dx,
+                     bool add, kernels::ThreadPool* pool) {
+  std::vector<float> wt(static_cast<size_t>(n_in * n_out));
+  transpose(w.value.data(), n_out, n_in, wt.data());
+  std::vector<float> tmp(static_cast<size_t>(std::max(T * n_in, n_in * n_out)));
+  linear(raw_view(wt.data(), n_out, n_in), dy, T, tmp.data(), pool);
+  if (add)
+    for (int64_t i = 0; i < T * n_in; ++i) dx[i] += tmp[i];
+  else
+    std::copy_n(tmp.data(), T * n_in, dx);
+  // grad[r][c] = sum_t dy[t][r] x[t][c]: rows of x^T as weights, rows of dy^T as tokens.
+  std::vector<float> xt(static_cast<size_t>(T * n_in)), dyt(static_cast<size_t>(T * n_out));
+  transpose(x, T, n_in, xt.data());
+  transpose(dy, T, n_out, dyt.data());
+  linear(raw_view(xt.data(), T, n_in), dyt.data(), n_out, tmp.data(), pool);
+  for (int64_t i = 0; i < n_in * n_out; ++i) w.grad[i] += tmp[i];
+}
+
+void rope_rows(float* rows, int64_t T, int64_t width, const BlockShape& s, std::span<const int> lens, bool inverse) {
+  const auto& ks = kernels::simd::best();
+  const int64_t half = std::max(1, s.n_rot / 2);
+  std::vector<float> cs(half), sn(half);
+  int64_t t = 0;
+  for (int n : lens)
+    for (int p = 0; p < n; ++p, ++t) {
+      kernels::simd::rope_angles(s.n_rot, p, s.rope_base, s.rope_scale, cs.data(), sn.data());
+      if (inverse)
+        for (float& v : sn) v = -v;
+      ks.flt.rope(rows + t * width, width / s.head_dim, s.head_dim, s.n_rot, cs.data(), sn.data(), s.rope_neox);
+    }
+  (void)T;
+}
+
+float silu(float g) { return g / (1.0f + std::exp(-g)); }
+
+}  // namespace
+
+TransformerBlock::TransformerBlock(BlockShape s, int index) : shape_(s) {
+  const std::string p = "cls.blk." + std::to_string(index) + ".";
+  const size_t E = s.n_embd, Q = static_cast<size_t>(s.n_head) * s.head_dim,
+               KV = static_cast<size_t>(s.n_head_kv) * s.head_dim, FF = s.n_ff;
+  struct Item {
+    Param* p;
+    const char* name;
+    size_t n;
+  } items[] = {{&attn_norm, "attn_norm", E}, {&wq, "attn_q", Q * E},        {&wk, "attn_k", KV * E},
+               {&wv, "attn_v", KV * E},       {&wo, "attn_output", E * Q},  {&ffn_norm, "ffn_norm", E},
+               {&ffn_gate, "ffn_gate", FF * E}, {&ffn_up, "ffn_up", FF * E}, {&ffn_down, "ffn_down", E * FF}};
+  for (const Item& it : items) {
+    it.p->name = p + it.name;
+    it.p->resize(it.n);
+  }
+  attn_norm.decay = ffn_norm.decay = false;
+}
+
+std::vector<Param*> TransformerBlock::params() {
+  return {&attn_norm, &wq, &wk, &wv, &wo, &ffn_norm, &ffn_gate, &ffn_up, &ffn_down};
+}
+
+BlockShape block_shape(const ModelConfig& c) {
+  if (c.gemma_block) throw Error("fine-tuning blocks supports Llama-family backbones only", "use --unfreeze 0");
+  BlockShape s;
+  s.n_embd = c.n_embd;
+  s.n_head = c.n_head;
+  s.n_head_kv = c.n_head_kv;
+  s.head_dim = c.head_dim;
+  s.n_ff = c.n_ff;
+  s.n_rot = c.n_rot;
+  s.rope_base = c.rope_freq_base;
+  s.rope_scale = c.rope_freq_scale;
+  s.norm_eps = c.norm_eps;
+  s.rope_neox = c.rope_neox;
+  return s;
+}
+
+BlockWeights block_weights(const Model& model, int layer) {
+  const LayerWeights& L = model.weights().layers.at(layer);
+  BlockWeights w;
+  w.attn_norm = reinterpret_cast<const float*>(L.attn_norm.data);
+  w.ffn_norm = reinterpret_cast<const float*>(L.ffn_norm.data);
+  w.wq = L.wq;
+  w.wk = L.wk;
+  w.wv = L.wv;
+  w.wo = L.wo;
+  w.ffn_gate = L.ffn_gate;
+  w.ffn_up = L.ffn_up;
+  w.ffn_down = L.ffn_down;
+  return w;
+}
+
+BlockWeights block_weights(const TransformerBlock& b) {
+  const BlockShape& s = b.shape();
+  const int64_t E = s.n_embd, Q = int64_t{s.n_head} * s.head_dim, KV = int64_t{s.n_head_kv} * s.head_dim;
+  BlockWeights w;
+  w.attn_norm = b.attn_norm.value.data();
+  w.ffn_norm = b.ffn_norm.value.data();
+  w.wq = f32_view(b.wq, E, Q);
+  w.wk = f32_view(b.wk, E, KV);
+  w.wv = f32_view(b.wv, E, KV);
+  w.wo = f32_view(b.wo, Q, E);
+  w.ffn_gate = f32_view(b.ffn_gate, E, s.n_ff);
+  w.ffn_up = f32_view(b.ffn_up, E, s.n_ff);
+  w.ffn_down = f32_view(b.ffn_down, s.n_ff, E);
+  return w;
+}
+
+TransformerBlock load_block(const Model& model, int layer, int index) {
+  TransformerBlock b(block_shape(model.config()), index);
+  const LayerWeights& L = model.weights().layers.at(layer);
+  auto load = [](const TensorView& v, Param& p) {
+    if (static_cast<size_t>(v.nelements()) != p.value.size())
+      throw Error("tensor " + v.name + " has " + std::to_string(v.nelements()) + " elements, expected " +
+                  std::to_string(p.value.size()));
+    for (int64_t r = 0; r < v.nrows(); ++r) kernels::dequantize_row(v.type, v.row(r), p.value.data() + r * v.ne[0], v.ne[0]);
+  };
+  load(L.attn_norm, b.attn_norm);
+  load(L.wq, b.wq);
+  load(L.wk, b.wk);
+  load(L.wv, b.wv);
+  load(L.wo, b.wo);
+  load(L.ffn_norm, b.ffn_norm);
+  load(L.ffn_gate, b.ffn_gate);
+  load(L.ffn_up, b.ffn_up);
+  load(L.ffn_down, b.ffn_down);
+  return b;
+}
+
+void rmsnorm_rows(const float* x, const float* w, int64_t T, int64_t n, float eps, float* out, float* r) {
+  for (int64_t t = 0; t < T; ++t) {
+    const float* xt = x + t * n;
+    double ss = 0;
+    for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(xt[i]) * xt[i];
+    const float inv = static_cast<float>(1.0 / std::sqrt(ss / n + eps));
+    if (r) r[t] = inv;
+    float* o = out + t * n;
+    for (int64_t i = 0; i < n; ++i) o[i] = xt[i] * inv * (w ? w[i] : 1.0f);
+  }
+}
+
+void rmsnorm_rows_backward(const float* x, const float* w, const float* r, const float* dout, int64_t T, int64_t n,
+                           float* dx, float* dw) {
+  // out_i = x_i r w_i, r = (mean(x^2) + eps)^-1/2:  dx_i = r g_i - x_i r^3 (g . x) / n, g = w dout.
+  for (int64_t t = 0; t < T; ++t) {
+    const float* xt = x + t * n;
+    const float* d = dout + t * n;
+    const float rt = r[t];
+    double gx = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      gx += static_cast<double>(w[i] * d[i]) * xt[i];
+      if (dw) dw[i] += d[i] * xt[i] * rt;
+    }
+    const float c = static_cast<float>(gx / n) * rt * rt * rt;
+    float* o = dx + t * n;
+    for (int64_t i = 0; i < n; ++i) o[i] = rt * w[i] * d[i] - xt[i] * c;
+  }
+}
+
+void block_forward(const BlockWeights& w, const BlockShape& s, const float* x_in, std::span<const int> lens, float* y,
+                   BlockTrace* tr, kernels::ThreadPool* pool) {
+  const int64_t T = total_tokens(lens);
+  const int64_t E = s.n_embd, HD = s.head_dim, NH = s.n_head, NKV = s.n_head_kv, FF = s.n_ff;
+  const int64_t Qd = NH * HD, KVd = NKV * HD, group = NH / NKV;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
+  BlockTrace local;
+  BlockTrace& t = tr ? *tr : local;
+  t.lens.assign(lens.begin(), lens.end());
+  t.x.assign(x_in, x_in + T * E);
+  t.r1.resize(T);
+  t.xn1.resize(T * E);
+  t.q.resize(T * Qd);
+  t.k.resize(T * KVd);
+  t.v.resize(T * KVd);
+  t.att.resize(T * Qd);
+  t.h.resize(T * E);
+  t.r2.resize(T);
+  t.xn2.resize(T * E);
+  t.gate.resize(T * FF);
+  t.up.resize(T * FF);
+  t.act.resize(T * FF);
+  int64_t n_probs = 0;
+  for (int n : lens) n_probs += static_cast<int64_t>(n) * n * NH;
+  t.probs.assign(n_probs, 0.0f);
+
+  rmsnorm_rows(t.x.data(), w.attn_norm, T, E, s.norm_eps, t.xn1.data(), t.r1.data());
+  linear(w.wq, t.xn1.data(), T, t.q.data(), pool);
+  linear(w.wk, t.xn1.data(), T, t.k.data(), pool);
+  linear(w.wv, t.xn1.data(), T, t.v.data(), pool);
+  rope_rows(t.q.data(), T, Qd, s, lens, false);
+  rope_rows(t.k.data(), T, KVd, s, lens, false);
+
+  // Causal attention per sequence and head: probs[i][j] = softmax_j<=i(q_i . k_j * scale).
+  int64_t off = 0, poff = 0;
+  for (int n : lens) {
+    for (int64_t hq = 0; hq < NH; ++hq) {
+      const int64_t hk = hq / group;
+      float* P = t.probs.data() + poff + hq * n * n;
+      for (int i = 0; i < n; ++i) {
+        const float* qi = t.q.data() + (off + i) * Qd + hq * HD;
+        float* pi = P + static_cast<int64_t>(i) * n;
+        float mx = -INFINITY;
+        for (int j = 0; j <= i; ++j) {
+          const float* kj = t.k.data() + (off + j) * KVd + hk * HD;
+          float d = 0;
+          for (int64_t e = 0; e < HD; ++e) d += qi[e] * kj[e];
+          pi[j] = d * scale;
+          mx = std::max(mx, pi[j]);
+        }
+        double sum = 0;
+        for (int j = 0; j <= i; ++j) {
+          pi[j] = std::exp(pi[j] - mx);
+          sum += pi[j];
+        }
+        const float inv = static_cast<float>(1.0 / sum);
+        float* out = t.att.data() + (off + i) * Qd + hq * HD;
+        std::fill(out, out + HD, 0.0f);
+        for (int j = 0; j <= i; ++j) {
+          pi[j] *= inv;
+          const float* vj = t.v.data() + (off + j) * KVd + hk * HD;
+          for (int64_t e = 0; e < HD; ++e) out[e] += pi[j] * vj[e];
+        }
+      }
+    }
+    off += n;
+    poff += static_cast<int64_t>(n) * n * NH;
+  }
+
+  linear(w.wo, t.att.data(), T, t.h.data(), pool);
+  for (int64_t i = 0; i < T * E; ++i) t.h[i] += t.x[i];
+  rmsnorm_rows(t.h.data(), w.ffn_norm, T, E, s.norm_eps, t.xn2.data(), t.r2.data());
+  linear(w.ffn_gate, t.xn2.data(), T, t.gate.data(), pool);
+  linear(w.ffn_up, t.xn2.data(), T, t.up.data(), pool);
+  for (int64_t i = 0; i < T * FF; ++i) t.act[i] = silu(t.gate[i]) * t.up[i];
+  std::vector<float> down(T * E);
+  linear(w.ffn_down, t.act.data(), T, down.data(), pool);
+  for (int64_t i = 0; i < T * E; ++i) y[i] = t.h[i] + down[i];
+}
+
+void block_backward(TransformerBlock& b, const BlockTrace& t, const float* dy, float* dx, kernels::ThreadPool* pool) {
+  const BlockShape& s = b.shape();
+  const std::span<const int> lens(t.lens);
+  const int64_t T = total_tokens(lens);
+  const int64_t E = s.n_embd, HD = s.head_dim, NH = s.n_head, NKV = s.n_head_kv, FF = s.n_ff;
+  const int64_t Qd = NH * HD, KVd = NKV * HD, group = NH / NKV;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
+
+  // --- feed-forward: y = h + W_down (silu(gate) * up), gate/up = W (rmsnorm(h)) ---
+  std::vector<float> dact(T * FF), dgate(T * FF), dup(T * FF), dxn(T * E), dh(T * E);
+  linear_backward(b.ffn_down, FF, E, t.act.data(), dy, T, dact.data(), false, pool);
+  for (int64_t i = 0; i < T * FF; ++i) {
+    const float g = t.gate[i];
+    const float sg = 1.0f / (1.0f + std::exp(-g));
+    dup[i] = dact[i] * g * sg;
+    dgate[i] = dact[i] * t.up[i] * sg * (1.0f + g * (1.0f - sg));
+  }
+  linear_backward(b.ffn_gate, E, FF, t.xn2.data(), dgate.data(), T, dxn.data(), false, pool);
+  linear_backward(b.ffn_up, E, FF, t.xn2.data(), dup.data(), T, dxn.data(), true, pool);
+  rmsnorm_rows_backward(t.h.data(), b.ffn_norm.value.data(), t.r2.data(), dxn.data(), T, E, dh.data(),
+                        b.ffn_norm.grad.data());
+  for (int64_t i = 0; i < T * E; ++i) dh[i] += dy[i];
+
+  // --- attention: h = x + W_o att ---
+  std::vector<float> datt(T * Qd), dq(T * Qd, 0.0f), dk(T * KVd, 0.0f), dv(T * KVd, 0.0f);
+  linear_backward(b.wo, Qd, E, t.att.data(), dh.data(), T, datt.data(), false, pool);
+  std::vector<float> dp;
+  int64_t off = 0, poff = 0;
+  for (int n : lens) {
+    dp.resize(n);
+    for (int64_t hq = 0; hq < NH; ++hq) {
+      const int64_t hk = hq / group;
+      const float* P = t.probs.data() + poff + hq * n * n;
+      for (int i = 0; i < n; ++i) {
+        const float* pi = P + static_cast<int64_t>(i) * n;
+        const float* da = datt.data() + (off + i) * Qd + hq * HD;
+        // dP_ij = da_i . v_j; dv_j += P_ij da_i; dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij).
+        double sum = 0;
+        for (int j = 0; j <= i; ++j) {
+          const float* vj = t.v.data() + (off + j) * KVd + hk * HD;
+          float* dvj = dv.data() + (off + j) * KVd + hk * HD;
+          float d = 0;
+          for (int64_t e = 0; e < HD; ++e) {
+            d += da[e] * vj[e];
+            dvj[e] += pi[j] * da[e];
+          }
+          dp[j] = d;
+          sum += static_cast<double>(pi[j]) * d;
+        }
+        const float* qi = t.q.data() + (off + i) * Qd + hq * HD;
+        float* dqi = dq.data() + (off + i) * Qd + hq * HD;
+        for (int j = 0; j <= i; ++j) {
+          const float ds = pi[j] * (dp[j] - static_cast<float>(sum)) * scale;
+          const float* kj = t.k.data() + (off + j) * KVd + hk * HD;
+          float* dkj = dk.data() + (off + j) * KVd + hk * HD;
+          for (int64_t e = 0; e < HD; ++e) {
+            dqi[e] += ds * kj[e];
+            dkj[e] += ds * qi[e];
+          }
+        }
+      }
+    }
+    off += n;
+    poff += static_cast<int64_t>(n) * n * NH;
+  }
+  // Through RoPE (a rotation: its transpose rotates back).
+  rope_rows(dq.data(), T, Qd, s, lens, true);
+  rope_rows(dk.data(), T, KVd, s, lens, true);
+  linear_backward(b.wq, E, Qd, t.xn1.data(), dq.data(), T, dxn.data(), false, pool);
+  linear_backward(b.wk, E, KVd, t.xn1.data(), dk.data(), T, dxn.data(), true, pool);
+  linear_backward(b.wv, E, KVd, t.xn1.data(), dv.data(), T, dxn.data(), true, pool);
+  rmsnorm_rows_backward(t.x.data(), b.attn_norm.value.data(), t.r1.data(), dxn.data(), T, E, dx,
+                        b.attn_norm.grad.data());
+  for (int64_t i = 0; i < T * E; ++i) dx[i] += dh[i];
+}
+
+void prefix_forward(const Model& model, int n_layers, std::span<const std::vector<int32_t>> seqs, float* out,
+                    kernels::ThreadPool* pool) {
+  const ModelConfig& c = model.config();
+  const BlockShape s = block_shape(c);
+  if (n_layers < 0 || n_layers > c.n_layer) throw Error("internal: prefix of " + std::to_string(n_layers) + " blocks");
+  std::vector<int> lens;
+  int64_t T = 0;
+  for (const auto& q : seqs) {
+    lens.push_back(static_cast<int>(q.size()));
+    T += static_cast<int64_t>(q.size());
+  }
+  const int64_t E = c.n_embd;
+  const TensorView& emb = model.weights().token_embd;
+  int64_t row = 0;
+  for (const auto& q : seqs)
+    for (int32_t id : q) {
+      if (id < 0 || id >= c.n_vocab) throw Error("token id " + std::to_string(id) + " is outside the vocabulary");
+      kernels::dequantize_row(emb.type, emb.row(id), out + row++ * E, E);
+    }
+  BlockTrace scratch;
+  for (int il = 0; il < n_layers; ++il) block_forward(block_weights(model, il), s, out, lens, out, &scratch, pool);
+}
+
+}  // namespace edgelm::train
