@@ -6,6 +6,7 @@
 //   auto ids = model->tokenizer().encode("Hello", true, false);
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -83,6 +84,14 @@ struct ModelWeights {
   TensorView output_norm_b;  // LayerNorm bias (stablelm); data == nullptr otherwise
   std::vector<LayerWeights> layers;
 };
+
+// Called with the input of every matrix product the forward pass computes: the float rows
+// (n_tokens x n_cols) that multiply the weight `weight_name`, before they are converted to the
+// weight's activation format. Calls come from one thread, layer by layer; `x` is valid only
+// during the call. A fused tensor split into several products (Phi-3's attn_qkv) is reported
+// once per input. Used by `edgelm imatrix`.
+using MatmulInputHook =
+    std::function<void(const std::string& weight_name, const float* x, int64_t n_tokens, int64_t n_cols)>;
 
 class Model {
  public:

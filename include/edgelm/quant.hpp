@@ -22,6 +22,7 @@
 
 #include "edgelm/gguf.hpp"
 #include "edgelm/model.hpp"
+#include "edgelm/session.hpp"
 #include "edgelm/tensor.hpp"
 
 namespace edgelm::quant {
@@ -70,15 +71,11 @@ class ImportanceMatrix {
   std::string dataset_;
 };
 
-// Called with the input of every matrix product of the forward pass: the tokens' activations
-// (n_tokens rows of n_cols floats) that multiply the weight named `weight_name`.
-using MatmulInputHook = std::function<void(const std::string& weight_name, const float* x,
-                                           int64_t n_tokens, int64_t n_cols)>;
+using MatmulInputHook = ::edgelm::MatmulInputHook;
 
-// Runs the model's layer math on `tokens` (one sequence from position 0) and reports every
-// matrix input to `hook`. Returns the logits of the last token (n_vocab floats).
-// TODO(lead): once SessionOptions carries an on_matmul_input hook, collect_matmul_inputs can call
-// Session::eval_all instead of re-running the layers; its contract stays the same.
+// Runs the model's forward pass on `tokens` (one sequence from position 0, one batch) and
+// reports every matrix input to `hook` (SessionOptions::on_matmul_input). Returns the logits of
+// the last token (n_vocab floats).
 std::vector<float> collect_matmul_inputs(const Model& model, std::span<const int32_t> tokens,
                                          const MatmulInputHook& hook, int n_threads = 0);
 

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -24,6 +25,7 @@ struct SessionOptions {
   int n_seq = 1;       // independent sequences (each with its own KV cache)
   int n_batch = 256;   // tokens per forward pass while processing a prompt
   DType kv_type = DType::F16;  // KV cache storage: F16, or Q8_0 (8-bit, 53 % of the bytes)
+  MatmulInputHook on_matmul_input;  // optional: see MatmulInputHook
 };
 
 // "f16" or "q8_0" (any case) as a KV cache type; throws edgelm::Error naming the choices.

@@ -288,6 +288,19 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
   // RMSNorm of rows `src` and conversion for the weights `ws`. One token: every thread does it
   // into its own buffer (no barrier). Several: tokens split across threads, then a barrier.
   // `rows` selects which rows of src (nullptr: all N); the result has one row per selected row.
+  // on_matmul_input: thread 0 reports a product's float input once it is complete (the other
+  // threads only read their converted copies meanwhile); views of one fused tensor once.
+  auto report = [&](int ith, std::initializer_list<const TensorView*> ws, const float* x, int64_t rows,
+                    int64_t cols) {
+    if (!s.on_matmul_input || ith != 0) return;
+    const std::string* last = nullptr;
+    for (const TensorView* w : ws) {
+      if (last && *last == w->name) continue;
+      (*s.on_matmul_input)(w->name, x, rows, cols);
+      last = &w->name;
+    }
+  };
+
   auto norm_convert = [&](int ith, int nth, const float* src, const float* norm_w, const float* norm_b,
                           std::initializer_list<const TensorView*> ws, const int64_t* rows,
                           int64_t n_rows) {
@@ -304,6 +317,7 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
         cv.stride[i] = row_size(cv.type[i], E);
         kernels::ops(cv.type[i]).from_float(xn, cv.data[i], E);
       }
+      report(ith, ws, xn, 1, E);
       return cv;
     }
     for (int i = 0; i < cv.n; ++i) {
@@ -318,6 +332,7 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
       for (int i = 0; i < cv.n; ++i) kernels::ops(cv.type[i]).from_float(xn, cv.data[i] + j * cv.stride[i], E);
     }
     pool.barrier();
+    report(ith, ws, s.xn.data(), n_rows, E);
     return cv;
   };
 
@@ -484,6 +499,7 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
             kernels::ops(vo).from_float(out, xo + t * so + row_size(vo, hq * HD), nq * HD);
         }
         pool.barrier();
+        report(ith, {&L.wo}, s.att.data(), N, q_dim);
         if (!fused) {
           auto [t0, t1] = kernels::split_range(N, ith, nth);
           for (int64_t t = t0; t < t1; ++t) kernels::ops(vo).from_float(s.att.data() + t * q_dim, xo + t * so, q_dim);
@@ -519,6 +535,7 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
           }
         }
         pool.barrier();
+        report(ith, {&L.ffn_down}, s.hidden.data(), N, FF);
         if (!fused) {
           auto [t0, t1] = kernels::split_range(N, ith, nth);
           for (int64_t t = t0; t < t1; ++t) kernels::ops(vd).from_float(s.hidden.data() + t * FF, xd + t * sd, FF);

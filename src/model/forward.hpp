@@ -25,6 +25,8 @@ class ForwardScratch {
  public:
   ForwardScratch(const ModelConfig& c, int max_tokens, int n_ctx, int n_threads);
   int max_tokens() const { return max_tokens_; }
+  // When set, forward() reports every matrix product's float input to it (from thread 0).
+  const MatmulInputHook* on_matmul_input = nullptr;
 
   // A buffer of n elements, allocated once and not zeroed.
   template <class T>
