@@ -13,6 +13,25 @@
 #include "kernels/simd.hpp"
 
 namespace edgelm::kernels {
+namespace {
+
+// Types with scalar kernels only (and the reference set's K-quants): one dot product per
+// (row, token), in the order llama.cpp uses for that token of an n_tok-token product.
+void reference_batch_matmul(const TensorView& w, const std::byte* xq, size_t xq_stride, float* y,
+                            size_t y_stride, int64_t n_tok, int64_t r0, int64_t r1) {
+  const TypeOps& o = *reference_ops(w.type);
+  const int64_t n = w.ne[0];
+  const size_t rb = w.row_bytes();
+  for (int64_t t = 0; t < n_tok; ++t) {
+    const VecDotFn dot = reference_batch_dot(w.type, n_tok, t);
+    const VecDotFn f = dot ? dot : o.vec_dot;
+    for (int64_t r = r0; r < r1; ++r)
+      y[static_cast<size_t>(t) * y_stride + r] = f(n, w.data + static_cast<size_t>(r) * rb, xq + t * xq_stride);
+  }
+}
+
+}  // namespace
+
 namespace simd {
 
 const TypeOps* KernelSet::type_ops(DType t) const {
@@ -24,6 +43,11 @@ const TypeOps* KernelSet::type_ops(DType t) const {
     case DType::Q8_1: return &quant.q8_1;
     case DType::Q4_0: return &quant.q4_0;
     case DType::Q4_1: return &quant.q4_1;
+    case DType::Q8_K: return &kquant.q8_k;
+    case DType::Q5_0: return &kquant.q5_0;
+    case DType::Q5_1: return &kquant.q5_1;
+    case DType::Q4_K: return &kquant.q4_k;
+    case DType::Q6_K: return &kquant.q6_k;
     default: return nullptr;
   }
 }
@@ -60,6 +84,12 @@ std::unique_ptr<KernelSet> reference_set(const KernelSet& like) {
   ks->quant.q4_0 = *reference_ops(DType::Q4_0);
   ks->quant.q4_1 = *reference_ops(DType::Q4_1);
   ks->quant.matmul = reference_matmul;
+  ks->kquant.q8_k = *reference_ops(DType::Q8_K);
+  ks->kquant.q5_0 = *reference_ops(DType::Q5_0);
+  ks->kquant.q5_1 = *reference_ops(DType::Q5_1);
+  ks->kquant.q4_k = *reference_ops(DType::Q4_K);
+  ks->kquant.q6_k = *reference_ops(DType::Q6_K);
+  ks->kquant.matmul = reference_batch_matmul;
   ks->flt.f32 = *reference_ops(DType::F32);
   ks->flt.f16 = *reference_ops(DType::F16);
   ks->flt.bf16 = *reference_ops(DType::BF16);
@@ -87,6 +117,7 @@ const Registry& registry() {
       ks->name = hwy::TargetName(t);
       ks->target = t;
       ks->quant = quant_kernels(t);
+      ks->kquant = kquant_kernels(t);
       ks->flt = float_kernels(t);
       reg.sets.push_back(std::move(ks));
     }
@@ -156,19 +187,15 @@ void matmul_rows(const TensorView& w, const std::byte* xq, size_t xq_stride, flo
     case DType::F16:
     case DType::BF16:
       return ks.flt.matmul(w, xq, xq_stride, y, y_stride, n_tok, r0, r1);
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::Q4_K:
+    case DType::Q6_K:
+      return ks.kquant.matmul(w, xq, xq_stride, y, y_stride, n_tok, r0, r1);
     default: break;
   }
-  // Types with scalar kernels only: one dot product per (row, token), in the order llama.cpp
-  // uses for that token of an n_tok-token product.
-  const TypeOps& o = ops(w.type);
-  const int64_t n = w.ne[0];
-  const size_t rb = w.row_bytes();
-  for (int64_t t = 0; t < n_tok; ++t) {
-    const VecDotFn dot = reference_batch_dot(w.type, n_tok, t);
-    const VecDotFn f = dot ? dot : o.vec_dot;
-    for (int64_t r = r0; r < r1; ++r)
-      y[static_cast<size_t>(t) * y_stride + r] = f(n, w.data + static_cast<size_t>(r) * rb, xq + t * xq_stride);
-  }
+  if (!reference_ops(w.type)) ops(w.type);  // a type without kernels: ops() throws the error
+  reference_batch_matmul(w, xq, xq_stride, y, y_stride, n_tok, r0, r1);
 }
 
 }  // namespace edgelm::kernels

@@ -32,6 +32,16 @@ struct QuantKernels {
   bool exact = false;
 };
 
+// Weight types of llama.cpp's K-quant mixes (simd_kquant.cpp): bit-identical to the references
+// (reference_kquants.cpp) on every target, each token of a matrix product in the order
+// reference_batch_dot picks for it.
+struct KQuantKernels {
+  TypeOps q8_k;                    // from_float: the K-quants' activation quantizer
+  TypeOps q5_0, q5_1, q4_k, q6_k;  // vec_dot: the one-token order
+  // matmul_rows for Q5_0, Q5_1, Q4_K and Q6_K weights.
+  MatmulFn matmul;
+};
+
 // Attention of a group of query heads (sharing one KV head) over cached positions [0, n_kv).
 //   q:      n_q query heads (head_dim floats each, q_stride floats apart)
 //   kt:     the KV head's keys in blocks of kKeyBlock positions, dimension-major: element
@@ -69,6 +79,7 @@ struct KernelSet {
   const char* name = "";  // Highway target name
   int64_t target = 0;     // Highway target bit
   QuantKernels quant;
+  KQuantKernels kquant;
   FloatKernels flt;
   // TypeOps for t, or nullptr if this set has no kernels for t.
   const TypeOps* type_ops(DType t) const;
@@ -83,8 +94,10 @@ const KernelSet& best();
 // Every compiled set this CPU can run, best first (for tests and benchmarks).
 std::vector<const KernelSet*> supported();
 
-// Per-part tables for one Highway target (defined in simd_quant.cpp / simd_float.cpp).
+// Per-part tables for one Highway target (defined in simd_quant.cpp / simd_float.cpp /
+// simd_kquant.cpp).
 const QuantKernels& quant_kernels(int64_t target);
+const KQuantKernels& kquant_kernels(int64_t target);  // simd_kquant.cpp
 const FloatKernels& float_kernels(int64_t target);
 // Highway targets compiled into this library that the CPU supports, best first.
 std::vector<int64_t> compiled_targets();
