@@ -67,6 +67,7 @@ button[hidden] { display: none; }
 <form id="form">
   <textarea id="input" rows="2" placeholder="Message (Enter to send, Shift+Enter for a new line)" autofocus></textarea>
   <label class="opt" title="longest reply, in tokens">max<input id="max-tokens" type="number" min="1" max="100000" value="512"></label>
+  <label class="opt" title="sampling temperature (0: always the most likely token; empty: the server's default)">temp<input id="temperature" type="number" min="0" max="2" step="0.1" placeholder="0.8"></label>
   <button id="send" type="submit">Send</button>
   <button id="stop" type="button" hidden>Stop</button>
 </form>
@@ -128,7 +129,8 @@ async function send(text) {
     const r = await fetch("/v1/chat/completions", {
       method: "POST", headers: authHeaders(), signal: controller.signal,
       body: JSON.stringify({ messages: conversation, stream: true, stream_options: { include_usage: true },
-                             max_tokens: parseInt($("max-tokens").value, 10) || undefined }),
+                             max_tokens: parseInt($("max-tokens").value, 10) || undefined,
+                             temperature: $("temperature").value === "" ? undefined : parseFloat($("temperature").value) }),
     });
     if (!r.ok) {
       let msg = "HTTP " + r.status;
