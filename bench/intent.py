@@ -34,8 +34,7 @@ def train(a, pooling, hidden):
             "-t", str(a.threads), "--seed", str(a.seed), "--layers", str(a.layers)]
            + (["--cache-dir", a.cache_dir] if a.cache_dir else []))
     open(os.path.join(a.out, f"{pooling}-h{hidden}.log"), "w").write(r.stdout)
-    res = {"pooling": pooling, "hidden": hidden, "head": head, "layers": a.layers,
-           "backbone": head + ".backbone.gguf" if a.layers else a.model}
+    res = {"pooling": pooling, "hidden": hidden, "head": head, "layers": a.layers, "backbone": a.model}
     for m in METRIC.finditer(r.stdout):
         key = "argmax" if m.group(1) == "oos class" else "thresholded"
         res[key] = {"in_scope_acc": float(m.group(3)), "oos_recall": float(m.group(5))}
@@ -66,7 +65,7 @@ def main():
     p.add_argument("--cache-dir", default="")
     p.add_argument("--threads", type=int, default=2, help="threads for feature extraction")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--layers", type=int, default=0, help="use the backbone's first K blocks (0: all)")
+    p.add_argument("--layers", type=int, default=8, help="early exit after the backbone's first K blocks (0: all)")
     p.add_argument("--configs", default="last:0,mean:0,attention:0,mean:256,attention:256",
                    help="pooling:hidden pairs to train")
     p.add_argument("--timing-texts", type=int, default=200)

@@ -25,7 +25,12 @@ struct SessionOptions {
   int n_seq = 1;       // independent sequences (each with its own KV cache)
   int n_batch = 256;   // tokens per forward pass while processing a prompt
   DType kv_type = DType::F16;  // KV cache storage: F16, or Q8_0 (8-bit, 53 % of the bytes)
-  MatmulInputHook on_matmul_input;  // optional: see MatmulInputHook
+  MatmulInputHook on_matmul_input{};  // optional: see MatmulInputHook
+  // Early exit: run only the model's first n_layers blocks, then the output norm (and the
+  // output head for logits); 0 runs them all. Hidden states from an intermediate block are
+  // often better features than the last one's, and the skipped blocks cost no time, no KV
+  // cache and, with the weights memory-mapped, no resident memory.
+  int n_layers = 0;
 };
 
 // "f16" or "q8_0" (any case) as a KV cache type; throws edgelm::Error naming the choices.

@@ -18,7 +18,6 @@ struct TrainClassifierArgs {
   std::string cache_dir;
   bool no_cache = false;
   int threads = 0;
-  int layers = 0;
   intent::TrainOptions o;
 };
 
@@ -31,15 +30,13 @@ void run(TrainClassifierArgs& a) {
   a.o.pooling = train::parse_pooling(a.pooling);
   a.o.features.cache_dir = a.no_cache ? "-" : a.cache_dir;
   a.o.features.n_threads = a.threads;
-  if (a.layers > 0) {
-    // Early exit: train (and later classify) on a backbone cut after the first K blocks.
-    const std::string cut = a.out + ".backbone.gguf";
-    intent::write_truncated_backbone(a.model, a.layers, cut);
-    std::printf("backbone: first %d blocks of %s written to %s (pass it as -m to classify)\n", a.layers,
-                a.model.c_str(), cut.c_str());
-    a.model = cut;
-  }
   auto model = Model::load(a.model);
+  const int n_layer = model->config().n_layer, k = a.o.features.n_layers;
+  if (k > 0 && k < n_layer)
+    std::printf("backbone: first %d of %d blocks of %s (early exit; --layers 0 uses all)\n", k, n_layer,
+                model->config().name.c_str());
+  else
+    std::printf("backbone: all %d blocks of %s\n", n_layer, model->config().name.c_str());
   ProgressLine progress("training");
   intent::TrainCallbacks cb;
   cb.on_progress = [&](const char* stage, size_t done, size_t total) {
@@ -100,8 +97,10 @@ void add_train_classifier_command(CLI::App& app) {
   cmd->add_option("--template", a->o.features.templ, "how a text is shown to the backbone; {text} is replaced")->capture_default_str();
   cmd->add_option("--cache-dir", a->cache_dir, "feature cache folder (default ~/.cache/edgelm/features)");
   cmd->add_flag("--no-cache", a->no_cache, "always run the backbone; do not read or write the feature cache");
-  cmd->add_option("--layers", a->layers, "use only the backbone's first K blocks (writes OUTPUT.backbone.gguf; 0: all)")->check(CLI::Range(0, 4096))->capture_default_str();
-  cmd->add_option("--unfreeze", a->o.unfreeze, "fine-tune the top K blocks of the (truncated) backbone with the head (0: frozen)")->check(CLI::Range(0, 4096))->capture_default_str();
+  cmd->add_option("--layers", a->o.features.n_layers,
+                  "early exit: features after the backbone's first K blocks (0 or K >= its blocks: all; 8 is best on SmolLM2-135M, "
+                  "see the README). The head records K; classify and car follow it")->check(CLI::Range(0, 4096))->capture_default_str();
+  cmd->add_option("--unfreeze", a->o.unfreeze, "fine-tune the top K of the blocks used with the head (0: frozen)")->check(CLI::Range(0, 4096))->capture_default_str();
   cmd->add_option("--unfreeze-epochs", a->o.unfreeze_epochs, "epochs of fine-tuning after the head is trained")->check(CLI::Range(1, 100000))->capture_default_str();
   cmd->add_option("--block-lr", a->o.block_lr, "AdamW learning rate of the fine-tuned blocks")->capture_default_str();
   cmd->add_option("-t,--threads", a->threads, "threads for the backbone and fine-tuned blocks (0: all cores)")->check(CLI::Range(0, 256))->capture_default_str();

@@ -379,7 +379,8 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
     const size_t ctx_pad = static_cast<size_t>((s.n_ctx_ + KvCache::kPosBlock - 1) / KvCache::kPosBlock * KvCache::kPosBlock);
     float* scores = s.scores.data() + static_cast<size_t>(ith) * group * ctx_pad;
 
-    for (int il = 0; il < c.n_layer; ++il) {
+    // The cache decides how many blocks run (SessionOptions::n_layers: an early exit).
+    for (int il = 0; il < kv.n_layer(); ++il) {
       const LayerWeights& L = W.layers[il];
       const float* attn_norm = reinterpret_cast<const float*>(L.attn_norm.data);
       const float* ffn_norm = reinterpret_cast<const float*>(L.ffn_norm.data);

@@ -29,6 +29,7 @@ class KvCache {
 
   int n_ctx() const { return n_ctx_; }
   int n_seq() const { return n_seq_; }
+  int n_layer() const { return n_layer_; }  // blocks with a cache (may be fewer than the model's)
   int64_t kv_dim() const { return kv_dim_; }
   size_t bytes() const;
 

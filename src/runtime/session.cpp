@@ -12,9 +12,16 @@
 
 namespace edgelm {
 
+namespace {
+ModelConfig with_layers(ModelConfig c, int n_layers) {
+  if (n_layers > 0) c.n_layer = n_layers;
+  return c;
+}
+}  // namespace
+
 struct Session::Impl {
   Impl(const Model& m, const SessionOptions& o, int threads)
-      : kv(m.config(), o.n_ctx, o.n_seq, o.kv_type),
+      : kv(with_layers(m.config(), o.n_layers), o.n_ctx, o.n_seq, o.kv_type),
         scratch(m.config(), std::max(o.n_batch, o.n_seq), o.n_ctx, threads),
         pool(threads),
         history(o.n_seq) {}
@@ -59,6 +66,10 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions opts)
   if (opts_.n_ctx <= 0) opts_.n_ctx = model_->config().n_ctx_train;
   if (opts_.n_ctx > (1 << 20)) throw Error("context size " + std::to_string(opts_.n_ctx) + " is too large", "use -c 131072 or less");
   if (opts_.n_seq <= 0 || opts_.n_seq > 256) throw Error("sequence count must be between 1 and 256");
+  if (opts_.n_layers < 0 || opts_.n_layers > model_->config().n_layer)
+    throw Error("cannot stop after block " + std::to_string(opts_.n_layers) + ": the model has " +
+                    std::to_string(model_->config().n_layer) + " blocks",
+                "choose 1.." + std::to_string(model_->config().n_layer) + ", or 0 for all of them");
   if (opts_.n_batch <= 0) opts_.n_batch = 256;
   opts_.n_batch = std::min(opts_.n_batch, opts_.n_ctx);
   impl_ = std::make_unique<Impl>(*model_, opts_, resolve_threads(opts_.n_threads));

@@ -20,8 +20,8 @@ CACHE = os.path.join(TMP, "cache")
 HEAD = os.path.join(TMP, "mean.gguf")
 
 
-def train(out, *extra, cache=CACHE, seed=7):
-    args = ["train-classifier", "-m", MODEL, "--train", TRAIN, "--val", VAL, "-o", out, "--epochs", "12",
+def train(out, *extra, cache=CACHE, seed=7, epochs=12):
+    args = ["train-classifier", "-m", MODEL, "--train", TRAIN, "--val", VAL, "-o", out, "--epochs", str(epochs),
             "--seed", str(seed), "-t", "2"]
     args += ["--no-cache"] if cache is None else ["--cache-dir", cache]
     return edgelm(*args, *extra)
@@ -86,18 +86,19 @@ def test_attention_pooling_mlp_from_cache():
     check(acc >= 0.75, f"held-back accuracy {acc:.2f}")
 
 
-def test_truncated_backbone():
-    head = os.path.join(TMP, "cut.gguf")
-    r = train(head, "--layers", "6")
+def test_early_exit_is_recorded_in_the_head():
+    # The default head reads the states after block 8 of 30 (printed, and kept in the head, so
+    # classify follows it with the full backbone); --layers 0 trains on all 30.
+    r = train(os.path.join(TMP, "unused.gguf"), epochs=1)  # features from the cache
     check(r.returncode == 0, r.stderr)
-    cut = head + ".backbone.gguf"
-    check(os.path.exists(cut) and os.path.getsize(cut) < os.path.getsize(MODEL) * 0.6, "no smaller backbone")
-    info = edgelm("info", cut)
-    check(info.returncode == 0 and "first 6 of 30 blocks" in info.stdout, info.stdout + info.stderr)
-    acc = accuracy(head, model=cut)
-    check(acc >= 0.6, f"held-back accuracy {acc:.2f} with 6 blocks")
-    r = edgelm("classify", "-m", MODEL, "--head", head, "play jazz")  # the full model is another backbone
-    check(r.returncode != 0 and "trained on backbone" in r.stderr, r.stderr)
+    check("backbone: first 8 of 30 blocks" in r.stdout, r.stdout)
+    head = os.path.join(TMP, "all.gguf")
+    r = train(head, "--layers", "0")
+    check(r.returncode == 0, r.stderr)
+    check("backbone: all 30 blocks" in r.stdout, r.stdout)
+    check(open(head, "rb").read() != open(HEAD, "rb").read(), "30-block and 8-block heads are the same")
+    acc = accuracy(head)
+    check(acc >= 0.6, f"held-back accuracy {acc:.2f} with all 30 blocks")
 
 
 def test_classify_json_and_top_k():

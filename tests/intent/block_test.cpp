@@ -162,14 +162,13 @@ std::string bytes_of(const std::string& p) {
   return ss.str();
 }
 
-// A 3-block backbone (first blocks of SmolLM2), its top block fine-tuned on the 8-intent slice.
+// The first 3 blocks of SmolLM2 (early exit), the top one of them fine-tuned on the 8-intent slice.
 TEST(Unfreeze, LearnsReproduciblyAndClassifies) {
   const std::string src = test::require_model("SmolLM2-135M-Instruct.Q4_1.gguf");
   ASSERT_FALSE(src.empty());
-  const std::string cut = temp_path("cut.gguf");
-  intent::write_truncated_backbone(src, 3, cut);
-  auto model = Model::load(cut);
+  auto model = Model::load(src);
   intent::TrainOptions o;
+  o.features.n_layers = 3;
   o.unfreeze = 1;
   o.epochs = 3;
   o.unfreeze_epochs = 2;
@@ -191,6 +190,7 @@ TEST(Unfreeze, LearnsReproduciblyAndClassifies) {
   const intent::Head head = intent::load_head(h1);
   ASSERT_EQ(head.blocks.size(), 1u);
   EXPECT_EQ(head.first_block, 2);
+  EXPECT_EQ(head.backbone_layers, 3);
   const TransformerBlock orig = train::load_block(*model, 2, 2);
   EXPECT_NE(head.blocks[0].ffn_up.value, orig.ffn_up.value);
   intent::Classifier cls(model, h1, 1);
@@ -201,7 +201,7 @@ TEST(Unfreeze, LearnsReproduciblyAndClassifies) {
   const std::vector<std::string> texts = {"play some jazz", "call mom", "what's the weather"};
   const auto batch = cls.classify_batch(texts);
   for (size_t i = 0; i < texts.size(); ++i) EXPECT_EQ(batch[i].confidence, cls.classify(texts[i]).confidence);
-  for (const auto& f : {cut, h1, h2}) std::filesystem::remove(f);
+  for (const auto& f : {h1, h2}) std::filesystem::remove(f);
 }
 
 TEST(Unfreeze, RejectsBadOptionsBeforeTraining) {
@@ -217,9 +217,15 @@ TEST(Unfreeze, RejectsBadOptionsBeforeTraining) {
     return std::string();
   };
   intent::TrainOptions o;
+  o.unfreeze = 9;  // of the 8 blocks used by default
+  EXPECT_NE(error_of(o).find("--unfreeze 9 is outside 0..8"), std::string::npos);
+  o.features.n_layers = 0;  // all 30
   o.unfreeze = 31;
   EXPECT_NE(error_of(o).find("--unfreeze 31 is outside 0..30"), std::string::npos);
+  o.features.n_layers = -1;
   o.unfreeze = 1;
+  EXPECT_NE(error_of(o).find("--layers must be"), std::string::npos);
+  o.features.n_layers = 8;
   o.pooling = train::Pooling::Attention;
   EXPECT_NE(error_of(o).find("--pooling mean"), std::string::npos);
   o.pooling = train::Pooling::Mean;

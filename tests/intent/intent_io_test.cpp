@@ -91,7 +91,8 @@ Head make_head(train::Pooling pooling, int hidden) {
 
 TEST(HeadFile, RoundTripKeepsEverything) {
   for (auto [pool, hidden] : {std::pair{train::Pooling::Attention, 5}, std::pair{train::Pooling::Last, 0}}) {
-    const Head h = make_head(pool, hidden);
+    Head h = make_head(pool, hidden);
+    h.backbone_layers = hidden > 0 ? 8 : 0;  // early exit, and all blocks
     const std::string p = temp_path("head.gguf");
     save_head(h, p);
     const Head g = load_head(p);
@@ -100,10 +101,13 @@ TEST(HeadFile, RoundTripKeepsEverything) {
     EXPECT_EQ(g.net.shape().n_hidden, hidden);
     EXPECT_EQ(g.backbone_sha256, h.backbone_sha256);
     EXPECT_EQ(g.oos_threshold, 0.25f);
+    EXPECT_EQ(g.backbone_layers, h.backbone_layers);
     EXPECT_EQ(g.oos_index(), 2);
     EXPECT_EQ(g.net.w2.value, h.net.w2.value);
     EXPECT_EQ(g.net.in_mean, h.net.in_mean);
-    if (pool == train::Pooling::Attention) EXPECT_EQ(g.net.query.value, h.net.query.value);
+    if (pool == train::Pooling::Attention) {
+      EXPECT_EQ(g.net.query.value, h.net.query.value);
+    }
     std::remove(p.c_str());
   }
 }

@@ -57,7 +57,9 @@ TEST_P(RoundTrip, ErrorWithinTheFormatsBound) {
   std::printf("[ quant    ] %-5s relative RMS error %.5f (bound %.5f)\n", std::string(dtype_name(b.type)).c_str(), err,
               b.max_rel_rms);
   EXPECT_LT(err, b.max_rel_rms);
-  if (b.type != DType::F32) EXPECT_GT(err, 0.0);
+  if (b.type != DType::F32) {
+    EXPECT_GT(err, 0.0);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, RoundTrip,

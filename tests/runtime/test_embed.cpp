@@ -1,6 +1,8 @@
 // Session::embed / embed_batch: the final hidden states that classifiers pool.
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -8,6 +10,7 @@
 #include "edgelm/model.hpp"
 #include "edgelm/session.hpp"
 #include "support/test_models.hpp"
+#include "support/truncated_model.hpp"
 
 namespace edgelm {
 namespace {
@@ -74,6 +77,59 @@ TEST(Embed, TooManyTextsOrEmptyTextIsAClearError) {
   EXPECT_THROW(s.embed_batch(two), Error);
   const std::vector<std::vector<int32_t>> empty = {{}};
   EXPECT_THROW(s.embed_batch(empty), Error);
+}
+
+// Early exit after block K gives exactly what a model file holding only the first K blocks
+// gives: hidden states and logits alike, in a batch and token by token.
+TEST(EarlyExit, SameAsAModelCutAfterTheBlock) {
+  const std::string src = test::require_model("SmolLM2-135M-Instruct.Q4_1.gguf");
+  ASSERT_FALSE(src.empty());
+  const std::string cut = (std::filesystem::temp_directory_path() /
+                           ("edgelm_early_exit_" + std::to_string(::getpid()) + ".gguf")).string();
+  constexpr int K = 5;
+  test::write_truncated_model(src, K, cut);
+  auto full = Model::load(src);
+  auto shallow = Model::load(cut);
+  std::filesystem::remove(cut);  // stays mapped
+  ASSERT_EQ(shallow->config().n_layer, K);
+  const auto ids = full->tokenizer().encode("turn the heat up to 72 and play some jazz", true, false);
+  Session a(full, {.n_ctx = 64, .n_threads = 2, .n_batch = 64, .n_layers = K});
+  Session b(shallow, {.n_ctx = 64, .n_threads = 2, .n_batch = 64});
+  Session all(full, {.n_ctx = 64, .n_threads = 2, .n_batch = 64});
+  const auto sa = a.embed(ids);
+  const std::vector<float> ha(sa.begin(), sa.end());
+  const auto hb = b.embed(ids);
+  ASSERT_EQ(ha.size(), hb.size());
+  for (size_t i = 0; i < ha.size(); ++i) ASSERT_EQ(ha[i], hb[i]) << i;
+  const auto h_all = all.embed(ids);
+  double diff = 0;
+  for (size_t i = 0; i < ha.size(); ++i) diff = std::max(diff, std::abs(static_cast<double>(ha[i]) - h_all[i]));
+  EXPECT_GT(diff, 0.1);  // the 30-block states are another thing
+  EXPECT_LT(a.kv_bytes(), all.kv_bytes() / 5);  // 5 of 30 blocks cached
+  // Token by token after a prompt: logits through the output head.
+  Session c(full, {.n_ctx = 64, .n_threads = 1, .n_layers = K});
+  Session d(shallow, {.n_ctx = 64, .n_threads = 1});
+  for (size_t t = 0; t < ids.size(); ++t) {
+    const auto lc = c.eval(std::span(&ids[t], 1));
+    const auto ld = d.eval(std::span(&ids[t], 1));
+    for (size_t i = 0; i < lc.size(); ++i) ASSERT_EQ(lc[i], ld[i]) << "token " << t << " logit " << i;
+  }
+}
+
+TEST(EarlyExit, BlockCountOutsideTheModelIsAClearError) {
+  auto model = load_smollm2();
+  ASSERT_TRUE(model);
+  for (int bad : {-1, 31}) {
+    try {
+      Session s(model, {.n_ctx = 32, .n_layers = bad});
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("30 blocks"), std::string::npos) << e.what();
+    }
+  }
+  Session all(model, {.n_ctx = 32, .n_threads = 1, .n_layers = 30});  // all of them: allowed
+  Session dflt(model, {.n_ctx = 32, .n_threads = 1});
+  EXPECT_EQ(all.kv_bytes(), dflt.kv_bytes());
 }
 
 }  // namespace

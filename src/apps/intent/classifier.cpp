@@ -26,6 +26,7 @@ Classifier::Classifier(std::shared_ptr<const Model> model, Head head, const std:
   so.n_seq = max_batch_;
   so.n_threads = n_threads;
   so.n_batch = 512;
+  so.n_layers = head_.backbone_layers;
   session_ = std::make_unique<Session>(model_, so);
 }
 

@@ -118,6 +118,8 @@ TokenStates text_states(const std::shared_ptr<const Model>& model, const std::st
 
   // The key covers everything the states depend on: backbone bytes, the exact token ids.
   std::string key_src = backbone_sha256 + "\n" + kEncodingVersion + "\n";
+  const int n_layers = opts.n_layers > 0 && opts.n_layers < model->config().n_layer ? opts.n_layers : 0;
+  if (n_layers > 0) key_src += "layers " + std::to_string(n_layers) + "\n";
   {
     std::vector<unsigned char> bytes;
     for (const auto& v : ids) {
@@ -145,6 +147,7 @@ TokenStates text_states(const std::shared_ptr<const Model>& model, const std::st
   so.n_ctx = static_cast<int>(std::max<size_t>(32, (longest + 31) / 32 * 32));
   so.n_batch = std::max(opts.n_batch, so.n_ctx);
   so.n_threads = opts.n_threads;
+  so.n_layers = n_layers;
   Session session(model, so);
   out.n_embd = n_embd;
   out.offsets.assign(1, 0);

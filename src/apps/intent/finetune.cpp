@@ -102,17 +102,12 @@ std::vector<float> train_unfrozen(const std::shared_ptr<const Model>& model, Hea
                                   const std::vector<std::string>& x_va, const std::vector<int>& y_va,
                                   const TrainOptions& o, float head_lr, const TrainCallbacks& cb, TrainReport& rep,
                                   const std::string& out_path) {
+  // The options were checked by train_classifier.
   const ModelConfig& cfg = model->config();
-  if (o.unfreeze < 0 || o.unfreeze > cfg.n_layer)
-    throw Error("--unfreeze " + std::to_string(o.unfreeze) + " is outside 0.." + std::to_string(cfg.n_layer),
-                "the backbone has " + std::to_string(cfg.n_layer) + " blocks");
-  if (o.pooling == train::Pooling::Attention)
-    throw Error("--unfreeze works with --pooling mean or last", "pass --pooling mean");
-  if (!(o.block_lr > 0) || !(o.block_lr < 1)) throw Error("--block-lr must be a positive number below 1");
-  if (o.unfreeze_epochs < 1 || o.unfreeze_epochs > 100000) throw Error("--unfreeze-epochs must be between 1 and 100000");
   (void)train::block_shape(cfg);  // Llama family only
   const int E = cfg.n_embd;
-  const int first = cfg.n_layer - o.unfreeze;
+  const int used = head.layers_used(cfg);
+  const int first = used - o.unfreeze;
   const int n_threads =
       o.features.n_threads > 0 ? o.features.n_threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   kernels::ThreadPool pool(n_threads);
@@ -146,7 +141,7 @@ std::vector<float> train_unfrozen(const std::shared_ptr<const Model>& model, Hea
   train::Rng rng(o.seed + 1);
   head.first_block = first;
   head.blocks.clear();
-  for (int l = first; l < cfg.n_layer; ++l) head.blocks.push_back(train::load_block(*model, l, l));
+  for (int l = first; l < used; ++l) head.blocks.push_back(train::load_block(*model, l, l));
   constexpr int kBatchRows = 32;  // examples per packed forward in evaluation
   Packed p;
 

@@ -53,6 +53,7 @@ void save_head(const Head& head, const std::string& path) {
   w.set_string(key("backbone.name"), head.backbone_name);
   w.set_string(key("backbone.sha256"), head.backbone_sha256);
   w.set_string(key("template"), head.templ);
+  if (head.backbone_layers > 0) w.set_u32(key("backbone.layers"), static_cast<uint32_t>(head.backbone_layers));
   w.set_string(key("oos_label"), kOosLabel);
   w.set_f32(key("oos_threshold"), head.oos_threshold);
   const int d = s.n_embd, h = s.n_hidden, c = s.n_class;
@@ -112,6 +113,10 @@ Head load_head(const std::string& path) {
   h.backbone_name = f.get_string(key("backbone.name"));
   h.backbone_sha256 = f.get_string(key("backbone.sha256"));
   h.templ = f.get_string_or(key("template"), "{text}");
+  const uint32_t layers = f.get_u32_or(key("backbone.layers"), 0);
+  if (layers > 4096) throw Error("classifier head '" + path + "' uses " + std::to_string(layers) + " backbone blocks",
+                                 "the file is damaged; retrain it");
+  h.backbone_layers = static_cast<int>(layers);
   h.oos_threshold = f.get_f32_or(key("oos_threshold"), 0.0f);
   const int d = s.n_embd, hid = s.n_hidden, c = s.n_class;
   h.net.in_mean = read(f, "cls.input.mean", d, 1);
@@ -162,10 +167,14 @@ void check_backbone(const Head& head, const Model& model, const std::string& mod
                     head.backbone_sha256.substr(0, 12) + "...) but -m is '" + model.config().name + "' (sha256 " +
                     model_sha256.substr(0, 12) + "...)",
                 "pass the backbone the head was trained with, or retrain the head on this one");
+  if (head.backbone_layers > model.config().n_layer)
+    throw Error("the classifier head reads block " + std::to_string(head.backbone_layers) + " of backbone '" +
+                    model.config().name + "', which has " + std::to_string(model.config().n_layer),
+                "the file is damaged; retrain the head on this backbone");
   if (!head.blocks.empty()) {
     const ModelConfig& c = model.config();
     const train::BlockShape& b = head.blocks.front().shape();
-    if (c.gemma_block || head.first_block + static_cast<int>(head.blocks.size()) != c.n_layer ||
+    if (c.gemma_block || head.first_block + static_cast<int>(head.blocks.size()) != head.layers_used(c) ||
         b.n_head != c.n_head || b.n_head_kv != c.n_head_kv || b.head_dim != c.head_dim || b.n_ff != c.n_ff ||
         b.n_rot != c.n_rot)
       throw Error("the classifier head's fine-tuned blocks do not fit backbone '" + c.name + "'",

@@ -147,9 +147,12 @@ TrainReport train_classifier(const std::shared_ptr<const Model>& model, const st
   if (!(o.weight_decay >= 0) || !(o.weight_decay < 10)) throw Error("--weight-decay must be in [0, 10)");
   if (!(o.dropout >= 0) || !(o.dropout < 1)) throw Error("--dropout must be in [0, 1)");
   if (o.hidden < 0 || o.hidden > 65536) throw Error("--hidden must be between 0 and 65536");
-  if (o.unfreeze < 0 || o.unfreeze > model->config().n_layer)
-    throw Error("--unfreeze " + std::to_string(o.unfreeze) + " is outside 0.." + std::to_string(model->config().n_layer),
-                "the backbone has " + std::to_string(model->config().n_layer) + " blocks");
+  const int n_layer = model->config().n_layer;
+  if (o.features.n_layers < 0) throw Error("--layers must be 0 (all blocks) or more");
+  const int used = o.features.n_layers > 0 ? std::min(o.features.n_layers, n_layer) : n_layer;
+  if (o.unfreeze < 0 || o.unfreeze > used)
+    throw Error("--unfreeze " + std::to_string(o.unfreeze) + " is outside 0.." + std::to_string(used),
+                "the classifier uses " + std::to_string(used) + " blocks of the backbone");
   if (o.unfreeze > 0) {
     if (o.pooling == train::Pooling::Attention)
       throw Error("--unfreeze works with --pooling mean or last", "pass --pooling mean");
@@ -195,6 +198,7 @@ TrainReport train_classifier(const std::shared_ptr<const Model>& model, const st
   head.backbone_sha256 = sha256_file(model->path());
   head.backbone_name = model->config().name;
   head.templ = o.features.templ;
+  head.backbone_layers = used < n_layer ? used : 0;
   auto progress = [&](const char* stage) -> ProgressFn {
     if (!cb.on_progress) return {};
     return [&cb, stage](size_t d, size_t t) { cb.on_progress(stage, d, t); };
