@@ -65,7 +65,7 @@ def main():
     p.add_argument("--cache-dir", default="")
     p.add_argument("--threads", type=int, default=2, help="threads for feature extraction")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--layers", type=int, default=8, help="early exit after the backbone's first K blocks (0: all)")
+    p.add_argument("--layers", type=int, default=6, help="early exit after the backbone's first K blocks (0: all)")
     p.add_argument("--configs", default="last:0,mean:0,attention:0,mean:256,attention:256",
                    help="pooling:hidden pairs to train")
     p.add_argument("--timing-texts", type=int, default=200)

@@ -98,7 +98,7 @@ void add_train_classifier_command(CLI::App& app) {
   cmd->add_option("--cache-dir", a->cache_dir, "feature cache folder (default ~/.cache/edgelm/features)");
   cmd->add_flag("--no-cache", a->no_cache, "always run the backbone; do not read or write the feature cache");
   cmd->add_option("--layers", a->o.features.n_layers,
-                  "early exit: features after the backbone's first K blocks (0 or K >= its blocks: all; 8 is best on SmolLM2-135M, "
+                  "early exit: features after the backbone's first K blocks (0 or K >= its blocks: all; 6 suits SmolLM2-135M, "
                   "see the README). The head records K; classify and car follow it")->check(CLI::Range(0, 4096))->capture_default_str();
   cmd->add_option("--unfreeze", a->o.unfreeze, "fine-tune the top K of the blocks used with the head (0: frozen)")->check(CLI::Range(0, 4096))->capture_default_str();
   cmd->add_option("--unfreeze-epochs", a->o.unfreeze_epochs, "epochs of fine-tuning after the head is trained")->check(CLI::Range(1, 100000))->capture_default_str();

@@ -217,15 +217,15 @@ TEST(Unfreeze, RejectsBadOptionsBeforeTraining) {
     return std::string();
   };
   intent::TrainOptions o;
-  o.unfreeze = 9;  // of the 8 blocks used by default
-  EXPECT_NE(error_of(o).find("--unfreeze 9 is outside 0..8"), std::string::npos);
+  o.unfreeze = 7;  // of the 6 blocks used by default
+  EXPECT_NE(error_of(o).find("--unfreeze 7 is outside 0..6"), std::string::npos);
   o.features.n_layers = 0;  // all 30
   o.unfreeze = 31;
   EXPECT_NE(error_of(o).find("--unfreeze 31 is outside 0..30"), std::string::npos);
   o.features.n_layers = -1;
   o.unfreeze = 1;
   EXPECT_NE(error_of(o).find("--layers must be"), std::string::npos);
-  o.features.n_layers = 8;
+  o.features.n_layers = 6;
   o.pooling = train::Pooling::Attention;
   EXPECT_NE(error_of(o).find("--pooling mean"), std::string::npos);
   o.pooling = train::Pooling::Mean;
