@@ -46,7 +46,10 @@ const TypeOps* KernelSet::type_ops(DType t) const {
     case DType::Q8_K: return &kquant.q8_k;
     case DType::Q5_0: return &kquant.q5_0;
     case DType::Q5_1: return &kquant.q5_1;
+    case DType::Q2_K: return &kquant.q2_k;
+    case DType::Q3_K: return &kquant.q3_k;
     case DType::Q4_K: return &kquant.q4_k;
+    case DType::Q5_K: return &kquant.q5_k;
     case DType::Q6_K: return &kquant.q6_k;
     default: return nullptr;
   }
@@ -87,7 +90,10 @@ std::unique_ptr<KernelSet> reference_set(const KernelSet& like) {
   ks->kquant.q8_k = *reference_ops(DType::Q8_K);
   ks->kquant.q5_0 = *reference_ops(DType::Q5_0);
   ks->kquant.q5_1 = *reference_ops(DType::Q5_1);
+  ks->kquant.q2_k = *reference_ops(DType::Q2_K);
+  ks->kquant.q3_k = *reference_ops(DType::Q3_K);
   ks->kquant.q4_k = *reference_ops(DType::Q4_K);
+  ks->kquant.q5_k = *reference_ops(DType::Q5_K);
   ks->kquant.q6_k = *reference_ops(DType::Q6_K);
   ks->kquant.matmul = reference_batch_matmul;
   ks->flt.f32 = *reference_ops(DType::F32);
@@ -189,7 +195,10 @@ void matmul_rows(const TensorView& w, const std::byte* xq, size_t xq_stride, flo
       return ks.flt.matmul(w, xq, xq_stride, y, y_stride, n_tok, r0, r1);
     case DType::Q5_0:
     case DType::Q5_1:
+    case DType::Q2_K:
+    case DType::Q3_K:
     case DType::Q4_K:
+    case DType::Q5_K:
     case DType::Q6_K:
       return ks.kquant.matmul(w, xq, xq_stride, y, y_stride, n_tok, r0, r1);
     default: break;

@@ -36,9 +36,9 @@ struct QuantKernels {
 // (reference_kquants.cpp) on every target, each token of a matrix product in the order
 // reference_batch_dot picks for it.
 struct KQuantKernels {
-  TypeOps q8_k;                    // from_float: the K-quants' activation quantizer
-  TypeOps q5_0, q5_1, q4_k, q6_k;  // vec_dot: the one-token order
-  // matmul_rows for Q5_0, Q5_1, Q4_K and Q6_K weights.
+  TypeOps q8_k;  // from_float: the K-quants' activation quantizer
+  TypeOps q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k;  // vec_dot: the one-token order
+  // matmul_rows for Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K weights.
   MatmulFn matmul;
 };
 

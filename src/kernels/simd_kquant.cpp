@@ -1,8 +1,9 @@
 // Kernels for the weight types of llama.cpp's "K-quant mixes" (Q5_0 with Q8_0 activations, Q5_1
-// with Q8_1; Q4_K and Q6_K with Q8_K activations), compiled once per Highway target, bit-identical to the
-// scalar references (reference_kquants.cpp) in each of their summation orders.
+// with Q8_1; Q2_K, Q3_K, Q4_K, Q5_K and Q6_K with Q8_K activations), compiled once per Highway
+// target, bit-identical to the scalar references (reference_kquants.cpp) in each of their
+// summation orders.
 //
-// Exactness. Every integer sum (weights times activations, times the 6/8-bit sub-block scales,
+// Exactness. Every integer sum (weights times activations, times the 4/6/8-bit sub-block scales,
 // minus the Q8_K block-sum corrections) is exact whatever the grouping, so SIMD computes them
 // freely; only the float steps carry an order, and they are done exactly as the reference does
 // them, per block or super-block:
@@ -15,10 +16,15 @@
 //   Q6_K lane order (fewer than 8 tokens): eight int32 lanes as q6_k_dot defines them, one FMA
 //                 per super-block into eight float lanes, the fixed lane sum.
 //   Q6_K tiled order (8 tokens or more): (isum * dw) then one FMA by dx per super-block.
+//   Q2_K, Q5_K (one order): per super-block isum and msum, then
+//                 sum += dw * dx * isum - dmin * dx * msum (no FMA).
+//   Q3_K (one order): per super-block isum, then sum += dw * dx * isum (no FMA).
 // The shared integer primitive is Dot2: 32 unsigned levels times 32 signed activations, lane k
 // holding the sum over elements 4k..4k+3 times the scale of its half (elements 0..15 or 16..31).
 // x86 (AVX2 / AVX-512): vpmaddubsw + vpmaddwd (no saturation: levels <= 63, so a pair is at most
 // 2 * 63 * 128). NEON: vmull_s8 + pairwise adds. Other targets (SSE4, EMU128): plain C++.
+// Q2_K / Q3_K / Q5_K use Dot2S (Dot2 with a run's two scales picked from a register by one byte
+// shuffle on x86) and do the float steps of four (row, token) pairs at once (FloatSteps).
 //
 // Decode walks four rows at a time (prefetching ahead as simd_quant.cpp does); several tokens
 // use tiles of rows x tokens, each weight chunk decoded once per tile and reused per token
@@ -66,6 +72,30 @@ HWY_INLINE float HalfToFloat(uint16_t h) {
 #else
   return fp16_to_f32(h);
 #endif
+}
+
+// Sixteen bytes (scales, mins) as four little-endian words, assembled with integer operations
+// so that they reach the vector registers without a trip through memory.
+struct Bytes16 {
+  uint32_t w[4];
+};
+HWY_INLINE uint32_t Load32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+HWY_INLINE int Byte(const Bytes16& b, int k) { return static_cast<int8_t>(b.w[k / 4] >> (8 * (k % 4))); }
+// Bytes b0..b7 of (lo, hi) -> b0 b0 b1 b1 ... b7 b7.
+HWY_INLINE Bytes16 Dup8(uint32_t lo, uint32_t hi) {
+  auto spread = [](uint32_t w) {
+    uint64_t t = w;
+    t = (t | t << 16) & 0x0000FFFF0000FFFFull;
+    t = (t | t << 8) & 0x00FF00FF00FF00FFull;
+    return t | t << 8;
+  };
+  const uint64_t a = spread(lo), b = spread(hi);
+  return {{static_cast<uint32_t>(a), static_cast<uint32_t>(a >> 32), static_cast<uint32_t>(b),
+           static_cast<uint32_t>(b >> 32)}};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -118,6 +148,49 @@ HWY_INLINE W32 Nib(const uint8_t* q, bool hi) {
   __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
   if (hi) v = _mm256_srli_epi16(v, 4);
   return {_mm256_and_si256(v, _mm256_set1_epi8(0x0F))};
+}
+// Q2_K / Q3_K: the bit pairs at `shift` (0, 2, 4, 6) of 32 bytes.
+HWY_INLINE W32 Bits2(const uint8_t* q, int shift) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+  return {_mm256_and_si256(_mm256_srli_epi16(v, shift), _mm256_set1_epi8(3))};
+}
+// Q3_K / Q5_K high bits: u[i] | value where bit `bit` of h[i] is set (value a power of two).
+HWY_INLINE W32 OrBit(W32 u, const uint8_t* h, int bit, uint8_t value) {
+  const __m256i hv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h));
+  // Bit `bit` of each byte moved to value's position (16-bit shifts: the masked bit stays in its byte).
+  const int pos = __builtin_ctz(value);
+  const __m256i moved = bit >= pos ? _mm256_srli_epi16(hv, bit - pos) : _mm256_slli_epi16(hv, pos - bit);
+  return {_mm256_or_si256(u.v, _mm256_and_si256(moved, _mm256_set1_epi8(static_cast<char>(value))))};
+}
+// Sixteen signed 16-bit scales; Dot2S(u, x, s, v) is Dot2(u, x, s[2v], s[2v + 1]). Scales 0..7
+// and 8..15 each fill both 128-bit halves of a register, so one byte shuffle picks a run's two.
+struct Scales16 {
+  __m256i lo, hi;
+};
+HWY_INLINE __m128i Vec16(const Bytes16& b) {
+  return _mm_set_epi32(static_cast<int>(b.w[3]), static_cast<int>(b.w[2]), static_cast<int>(b.w[1]),
+                       static_cast<int>(b.w[0]));
+}
+HWY_INLINE Scales16 ScalesOf(const Bytes16& b) {
+  const __m256i s = _mm256_cvtepi8_epi16(Vec16(b));
+  return {_mm256_permute2x128_si256(s, s, 0x00), _mm256_permute2x128_si256(s, s, 0x11)};
+}
+// Run v: the low half takes 16-bit scale 2 * (v % 4) of its group of 8, the high half the next.
+alignas(32) constexpr int8_t kPickScales[4][32] = {
+    {0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3},
+    {4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7},
+    {8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11},
+    {12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15,
+     14, 15, 14, 15}};
+HWY_INLINE ISum Dot2S(W32 u, const int8_t* x, const Scales16& s, int v) {
+  const __m256i sc = _mm256_shuffle_epi8(v < 4 ? s.lo : s.hi,
+                                         _mm256_load_si256(reinterpret_cast<const __m256i*>(kPickScales[v % 4])));
+  const __m256i p = _mm256_maddubs_epi16(u.v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
+  return {_mm256_madd_epi16(p, sc)};
+}
+// Lane k: b[2k] * bs[2k] + b[2k + 1] * bs[2k + 1], the bytes signed.
+HWY_INLINE ISum Dot16(const Bytes16& b, const int16_t* bs) {
+  return {_mm256_madd_epi16(_mm256_cvtepi8_epi16(Vec16(b)), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bs)))};
 }
 // Q5_0 / Q5_1: 16 bytes of nibble pairs plus 32 high bits -> levels 0..31 in element order.
 template <class Block>  // BlockQ5_0 or BlockQ5_1
@@ -198,6 +271,24 @@ HWY_INLINE W32 Nib(const uint8_t* q, bool hi) {
   if (hi) return {vshrq_n_u8(a, 4), vshrq_n_u8(b, 4)};
   const uint8x16_t m = vdupq_n_u8(0x0F);
   return {vandq_u8(a, m), vandq_u8(b, m)};
+}
+HWY_INLINE W32 Bits2(const uint8_t* q, int shift) {
+  const int8x16_t s = vdupq_n_s8(static_cast<int8_t>(-shift));
+  const uint8x16_t m = vdupq_n_u8(3);
+  return {vandq_u8(vshlq_u8(vld1q_u8(q), s), m), vandq_u8(vshlq_u8(vld1q_u8(q + 16), s), m)};
+}
+HWY_INLINE W32 OrBit(W32 u, const uint8_t* h, int bit, uint8_t value) {
+  const uint8x16_t m = vdupq_n_u8(static_cast<uint8_t>(1 << bit)), val = vdupq_n_u8(value);
+  return {vorrq_u8(u.lo, vandq_u8(vtstq_u8(vld1q_u8(h), m), val)),
+          vorrq_u8(u.hi, vandq_u8(vtstq_u8(vld1q_u8(h + 16), m), val))};
+}
+HWY_INLINE ISum Dot16(const Bytes16& b, const int16_t* bs) {
+  const int8x16_t s8 = vreinterpretq_s8_u32(vcombine_u32(vcreate_u32(b.w[0] | uint64_t{b.w[1]} << 32),
+                                                         vcreate_u32(b.w[2] | uint64_t{b.w[3]} << 32)));
+  const int16x8_t s0 = vmovl_s8(vget_low_s8(s8)), s1 = vmovl_high_s8(s8);
+  const int16x8_t b0 = vld1q_s16(bs), b1 = vld1q_s16(bs + 8);
+  return {vpaddq_s32(vmull_s16(vget_low_s16(s0), vget_low_s16(b0)), vmull_high_s16(s0, b0)),
+          vpaddq_s32(vmull_s16(vget_low_s16(s1), vget_low_s16(b1)), vmull_high_s16(s1, b1))};
 }
 template <class Block>  // BlockQ5_0 or BlockQ5_1
 HWY_INLINE W32 Q5Levels(const Block& b) {
@@ -291,6 +382,21 @@ HWY_INLINE W32 Nib(const uint8_t* q, bool hi) {
   for (int i = 0; i < 32; ++i) r.b[i] = static_cast<uint8_t>(hi ? q[i] >> 4 : q[i] & 0x0F);
   return r;
 }
+HWY_INLINE W32 Bits2(const uint8_t* q, int shift) {
+  W32 r;
+  for (int i = 0; i < 32; ++i) r.b[i] = static_cast<uint8_t>((q[i] >> shift) & 3);
+  return r;
+}
+HWY_INLINE W32 OrBit(W32 u, const uint8_t* h, int bit, uint8_t value) {
+  for (int i = 0; i < 32; ++i) u.b[i] = static_cast<uint8_t>(u.b[i] | (((h[i] >> bit) & 1) * value));
+  return u;
+}
+HWY_INLINE ISum Dot16(const Bytes16& b, const int16_t* bs) {
+  ISum r;
+  for (int k = 0; k < 8; ++k)
+    r.g[k] = Byte(b, 2 * k) * int32_t{bs[2 * k]} + Byte(b, 2 * k + 1) * int32_t{bs[2 * k + 1]};
+  return r;
+}
 template <class Block>  // BlockQ5_0 or BlockQ5_1
 HWY_INLINE W32 Q5Levels(const Block& b) {
   uint32_t qh;
@@ -324,6 +430,20 @@ HWY_INLINE float Sum(const Acc8& a) {
   return (a0 + a2) + (a1 + a3);
 }
 
+#endif
+
+#if !defined(EDGELM_KQ_X86)
+struct Scales16 {
+  int s[16];
+};
+HWY_INLINE Scales16 ScalesOf(const Bytes16& b) {
+  Scales16 r;
+  for (int k = 0; k < 16; ++k) r.s[k] = Byte(b, k);
+  return r;
+}
+HWY_INLINE ISum Dot2S(W32 u, const int8_t* x, const Scales16& s, int v) {
+  return Dot2(u, x, s.s[2 * v], s.s[2 * v + 1]);
+}
 #endif
 
 // ---------------------------------------------------------------------------------------------
@@ -531,10 +651,186 @@ HWY_INLINE void TileQ6_K(const std::byte* w0, size_t row_bytes, const std::byte*
     for (int t = 0; t < TT; ++t) y[t * y_stride + r] = kAlt ? sum[r][t] : Sum(acc[r][t]);
 }
 
+// Q2_K, Q3_K and Q5_K (one order each, for every token): per super-block the exact integer
+// sums, then the reference's float step (no FMA):
+//   Q2_K / Q5_K: sum += dw * dx * isum - dmin * dx * msum
+//   Q3_K:        sum += dw * dx * isum
+// Each 32-element run v of a super-block is one Dot2 (Q2_K / Q3_K: sub-blocks 2v and 2v + 1
+// of 16; Q5_K: sub-block v of 32). A tile's float steps are done together, pair i = r * TT + t
+// of (row, token); x86 and NEON do four pairs at once in the lanes of a 128-bit register (the
+// same operations on the same operands, lane by lane).
+#if defined(EDGELM_KQ_X86)
+HWY_INLINE __m128i HSum4(const ISum* s) {  // lane i: HSum(s[i])
+  const __m256i s01 = _mm256_hadd_epi32(s[0].v, s[1].v), s23 = _mm256_hadd_epi32(s[2].v, s[3].v);
+  const __m256i s0123 = _mm256_hadd_epi32(s01, s23);
+  return _mm_add_epi32(_mm256_castsi256_si128(s0123), _mm256_extracti128_si256(s0123, 1));
+}
+#elif defined(EDGELM_KQ_NEON)
+HWY_INLINE int32x4_t HSum4(const ISum* s) {
+  int32x4_t a[4];
+  for (int i = 0; i < 4; ++i) a[i] = vaddq_s32(s[i].lo, s[i].hi);
+  return vpaddq_s32(vpaddq_s32(a[0], a[1]), vpaddq_s32(a[2], a[3]));
+}
+#endif
+
+// sum[i] += dw[i] * dx[i] * isum_i (- dmw[i] * dx[i] * msum_i with kMin), isum_i = HSum(is[i]).
+template <int N, bool kMin>
+HWY_INLINE void FloatSteps(float* sum, const ISum* is, const ISum* ms, const float* dw, const float* dmw,
+                           const float* dx) {
+  int i = 0;
+#if defined(EDGELM_KQ_X86)
+  for (; i + 4 <= N; i += 4) {
+    const __m128 x = _mm_loadu_ps(dx + i);
+    __m128 step = _mm_mul_ps(_mm_mul_ps(_mm_loadu_ps(dw + i), x), _mm_cvtepi32_ps(HSum4(is + i)));
+    if constexpr (kMin)
+      step = _mm_sub_ps(step, _mm_mul_ps(_mm_mul_ps(_mm_loadu_ps(dmw + i), x), _mm_cvtepi32_ps(HSum4(ms + i))));
+    _mm_storeu_ps(sum + i, _mm_add_ps(_mm_loadu_ps(sum + i), step));
+  }
+#elif defined(EDGELM_KQ_NEON)
+  for (; i + 4 <= N; i += 4) {
+    const float32x4_t x = vld1q_f32(dx + i);
+    float32x4_t step = vmulq_f32(vmulq_f32(vld1q_f32(dw + i), x), vcvtq_f32_s32(HSum4(is + i)));
+    if constexpr (kMin)
+      step = vsubq_f32(step, vmulq_f32(vmulq_f32(vld1q_f32(dmw + i), x), vcvtq_f32_s32(HSum4(ms + i))));
+    vst1q_f32(sum + i, vaddq_f32(vld1q_f32(sum + i), step));
+  }
+#endif
+  for (; i < N; ++i) {
+    const float isum = static_cast<float>(HSum(is[i]));
+    if constexpr (kMin) {
+      sum[i] += dw[i] * dx[i] * isum - dmw[i] * dx[i] * static_cast<float>(HSum(ms[i]));
+    } else {
+      sum[i] += dw[i] * dx[i] * isum;
+    }
+  }
+}
+
+template <int R, int TT>
+HWY_INLINE void TileQ2_K(const std::byte* w0, size_t row_bytes, const std::byte* xq, size_t xq_stride, int64_t n,
+                         float* y, size_t y_stride) {
+  const int64_t nb = n / kQK_K;
+  float sum[R * TT] = {};
+  for (int64_t b = 0; b < nb; ++b) {
+    const BlockQ8_K* xb[TT];
+    for (int t = 0; t < TT; ++t) xb[t] = reinterpret_cast<const BlockQ8_K*>(xq + t * xq_stride) + b;
+    ISum is[R * TT], ms[R * TT];
+    float dw[R * TT], dmw[R * TT], dx[R * TT];
+    for (int r = 0; r < R; ++r) {
+      const BlockQ2_K& wb = reinterpret_cast<const BlockQ2_K*>(w0 + static_cast<size_t>(r) * row_bytes)[b];
+      Bytes16 sc, mn;  // low nibbles: scales; high nibbles: mins
+      for (int k = 0; k < 4; ++k) {
+        const uint32_t w = Load32(wb.scales + 4 * k);
+        sc.w[k] = w & 0x0F0F0F0Fu;
+        mn.w[k] = (w >> 4) & 0x0F0F0F0Fu;
+      }
+      const Scales16 scales = ScalesOf(sc);
+      ISum* isum = is + r * TT;
+      for (int t = 0; t < TT; ++t) isum[t] = IZero();
+      for (int v = 0; v < 8; ++v) {
+        const W32 u = Bits2(wb.qs + 32 * (v / 4), 2 * (v % 4));
+        for (int t = 0; t < TT; ++t) isum[t] = IAdd(isum[t], Dot2S(u, xb[t]->qs + 32 * v, scales, v));
+      }
+      const float d = HalfToFloat(wb.d), dm = HalfToFloat(wb.dmin);
+      for (int t = 0; t < TT; ++t) {
+        ms[r * TT + t] = Dot16(mn, xb[t]->bsums);
+        dw[r * TT + t] = d;
+        dmw[r * TT + t] = dm;
+        dx[r * TT + t] = xb[t]->d;
+      }
+    }
+    FloatSteps<R * TT, true>(sum, is, ms, dw, dmw, dx);
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < TT; ++t) y[t * y_stride + r] = sum[r * TT + t];
+}
+
+// Q3_K: levels biased by 4 (0..7), the bias taken back through the activation sums:
+// isum = sum_v Dot2(levels + 4) - sum_j (4 * sc_j) * bsum_j (4 * sc_j fits in int8). The 6-bit
+// scales (see q3_k_scale) are unpacked four at a time in 32-bit words.
+template <int R, int TT>
+HWY_INLINE void TileQ3_K(const std::byte* w0, size_t row_bytes, const std::byte* xq, size_t xq_stride, int64_t n,
+                         float* y, size_t y_stride) {
+  const int64_t nb = n / kQK_K;
+  float sum[R * TT] = {};
+  for (int64_t b = 0; b < nb; ++b) {
+    const BlockQ8_K* xb[TT];
+    for (int t = 0; t < TT; ++t) xb[t] = reinterpret_cast<const BlockQ8_K*>(xq + t * xq_stride) + b;
+    ISum is[R * TT];
+    float dw[R * TT], dx[R * TT];
+    for (int r = 0; r < R; ++r) {
+      const BlockQ3_K& wb = reinterpret_cast<const BlockQ3_K*>(w0 + static_cast<size_t>(r) * row_bytes)[b];
+      const uint32_t a0 = Load32(wb.scales), a1 = Load32(wb.scales + 4), a2 = Load32(wb.scales + 8);
+      const uint32_t m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
+      const uint32_t biased[4] = {(a0 & m4) | ((a2 & m2) << 4), (a1 & m4) | (((a2 >> 2) & m2) << 4),
+                                  ((a0 >> 4) & m4) | (((a2 >> 4) & m2) << 4),
+                                  ((a1 >> 4) & m4) | (((a2 >> 6) & m2) << 4)};
+      Bytes16 sc, sc4;  // the scales (biased - 32, sign-extended from 6 bits), and 4 times them
+      for (int k = 0; k < 4; ++k) {
+        const uint32_t t = biased[k] ^ 0x20202020u, sign = t & 0x20202020u;
+        sc.w[k] = t | (sign << 1) | (sign << 2);
+        sc4.w[k] = (biased[k] << 2) ^ 0x80808080u;
+      }
+      const Scales16 scales = ScalesOf(sc);
+      ISum* isum = is + r * TT;
+      for (int t = 0; t < TT; ++t) isum[t] = ISub(IZero(), Dot16(sc4, xb[t]->bsums));
+      for (int v = 0; v < 8; ++v) {
+        const W32 u = OrBit(Bits2(wb.qs + 32 * (v / 4), 2 * (v % 4)), wb.hmask, v, 4);
+        for (int t = 0; t < TT; ++t) isum[t] = IAdd(isum[t], Dot2S(u, xb[t]->qs + 32 * v, scales, v));
+      }
+      const float d = HalfToFloat(wb.d);
+      for (int t = 0; t < TT; ++t) {
+        dw[r * TT + t] = d;
+        dx[r * TT + t] = xb[t]->d;
+      }
+    }
+    FloatSteps<R * TT, false>(sum, is, nullptr, dw, nullptr, dx);
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < TT; ++t) y[t * y_stride + r] = sum[r * TT + t];
+}
+
+// Q5_K: the 6-bit scales and mins (see q4_k_scale_min) unpacked four at a time in 32-bit words,
+// each doubled (sub-block v of 32 spans both halves of run v, and two bsums).
+template <int R, int TT>
+HWY_INLINE void TileQ5_K(const std::byte* w0, size_t row_bytes, const std::byte* xq, size_t xq_stride, int64_t n,
+                         float* y, size_t y_stride) {
+  const int64_t nb = n / kQK_K;
+  float sum[R * TT] = {};
+  for (int64_t b = 0; b < nb; ++b) {
+    const BlockQ8_K* xb[TT];
+    for (int t = 0; t < TT; ++t) xb[t] = reinterpret_cast<const BlockQ8_K*>(xq + t * xq_stride) + b;
+    ISum is[R * TT], ms[R * TT];
+    float dw[R * TT], dmw[R * TT], dx[R * TT];
+    for (int r = 0; r < R; ++r) {
+      const BlockQ5_K& wb = reinterpret_cast<const BlockQ5_K*>(w0 + static_cast<size_t>(r) * row_bytes)[b];
+      const uint32_t a0 = Load32(wb.scales), a1 = Load32(wb.scales + 4), a2 = Load32(wb.scales + 8);
+      const uint32_t m6 = 0x3F3F3F3Fu, m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
+      const Scales16 scales = ScalesOf(Dup8(a0 & m6, (a2 & m4) | (((a0 >> 6) & m2) << 4)));
+      const Bytes16 mins = Dup8(a1 & m6, ((a2 >> 4) & m4) | (((a1 >> 6) & m2) << 4));
+      ISum* isum = is + r * TT;
+      for (int t = 0; t < TT; ++t) isum[t] = IZero();
+      for (int v = 0; v < 8; ++v) {
+        const W32 u = OrBit(Nib(wb.qs + 32 * (v / 2), v % 2 != 0), wb.qh, v, 16);
+        for (int t = 0; t < TT; ++t) isum[t] = IAdd(isum[t], Dot2S(u, xb[t]->qs + 32 * v, scales, v));
+      }
+      const float d = HalfToFloat(wb.d), dm = HalfToFloat(wb.dmin);
+      for (int t = 0; t < TT; ++t) {
+        ms[r * TT + t] = Dot16(mins, xb[t]->bsums);
+        dw[r * TT + t] = d;
+        dmw[r * TT + t] = dm;
+        dx[r * TT + t] = xb[t]->d;
+      }
+    }
+    FloatSteps<R * TT, true>(sum, is, ms, dw, dmw, dx);
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < TT; ++t) y[t * y_stride + r] = sum[r * TT + t];
+}
+
 // ---------------------------------------------------------------------------------------------
 // Drivers.
 
-enum class KType { kQ5_0, kQ5_1, kQ4_K, kQ6_K };
+enum class KType { kQ5_0, kQ5_1, kQ2_K, kQ3_K, kQ4_K, kQ5_K, kQ6_K };
 
 template <KType K, bool kAlt, int R, int TT>
 HWY_INLINE void Tile(const std::byte* w0, size_t row_bytes, const std::byte* xq, size_t xq_stride, int64_t n, float* y,
@@ -543,6 +839,12 @@ HWY_INLINE void Tile(const std::byte* w0, size_t row_bytes, const std::byte* xq,
     TileQ5_0<R, TT>(w0, row_bytes, xq, xq_stride, n, y, y_stride);
   } else if constexpr (K == KType::kQ5_1) {
     TileQ5_1<R, TT>(w0, row_bytes, xq, xq_stride, n, y, y_stride);
+  } else if constexpr (K == KType::kQ2_K) {
+    TileQ2_K<R, TT>(w0, row_bytes, xq, xq_stride, n, y, y_stride);
+  } else if constexpr (K == KType::kQ3_K) {
+    TileQ3_K<R, TT>(w0, row_bytes, xq, xq_stride, n, y, y_stride);
+  } else if constexpr (K == KType::kQ5_K) {
+    TileQ5_K<R, TT>(w0, row_bytes, xq, xq_stride, n, y, y_stride);
   } else if constexpr (K == KType::kQ4_K) {
 #if defined(EDGELM_KQ_X86)
     if constexpr (kAlt && TT == 4) {
@@ -713,6 +1015,12 @@ void MatmulKQuant(const TensorView& w, const std::byte* xq, size_t xq_stride, fl
       return MatMatRows<KType::kQ5_0, false>(w.data, rb, xq, xq_stride, n, y, y_stride, 0, n_tok, r0, r1);
     case DType::Q5_1:
       return MatMatRows<KType::kQ5_1, false>(w.data, rb, xq, xq_stride, n, y, y_stride, 0, n_tok, r0, r1);
+    case DType::Q2_K:  // one order for every token
+      return MatMatRows<KType::kQ2_K, false>(w.data, rb, xq, xq_stride, n, y, y_stride, 0, n_tok, r0, r1);
+    case DType::Q3_K:
+      return MatMatRows<KType::kQ3_K, false>(w.data, rb, xq, xq_stride, n, y, y_stride, 0, n_tok, r0, r1);
+    case DType::Q5_K:
+      return MatMatRows<KType::kQ5_K, false>(w.data, rb, xq, xq_stride, n, y, y_stride, 0, n_tok, r0, r1);
     case DType::Q4_K: {  // 4-token tiles in the paired order, the n_tok % 4 left over one at a time
       const int64_t tiled = n_tok - n_tok % 4;
       MatMatRows<KType::kQ4_K, true>(w.data, rb, xq, xq_stride, n, y, y_stride, 0, tiled, r0, r1);
@@ -799,6 +1107,12 @@ const simd::KQuantKernels* GetKQuantKernels() {
     q.q5_1.vec_dot = kq::VecDot<kq::KType::kQ5_1>;
     q.q4_k = *reference_kquant_ops(DType::Q4_K);
     q.q4_k.vec_dot = kq::VecDot<kq::KType::kQ4_K>;
+    q.q2_k = *reference_kquant_ops(DType::Q2_K);
+    q.q2_k.vec_dot = kq::VecDot<kq::KType::kQ2_K>;
+    q.q3_k = *reference_kquant_ops(DType::Q3_K);
+    q.q3_k.vec_dot = kq::VecDot<kq::KType::kQ3_K>;
+    q.q5_k = *reference_kquant_ops(DType::Q5_K);
+    q.q5_k.vec_dot = kq::VecDot<kq::KType::kQ5_K>;
     q.q6_k = *reference_kquant_ops(DType::Q6_K);
     q.q6_k.vec_dot = kq::VecDot<kq::KType::kQ6_K>;
     q.matmul = kq::MatmulKQuant;

@@ -1,7 +1,7 @@
-// The K-quant mix kernels (simd_kquant.cpp: Q5_0, Q5_1, Q4_K, Q6_K) of every kernel set this CPU can
-// run, against the scalar references: bit for bit, each token of a product in the order
+// The K-quant mix kernels (simd_kquant.cpp: Q5_0, Q5_1, Q2_K .. Q6_K) of every kernel set this
+// CPU can run, against the scalar references: bit for bit, each token of a product in the order
 // reference_batch_dot picks for it (Q4_K: 4-token tiles and the tokens left over; Q6_K: lane
-// order below 8 tokens, tiled from 8).
+// order below 8 tokens, tiled from 8; the others one order).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -36,7 +36,8 @@ std::vector<float> random_floats(int64_t n, uint32_t seed, float scale) {
 }
 
 // rows x n weights of type t. Quantized by the reference, or (raw) random bytes with sane
-// half-precision scales: every level, 6-bit scale / min and Q6_K scale (-128 included) occurs.
+// half-precision scales: every level, 4-bit (Q2_K) and 6-bit scale / min and Q6_K scale (-128
+// included) occurs.
 std::vector<std::byte> make_weights(DType t, int64_t n, int64_t rows, uint32_t seed, bool raw) {
   const size_t rs = row_size(t, n);
   std::vector<std::byte> data(rs * static_cast<size_t>(rows));
@@ -61,10 +62,22 @@ std::vector<std::byte> make_weights(DType t, int64_t n, int64_t rows, uint32_t s
         half(&reinterpret_cast<BlockQ5_1*>(row)[b].d);
         half(&reinterpret_cast<BlockQ5_1*>(row)[b].m);
       }
+    } else if (t == DType::Q2_K) {
+      for (int64_t b = 0; b < n / kQK_K; ++b) {
+        half(&reinterpret_cast<BlockQ2_K*>(row)[b].d);
+        half(&reinterpret_cast<BlockQ2_K*>(row)[b].dmin);
+      }
+    } else if (t == DType::Q3_K) {
+      for (int64_t b = 0; b < n / kQK_K; ++b) half(&reinterpret_cast<BlockQ3_K*>(row)[b].d);
     } else if (t == DType::Q4_K) {
       for (int64_t b = 0; b < n / kQK_K; ++b) {
         half(&reinterpret_cast<BlockQ4_K*>(row)[b].d);
         half(&reinterpret_cast<BlockQ4_K*>(row)[b].dmin);
+      }
+    } else if (t == DType::Q5_K) {
+      for (int64_t b = 0; b < n / kQK_K; ++b) {
+        half(&reinterpret_cast<BlockQ5_K*>(row)[b].d);
+        half(&reinterpret_cast<BlockQ5_K*>(row)[b].dmin);
       }
     } else {
       for (int64_t b = 0; b < n / kQK_K; ++b) half(&reinterpret_cast<BlockQ6_K*>(row)[b].d);
@@ -125,7 +138,7 @@ TEST_P(SimdKQuant, MatmulIsBitIdenticalToTheReferenceOrders) {
     const auto wdata = make_weights(wt, n, rows, 21, raw);
     const TensorView w = view_of(wt, n, rows, wdata);
     // Every order and tail: decode, Q4_K's tiles of 4 with 0..3 left over, Q6_K's switch at 8.
-    for (int64_t n_tok : {1, 2, 3, 4, 5, 7, 8, 9, 12, 17}) {
+    for (int64_t n_tok : {1, 2, 3, 4, 5, 7, 8, 9, 12, 16, 17}) {
       const auto xq = make_activations(ref.vec_dot_type, n, n_tok, 31 + static_cast<uint32_t>(n_tok));
       const size_t ys = rows + 3;  // output stride wider than the row count
       for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, rows}, {5, 18}, {3, 4}}) {
@@ -194,7 +207,9 @@ TEST(SimdKQuantOrders, BatchOrdersDifferFromTheOneTokenOrder) {
 
 INSTANTIATE_TEST_SUITE_P(
     Targets, SimdKQuant,
-    ::testing::Combine(::testing::ValuesIn(simd::supported()), ::testing::Values(DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q6_K)),
+    ::testing::Combine(::testing::ValuesIn(simd::supported()),
+                       ::testing::Values(DType::Q5_0, DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K,
+                                         DType::Q6_K)),
     [](const auto& info) {
       return std::string(std::get<0>(info.param)->name) + "_" + std::string(dtype_name(std::get<1>(info.param)));
     });
