@@ -2,6 +2,7 @@
 import json
 import math
 import os
+import shutil
 import select
 import subprocess
 import sys
@@ -25,8 +26,11 @@ def series_csv(rows=1200, spike_at=1000):
     return "\n".join(lines) + "\n"
 
 
+TMP = tempfile.mkdtemp(prefix="edgelm-cli-anomaly-")
+
+
 def write_temp(text, suffix=".csv"):
-    f = tempfile.NamedTemporaryFile("w", suffix=suffix, delete=False)
+    f = tempfile.NamedTemporaryFile("w", suffix=suffix, delete=False, dir=TMP)
     f.write(text)
     f.close()
     return f.name
@@ -122,7 +126,11 @@ def test_config_file_and_bad_config():
 
 
 def test_nab_score_on_a_tiny_folder():
-    root = tempfile.mkdtemp()
+    with tempfile.TemporaryDirectory(prefix="edgelm-cli-nab-") as root:
+        nab_score_on(root)
+
+
+def nab_score_on(root):
     os.makedirs(os.path.join(root, "data", "demo"))
     os.makedirs(os.path.join(root, "labels"))
     with open(os.path.join(root, "data", "demo", "spiky.csv"), "w") as f:
@@ -138,4 +146,7 @@ def test_nab_score_on_a_tiny_folder():
 
 
 if __name__ == "__main__":
-    run_all(dict(globals()))
+    try:
+        run_all(dict(globals()))
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)

@@ -1,6 +1,7 @@
 """`edgelm quantize`, `perplexity`, `imatrix` and `info` memory lines end to end, including bad
 input and an interrupted quantize (killed mid-run: no file under the target name)."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -100,4 +101,7 @@ def test_perplexity_output_format():
 
 
 if __name__ == "__main__":
-    run_all(dict(globals()))
+    try:
+        run_all(dict(globals()))
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)

@@ -16,6 +16,7 @@
 
 #include "edgelm/quant.hpp"
 #include "edgelm/session.hpp"
+#include "support/scratch_dir.hpp"
 #include "support/test_models.hpp"
 
 namespace edgelm {
@@ -51,14 +52,7 @@ const json& fixture() {
   return j;
 }
 
-std::string temp_dir() {
-  static const std::string d = [] {
-    auto p = std::filesystem::temp_directory_path() / ("edgelm-quant-test-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(p);
-    return p.string();
-  }();
-  return d;
-}
+std::string temp_dir() { return test::scratch_dir().string(); }
 
 // The synthetic importance matrix the fixture generator gave llama-quantize, rebuilt in
 // llama.cpp's file layout and read back through ImportanceMatrix::load.

@@ -10,6 +10,7 @@
 #include "edgelm/error.hpp"
 #include "edgelm/quant.hpp"
 #include "edgelm/session.hpp"
+#include "support/scratch_dir.hpp"
 #include "support/test_models.hpp"
 
 namespace edgelm {
@@ -17,11 +18,7 @@ namespace {
 
 const char* kModel = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
-std::string tmp(const std::string& name) {
-  auto d = std::filesystem::temp_directory_path() / ("edgelm-toolkit-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(d);
-  return (d / name).string();
-}
+std::string tmp(const std::string& name) { return test::scratch_path(name); }
 
 TEST(FileTypes, NamesAndIds) {
   EXPECT_EQ(quant::file_type_from_name("q4_k_m"), quant::FileType::Q4_K_M);
