@@ -705,9 +705,12 @@ HWY_INLINE void FloatSteps(float* sum, const ISum* is, const ISum* ms, const flo
   }
 }
 
-template <int R, int TT>
-HWY_INLINE void TileQ2_K(const std::byte* w0, size_t row_bytes, const std::byte* xq, size_t xq_stride, int64_t n,
-                         float* y, size_t y_stride) {
+// The super-block walk of Q2_K, Q3_K and Q5_K: for each weight block of each row, `row` fills
+// the TT integer sums (and, with kMin, the TT min sums against the Q8_K bsums) and gives the
+// block's d (and dmin); FloatSteps then does the float part in the reference's order.
+template <class Block, bool kMin, int R, int TT, class RowFn>
+HWY_INLINE void TileSuperBlocks(const std::byte* w0, size_t row_bytes, const std::byte* xq, size_t xq_stride,
+                                int64_t n, float* y, size_t y_stride, const RowFn& row) {
   const int64_t nb = n / kQK_K;
   float sum[R * TT] = {};
   for (int64_t b = 0; b < nb; ++b) {
@@ -716,32 +719,43 @@ HWY_INLINE void TileQ2_K(const std::byte* w0, size_t row_bytes, const std::byte*
     ISum is[R * TT], ms[R * TT];
     float dw[R * TT], dmw[R * TT], dx[R * TT];
     for (int r = 0; r < R; ++r) {
-      const BlockQ2_K& wb = reinterpret_cast<const BlockQ2_K*>(w0 + static_cast<size_t>(r) * row_bytes)[b];
-      Bytes16 sc, mn;  // low nibbles: scales; high nibbles: mins
-      for (int k = 0; k < 4; ++k) {
-        const uint32_t w = Load32(wb.scales + 4 * k);
-        sc.w[k] = w & 0x0F0F0F0Fu;
-        mn.w[k] = (w >> 4) & 0x0F0F0F0Fu;
-      }
-      const Scales16 scales = ScalesOf(sc);
-      ISum* isum = is + r * TT;
-      for (int t = 0; t < TT; ++t) isum[t] = IZero();
-      for (int v = 0; v < 8; ++v) {
-        const W32 u = Bits2(wb.qs + 32 * (v / 4), 2 * (v % 4));
-        for (int t = 0; t < TT; ++t) isum[t] = IAdd(isum[t], Dot2S(u, xb[t]->qs + 32 * v, scales, v));
-      }
-      const float d = HalfToFloat(wb.d), dm = HalfToFloat(wb.dmin);
+      const Block& wb = reinterpret_cast<const Block*>(w0 + static_cast<size_t>(r) * row_bytes)[b];
+      float d = 0, dm = 0;
+      row(wb, xb, is + r * TT, ms + r * TT, d, dm);
       for (int t = 0; t < TT; ++t) {
-        ms[r * TT + t] = Dot16(mn, xb[t]->bsums);
         dw[r * TT + t] = d;
         dmw[r * TT + t] = dm;
         dx[r * TT + t] = xb[t]->d;
       }
     }
-    FloatSteps<R * TT, true>(sum, is, ms, dw, dmw, dx);
+    FloatSteps<R * TT, kMin>(sum, is, ms, dw, dmw, dx);
   }
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < TT; ++t) y[t * y_stride + r] = sum[r * TT + t];
+}
+
+template <int R, int TT>
+HWY_INLINE void TileQ2_K(const std::byte* w0, size_t row_bytes, const std::byte* xq, size_t xq_stride, int64_t n,
+                         float* y, size_t y_stride) {
+  TileSuperBlocks<BlockQ2_K, true, R, TT>(
+      w0, row_bytes, xq, xq_stride, n, y, y_stride,
+      [](const BlockQ2_K& wb, const BlockQ8_K* const* xb, ISum* isum, ISum* msum, float& d, float& dm) {
+        Bytes16 sc, mn;  // low nibbles: scales; high nibbles: mins
+        for (int k = 0; k < 4; ++k) {
+          const uint32_t w = Load32(wb.scales + 4 * k);
+          sc.w[k] = w & 0x0F0F0F0Fu;
+          mn.w[k] = (w >> 4) & 0x0F0F0F0Fu;
+        }
+        const Scales16 scales = ScalesOf(sc);
+        for (int t = 0; t < TT; ++t) isum[t] = IZero();
+        for (int v = 0; v < 8; ++v) {
+          const W32 u = Bits2(wb.qs + 32 * (v / 4), 2 * (v % 4));
+          for (int t = 0; t < TT; ++t) isum[t] = IAdd(isum[t], Dot2S(u, xb[t]->qs + 32 * v, scales, v));
+        }
+        for (int t = 0; t < TT; ++t) msum[t] = Dot16(mn, xb[t]->bsums);
+        d = HalfToFloat(wb.d);
+        dm = HalfToFloat(wb.dmin);
+      });
 }
 
 // Q3_K: levels biased by 4 (0..7), the bias taken back through the activation sums:
@@ -750,43 +764,28 @@ HWY_INLINE void TileQ2_K(const std::byte* w0, size_t row_bytes, const std::byte*
 template <int R, int TT>
 HWY_INLINE void TileQ3_K(const std::byte* w0, size_t row_bytes, const std::byte* xq, size_t xq_stride, int64_t n,
                          float* y, size_t y_stride) {
-  const int64_t nb = n / kQK_K;
-  float sum[R * TT] = {};
-  for (int64_t b = 0; b < nb; ++b) {
-    const BlockQ8_K* xb[TT];
-    for (int t = 0; t < TT; ++t) xb[t] = reinterpret_cast<const BlockQ8_K*>(xq + t * xq_stride) + b;
-    ISum is[R * TT];
-    float dw[R * TT], dx[R * TT];
-    for (int r = 0; r < R; ++r) {
-      const BlockQ3_K& wb = reinterpret_cast<const BlockQ3_K*>(w0 + static_cast<size_t>(r) * row_bytes)[b];
-      const uint32_t a0 = Load32(wb.scales), a1 = Load32(wb.scales + 4), a2 = Load32(wb.scales + 8);
-      const uint32_t m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
-      const uint32_t biased[4] = {(a0 & m4) | ((a2 & m2) << 4), (a1 & m4) | (((a2 >> 2) & m2) << 4),
-                                  ((a0 >> 4) & m4) | (((a2 >> 4) & m2) << 4),
-                                  ((a1 >> 4) & m4) | (((a2 >> 6) & m2) << 4)};
-      Bytes16 sc, sc4;  // the scales (biased - 32, sign-extended from 6 bits), and 4 times them
-      for (int k = 0; k < 4; ++k) {
-        const uint32_t t = biased[k] ^ 0x20202020u, sign = t & 0x20202020u;
-        sc.w[k] = t | (sign << 1) | (sign << 2);
-        sc4.w[k] = (biased[k] << 2) ^ 0x80808080u;
-      }
-      const Scales16 scales = ScalesOf(sc);
-      ISum* isum = is + r * TT;
-      for (int t = 0; t < TT; ++t) isum[t] = ISub(IZero(), Dot16(sc4, xb[t]->bsums));
-      for (int v = 0; v < 8; ++v) {
-        const W32 u = OrBit(Bits2(wb.qs + 32 * (v / 4), 2 * (v % 4)), wb.hmask, v, 4);
-        for (int t = 0; t < TT; ++t) isum[t] = IAdd(isum[t], Dot2S(u, xb[t]->qs + 32 * v, scales, v));
-      }
-      const float d = HalfToFloat(wb.d);
-      for (int t = 0; t < TT; ++t) {
-        dw[r * TT + t] = d;
-        dx[r * TT + t] = xb[t]->d;
-      }
-    }
-    FloatSteps<R * TT, false>(sum, is, nullptr, dw, nullptr, dx);
-  }
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < TT; ++t) y[t * y_stride + r] = sum[r * TT + t];
+  TileSuperBlocks<BlockQ3_K, false, R, TT>(
+      w0, row_bytes, xq, xq_stride, n, y, y_stride,
+      [](const BlockQ3_K& wb, const BlockQ8_K* const* xb, ISum* isum, ISum*, float& d, float&) {
+        const uint32_t a0 = Load32(wb.scales), a1 = Load32(wb.scales + 4), a2 = Load32(wb.scales + 8);
+        const uint32_t m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
+        const uint32_t biased[4] = {(a0 & m4) | ((a2 & m2) << 4), (a1 & m4) | (((a2 >> 2) & m2) << 4),
+                                    ((a0 >> 4) & m4) | (((a2 >> 4) & m2) << 4),
+                                    ((a1 >> 4) & m4) | (((a2 >> 6) & m2) << 4)};
+        Bytes16 sc, sc4;  // the scales (biased - 32, sign-extended from 6 bits), and 4 times them
+        for (int k = 0; k < 4; ++k) {
+          const uint32_t t = biased[k] ^ 0x20202020u, sign = t & 0x20202020u;
+          sc.w[k] = t | (sign << 1) | (sign << 2);
+          sc4.w[k] = (biased[k] << 2) ^ 0x80808080u;
+        }
+        const Scales16 scales = ScalesOf(sc);
+        for (int t = 0; t < TT; ++t) isum[t] = ISub(IZero(), Dot16(sc4, xb[t]->bsums));
+        for (int v = 0; v < 8; ++v) {
+          const W32 u = OrBit(Bits2(wb.qs + 32 * (v / 4), 2 * (v % 4)), wb.hmask, v, 4);
+          for (int t = 0; t < TT; ++t) isum[t] = IAdd(isum[t], Dot2S(u, xb[t]->qs + 32 * v, scales, v));
+        }
+        d = HalfToFloat(wb.d);
+      });
 }
 
 // Q5_K: the 6-bit scales and mins (see q4_k_scale_min) unpacked four at a time in 32-bit words,
@@ -794,37 +793,22 @@ HWY_INLINE void TileQ3_K(const std::byte* w0, size_t row_bytes, const std::byte*
 template <int R, int TT>
 HWY_INLINE void TileQ5_K(const std::byte* w0, size_t row_bytes, const std::byte* xq, size_t xq_stride, int64_t n,
                          float* y, size_t y_stride) {
-  const int64_t nb = n / kQK_K;
-  float sum[R * TT] = {};
-  for (int64_t b = 0; b < nb; ++b) {
-    const BlockQ8_K* xb[TT];
-    for (int t = 0; t < TT; ++t) xb[t] = reinterpret_cast<const BlockQ8_K*>(xq + t * xq_stride) + b;
-    ISum is[R * TT], ms[R * TT];
-    float dw[R * TT], dmw[R * TT], dx[R * TT];
-    for (int r = 0; r < R; ++r) {
-      const BlockQ5_K& wb = reinterpret_cast<const BlockQ5_K*>(w0 + static_cast<size_t>(r) * row_bytes)[b];
-      const uint32_t a0 = Load32(wb.scales), a1 = Load32(wb.scales + 4), a2 = Load32(wb.scales + 8);
-      const uint32_t m6 = 0x3F3F3F3Fu, m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
-      const Scales16 scales = ScalesOf(Dup8(a0 & m6, (a2 & m4) | (((a0 >> 6) & m2) << 4)));
-      const Bytes16 mins = Dup8(a1 & m6, ((a2 >> 4) & m4) | (((a1 >> 6) & m2) << 4));
-      ISum* isum = is + r * TT;
-      for (int t = 0; t < TT; ++t) isum[t] = IZero();
-      for (int v = 0; v < 8; ++v) {
-        const W32 u = OrBit(Nib(wb.qs + 32 * (v / 2), v % 2 != 0), wb.qh, v, 16);
-        for (int t = 0; t < TT; ++t) isum[t] = IAdd(isum[t], Dot2S(u, xb[t]->qs + 32 * v, scales, v));
-      }
-      const float d = HalfToFloat(wb.d), dm = HalfToFloat(wb.dmin);
-      for (int t = 0; t < TT; ++t) {
-        ms[r * TT + t] = Dot16(mins, xb[t]->bsums);
-        dw[r * TT + t] = d;
-        dmw[r * TT + t] = dm;
-        dx[r * TT + t] = xb[t]->d;
-      }
-    }
-    FloatSteps<R * TT, true>(sum, is, ms, dw, dmw, dx);
-  }
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < TT; ++t) y[t * y_stride + r] = sum[r * TT + t];
+  TileSuperBlocks<BlockQ5_K, true, R, TT>(
+      w0, row_bytes, xq, xq_stride, n, y, y_stride,
+      [](const BlockQ5_K& wb, const BlockQ8_K* const* xb, ISum* isum, ISum* msum, float& d, float& dm) {
+        const uint32_t a0 = Load32(wb.scales), a1 = Load32(wb.scales + 4), a2 = Load32(wb.scales + 8);
+        const uint32_t m6 = 0x3F3F3F3Fu, m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
+        const Scales16 scales = ScalesOf(Dup8(a0 & m6, (a2 & m4) | (((a0 >> 6) & m2) << 4)));
+        const Bytes16 mins = Dup8(a1 & m6, ((a2 >> 4) & m4) | (((a1 >> 6) & m2) << 4));
+        for (int t = 0; t < TT; ++t) isum[t] = IZero();
+        for (int v = 0; v < 8; ++v) {
+          const W32 u = OrBit(Nib(wb.qs + 32 * (v / 2), v % 2 != 0), wb.qh, v, 16);
+          for (int t = 0; t < TT; ++t) isum[t] = IAdd(isum[t], Dot2S(u, xb[t]->qs + 32 * v, scales, v));
+        }
+        for (int t = 0; t < TT; ++t) msum[t] = Dot16(mins, xb[t]->bsums);
+        d = HalfToFloat(wb.d);
+        dm = HalfToFloat(wb.dmin);
+      });
 }
 
 // ---------------------------------------------------------------------------------------------
