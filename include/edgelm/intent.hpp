@@ -55,6 +55,13 @@ struct TokenStates {
 // model asks. Throws edgelm::Error for an empty (or all-blank) text.
 std::vector<int32_t> encode_text(const Tokenizer& tok, std::string_view text, const std::string& templ);
 
+// The early exit `n_layers` (FeatureOptions::n_layers) asks of a backbone with config c, as
+// SessionOptions::n_layers and Head::backbone_layers hold it: K when 0 < K < c.n_layer, else 0
+// (all blocks).
+inline int early_exit(int n_layers, const ModelConfig& c) {
+  return n_layers > 0 && n_layers < c.n_layer ? n_layers : 0;
+}
+
 struct FeatureOptions {
   std::string templ = "{text}";
   int n_threads = 0;      // 0: all cores

@@ -31,8 +31,8 @@ void run(TrainClassifierArgs& a) {
   a.o.features.cache_dir = a.no_cache ? "-" : a.cache_dir;
   a.o.features.n_threads = a.threads;
   auto model = Model::load(a.model);
-  const int n_layer = model->config().n_layer, k = a.o.features.n_layers;
-  if (k > 0 && k < n_layer)
+  const int n_layer = model->config().n_layer, k = intent::early_exit(a.o.features.n_layers, model->config());
+  if (k > 0)
     std::printf("backbone: first %d of %d blocks of %s (early exit; --layers 0 uses all)\n", k, n_layer,
                 model->config().name.c_str());
   else

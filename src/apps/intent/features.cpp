@@ -118,7 +118,7 @@ TokenStates text_states(const std::shared_ptr<const Model>& model, const std::st
 
   // The key covers everything the states depend on: backbone bytes, the exact token ids.
   std::string key_src = backbone_sha256 + "\n" + kEncodingVersion + "\n";
-  const int n_layers = opts.n_layers > 0 && opts.n_layers < model->config().n_layer ? opts.n_layers : 0;
+  const int n_layers = early_exit(opts.n_layers, model->config());
   if (n_layers > 0) key_src += "layers " + std::to_string(n_layers) + "\n";
   {
     std::vector<unsigned char> bytes;

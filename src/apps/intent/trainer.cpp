@@ -147,9 +147,10 @@ TrainReport train_classifier(const std::shared_ptr<const Model>& model, const st
   if (!(o.weight_decay >= 0) || !(o.weight_decay < 10)) throw Error("--weight-decay must be in [0, 10)");
   if (!(o.dropout >= 0) || !(o.dropout < 1)) throw Error("--dropout must be in [0, 1)");
   if (o.hidden < 0 || o.hidden > 65536) throw Error("--hidden must be between 0 and 65536");
-  const int n_layer = model->config().n_layer;
   if (o.features.n_layers < 0) throw Error("--layers must be 0 (all blocks) or more");
-  const int used = o.features.n_layers > 0 ? std::min(o.features.n_layers, n_layer) : n_layer;
+  Head head;
+  head.backbone_layers = early_exit(o.features.n_layers, model->config());
+  const int used = head.layers_used(model->config());
   if (o.unfreeze < 0 || o.unfreeze > used)
     throw Error("--unfreeze " + std::to_string(o.unfreeze) + " is outside 0.." + std::to_string(used),
                 "the classifier uses " + std::to_string(used) + " blocks of the backbone");
@@ -171,7 +172,6 @@ TrainReport train_classifier(const std::shared_ptr<const Model>& model, const st
   for (const auto& e : tr) label_set.insert(e.label);
   if (label_set.size() < 2)
     throw Error("training data '" + train_path + "' has only one label", "a classifier needs at least two labels");
-  Head head;
   head.labels.assign(label_set.begin(), label_set.end());
   std::map<std::string, int> index;
   for (size_t i = 0; i < head.labels.size(); ++i) index[head.labels[i]] = static_cast<int>(i);
@@ -198,7 +198,6 @@ TrainReport train_classifier(const std::shared_ptr<const Model>& model, const st
   head.backbone_sha256 = sha256_file(model->path());
   head.backbone_name = model->config().name;
   head.templ = o.features.templ;
-  head.backbone_layers = used < n_layer ? used : 0;
   auto progress = [&](const char* stage) -> ProgressFn {
     if (!cb.on_progress) return {};
     return [&cb, stage](size_t d, size_t t) { cb.on_progress(stage, d, t); };
