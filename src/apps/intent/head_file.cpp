@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "edgelm/error.hpp"
 #include "edgelm/gguf.hpp"
@@ -31,6 +32,15 @@ std::vector<float> read(const gguf::File& f, const std::string& name, int64_t ne
   for (float x : out)
     if (!std::isfinite(x)) throw Error("classifier head '" + f.path() + "': tensor " + name + " holds a non-finite value", "retrain the head");
   return out;
+}
+// Stored shape (ne0, ne1) of a fine-tuned block's parameter: norm weights are d-vectors (ne1 = 1),
+// matrices have the block's input width as ne0.
+std::pair<int64_t, int64_t> block_param_shape(const train::Param& p, const train::BlockShape& b, int d) {
+  if (p.value.size() == static_cast<size_t>(d)) return {d, 1};
+  const int64_t n_in = p.name.ends_with("attn_output") ? int64_t{b.n_head} * b.head_dim
+                       : p.name.ends_with("ffn_down")  ? b.n_ff
+                                                       : d;
+  return {n_in, static_cast<int64_t>(p.value.size()) / n_in};
 }
 }  // namespace
 
@@ -81,13 +91,11 @@ void save_head(const Head& head, const std::string& path) {
     w.set_bool(key("blocks.rope_neox"), b.rope_neox);
     for (const train::TransformerBlock& blk : head.blocks)
       for (const train::Param* p : const_cast<train::TransformerBlock&>(blk).params()) {
-        const int64_t n_in = p->name.ends_with("attn_output") ? int64_t{b.n_head} * b.head_dim
-                             : p->name.ends_with("ffn_down") ? b.n_ff
-                                                              : d;
-        if (p->value.size() == static_cast<size_t>(d))
-          add(w, p->name, p->value, {d});
+        const auto [ne0, ne1] = block_param_shape(*p, b, d);
+        if (ne1 == 1)
+          add(w, p->name, p->value, {ne0});
         else
-          add(w, p->name, p->value, {n_in, static_cast<int64_t>(p->value.size()) / n_in});
+          add(w, p->name, p->value, {ne0, ne1});
       }
   }
   w.write(path);
@@ -148,13 +156,8 @@ Head load_head(const std::string& path) {
     for (uint32_t i = 0; i < n_blocks; ++i) {
       h.blocks.emplace_back(b, h.first_block + static_cast<int>(i));
       for (train::Param* p : h.blocks.back().params()) {
-        const int64_t n_in = p->name.ends_with("attn_output") ? int64_t{b.n_head} * b.head_dim
-                             : p->name.ends_with("ffn_down") ? b.n_ff
-                                                              : d;
-        if (p->value.size() == static_cast<size_t>(d))
-          p->value = read(f, p->name, d, 1);
-        else
-          p->value = read(f, p->name, n_in, static_cast<int64_t>(p->value.size()) / n_in);
+        const auto [ne0, ne1] = block_param_shape(*p, b, d);
+        p->value = read(f, p->name, ne0, ne1);
       }
     }
   }
