@@ -127,11 +127,10 @@ TEST_P(Gemma3LlamaCpp, TokensLogitsAndGreedyAgreeWithLlamaCpp) {
 INSTANTIATE_TEST_SUITE_P(Prompts, Gemma3LlamaCpp, ::testing::Range(0, 12));
 
 // The 652-token prompt (a 512-token batch, then 140): the local layers' 512-position window
-// drops the oldest positions. Slow with the scalar K-quant kernels, so it runs only on request
-// (--gtest_also_run_disabled_tests).
+// drops the oldest positions (~6 s with the SIMD K-quant kernels).
 class Gemma3LlamaCppLong : public Gemma3LlamaCpp {};
 
-TEST_F(Gemma3LlamaCppLong, DISABLED_LongerThanTheSlidingWindow) {
+TEST_F(Gemma3LlamaCppLong, LongerThanTheSlidingWindow) {
   check_case(model_, fixture_["cases"][12], 12);
 }
 
