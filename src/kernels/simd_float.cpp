@@ -348,9 +348,16 @@ HWY_INLINE void AttendGroup(const float* q, size_t q_stride, const uint16_t* kt,
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   const int64_t parts = kBlk / N;
   constexpr size_t kMaxHd = 512;
-  float qh[G][kMaxHd];
-  for (int g = 0; g < G; ++g)
-    for (int64_t i = 0; i < hd; ++i) qh[g][i] = fp16_to_f32(f32_to_fp16(q[g * q_stride + i]));
+  HWY_ALIGN float qh[G][kMaxHd];
+  for (int g = 0; g < G; ++g) {  // queries rounded to half precision, a vector at a time
+    int64_t i = 0;
+    for (; i + N <= hd; i += N) {
+      HWY_ALIGN uint16_t h[hn::MaxLanes(DF())];
+      StoreHalf(hn::LoadU(df, q + g * q_stride + i), h);
+      hn::Store(LoadHalf(h), df, qh[g] + i);
+    }
+    for (; i < hd; ++i) qh[g][i] = fp16_to_f32(f32_to_fp16(q[g * q_stride + i]));
+  }
   const int64_t n_pad = (n_kv + kBlk - 1) / kBlk * kBlk;
   const bool tiled = order == AttnOrder::kBatch && hd % kLanes == 0;
   const int64_t np = tiled ? hd : hd - hd % 64;  // dims summed in vector lanes (vector order)
