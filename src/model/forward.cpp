@@ -446,8 +446,10 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
         const bool fused = HD % block_of(vo) == 0;
         const bool grouped = N * NKV >= 2 * nth;
         const int64_t per_tok = grouped ? NKV : NH;
-        auto [i0, i1] = kernels::split_range(N * per_tok, ith, nth);
-        for (int64_t item = i0; item < i1; ++item) {
+        // Items are dealt out in turn, not in contiguous ranges: under the causal mask a
+        // token's attention costs in proportion to its position, and contiguous ranges gave the
+        // last thread the longest contexts (with 2 threads on a 512-token prompt, 3/4 of the work).
+        for (int64_t item = ith; item < N * per_tok; item += nth) {
           const int64_t t = item / per_tok, u = item % per_tok;
           const int64_t hq = grouped ? u * group : u, nq = grouped ? group : 1, hk = hq / group;
           const BatchEntry& e = batch[t];
