@@ -42,6 +42,36 @@ TensorView raw_view(const float* data, int64_t n_in, int64_t n_out) {
   return v;
 }
 
+// The seven projections of a block, for the code that walks them all: where each sits in
+// BlockWeights, LayerWeights and TransformerBlock, its tensor name and its shape (n_in -> n_out).
+enum class Dim { Embd, Q, KV, FF };
+struct Projection {
+  TensorView BlockWeights::*view;
+  TensorView LayerWeights::*tensor;
+  Param TransformerBlock::*param;
+  const char* name;
+  Dim n_in, n_out;
+};
+constexpr Projection kProjections[] = {
+    {&BlockWeights::wq, &LayerWeights::wq, &TransformerBlock::wq, "attn_q", Dim::Embd, Dim::Q},
+    {&BlockWeights::wk, &LayerWeights::wk, &TransformerBlock::wk, "attn_k", Dim::Embd, Dim::KV},
+    {&BlockWeights::wv, &LayerWeights::wv, &TransformerBlock::wv, "attn_v", Dim::Embd, Dim::KV},
+    {&BlockWeights::wo, &LayerWeights::wo, &TransformerBlock::wo, "attn_output", Dim::Q, Dim::Embd},
+    {&BlockWeights::ffn_gate, &LayerWeights::ffn_gate, &TransformerBlock::ffn_gate, "ffn_gate", Dim::Embd, Dim::FF},
+    {&BlockWeights::ffn_up, &LayerWeights::ffn_up, &TransformerBlock::ffn_up, "ffn_up", Dim::Embd, Dim::FF},
+    {&BlockWeights::ffn_down, &LayerWeights::ffn_down, &TransformerBlock::ffn_down, "ffn_down", Dim::FF, Dim::Embd},
+};
+
+int64_t dim(const BlockShape& s, Dim d) {
+  switch (d) {
+    case Dim::Embd: return s.n_embd;
+    case Dim::Q: return int64_t{s.n_head} * s.head_dim;
+    case Dim::KV: return int64_t{s.n_head_kv} * s.head_dim;
+    case Dim::FF: return s.n_ff;
+  }
+  return 0;
+}
+
 // y[t][r] = W[r] . x[t] for T rows (W: ne[1] rows of ne[0]); activations converted to the
 // weight's vec_dot_type first, as the engine does.
 void linear(const TensorView& w, const float* x, int64_t T, float* y, kernels::ThreadPool* pool) {
@@ -116,20 +146,16 @@ float silu(float g) { return g / (1.0f + std::exp(-g)); }
 
 TransformerBlock::TransformerBlock(BlockShape s, int index) : shape_(s) {
   const std::string p = "cls.blk." + std::to_string(index) + ".";
-  const size_t E = s.n_embd, Q = static_cast<size_t>(s.n_head) * s.head_dim,
-               KV = static_cast<size_t>(s.n_head_kv) * s.head_dim, FF = s.n_ff;
-  struct Item {
-    Param* p;
-    const char* name;
-    size_t n;
-  } items[] = {{&attn_norm, "attn_norm", E}, {&wq, "attn_q", Q * E},        {&wk, "attn_k", KV * E},
-               {&wv, "attn_v", KV * E},       {&wo, "attn_output", E * Q},  {&ffn_norm, "ffn_norm", E},
-               {&ffn_gate, "ffn_gate", FF * E}, {&ffn_up, "ffn_up", FF * E}, {&ffn_down, "ffn_down", E * FF}};
-  for (const Item& it : items) {
-    it.p->name = p + it.name;
-    it.p->resize(it.n);
+  for (auto [norm, name] : {std::pair{&attn_norm, "attn_norm"}, std::pair{&ffn_norm, "ffn_norm"}}) {
+    norm->name = p + name;
+    norm->resize(s.n_embd);
+    norm->decay = false;
   }
-  attn_norm.decay = ffn_norm.decay = false;
+  for (const Projection& pr : kProjections) {
+    Param& w = this->*pr.param;
+    w.name = p + pr.name;
+    w.resize(static_cast<size_t>(dim(s, pr.n_out) * dim(s, pr.n_in)));
+  }
 }
 
 std::vector<Param*> TransformerBlock::params() {
@@ -157,29 +183,16 @@ BlockWeights block_weights(const Model& model, int layer) {
   BlockWeights w;
   w.attn_norm = reinterpret_cast<const float*>(L.attn_norm.data);
   w.ffn_norm = reinterpret_cast<const float*>(L.ffn_norm.data);
-  w.wq = L.wq;
-  w.wk = L.wk;
-  w.wv = L.wv;
-  w.wo = L.wo;
-  w.ffn_gate = L.ffn_gate;
-  w.ffn_up = L.ffn_up;
-  w.ffn_down = L.ffn_down;
+  for (const Projection& pr : kProjections) w.*pr.view = L.*pr.tensor;
   return w;
 }
 
 BlockWeights block_weights(const TransformerBlock& b) {
-  const BlockShape& s = b.shape();
-  const int64_t E = s.n_embd, Q = int64_t{s.n_head} * s.head_dim, KV = int64_t{s.n_head_kv} * s.head_dim;
   BlockWeights w;
   w.attn_norm = b.attn_norm.value.data();
   w.ffn_norm = b.ffn_norm.value.data();
-  w.wq = f32_view(b.wq, E, Q);
-  w.wk = f32_view(b.wk, E, KV);
-  w.wv = f32_view(b.wv, E, KV);
-  w.wo = f32_view(b.wo, Q, E);
-  w.ffn_gate = f32_view(b.ffn_gate, E, s.n_ff);
-  w.ffn_up = f32_view(b.ffn_up, E, s.n_ff);
-  w.ffn_down = f32_view(b.ffn_down, s.n_ff, E);
+  for (const Projection& pr : kProjections)
+    w.*pr.view = f32_view(b.*pr.param, dim(b.shape(), pr.n_in), dim(b.shape(), pr.n_out));
   return w;
 }
 
@@ -193,14 +206,8 @@ TransformerBlock load_block(const Model& model, int layer, int index) {
     for (int64_t r = 0; r < v.nrows(); ++r) kernels::dequantize_row(v.type, v.row(r), p.value.data() + r * v.ne[0], v.ne[0]);
   };
   load(L.attn_norm, b.attn_norm);
-  load(L.wq, b.wq);
-  load(L.wk, b.wk);
-  load(L.wv, b.wv);
-  load(L.wo, b.wo);
   load(L.ffn_norm, b.ffn_norm);
-  load(L.ffn_gate, b.ffn_gate);
-  load(L.ffn_up, b.ffn_up);
-  load(L.ffn_down, b.ffn_down);
+  for (const Projection& pr : kProjections) load(L.*pr.tensor, b.*pr.param);
   return b;
 }
 

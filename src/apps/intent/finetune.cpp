@@ -4,10 +4,9 @@
 #include "apps/intent/finetune.hpp"
 
 #include <algorithm>
-#include <chrono>
-#include <cmath>
 #include <thread>
 
+#include "apps/intent/epoch_loop.hpp"
 #include "edgelm/error.hpp"
 #include "tensor/fp16.hpp"
 #include "train/block.hpp"
@@ -15,8 +14,6 @@
 namespace edgelm::intent {
 
 namespace {
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // Residual states entering the first trainable block, every token (BOS included).
 TokenStates prefix_states(const Model& model, int n_layers, const std::vector<std::vector<int32_t>>& ids,
@@ -153,7 +150,7 @@ std::vector<float> train_unfrozen(const std::shared_ptr<const Model>& model, Hea
   train::AdamW opt(head_params, {.lr = head_lr, .weight_decay = o.weight_decay});
   train::AdamW opt_blocks(block_params, {.lr = o.block_lr, .weight_decay = 0.0f});
   train::ReduceLROnPlateau sched(o.lr_factor, o.lr_patience), sched_blocks(o.lr_factor, o.lr_patience, 1e-4f, 1e-8f);
-  train::EarlyStopping stop(o.patience);
+  EpochLoop loop(all, {{&opt, &sched}, {&opt_blocks, &sched_blocks}}, o.patience, head, out_path);
   double first_loss = 0, first_acc = 0;
 
   auto evaluate = [&](double& loss, double& acc) {
@@ -181,84 +178,41 @@ std::vector<float> train_unfrozen(const std::shared_ptr<const Model>& model, Hea
     return probs;
   };
 
-  std::vector<std::vector<float>> best;
-  std::vector<int> order(y_tr.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
   std::vector<float> logits(c), dlogits(c), dfin, dcur, dprev;
   train::ClassifierHead::Trace trace;
-  const size_t n_batches = (order.size() + o.batch_size - 1) / o.batch_size;
+  auto train_batch = [&](std::span<const int> idx, float scale, double& loss_sum) {
+    run_blocks(*model, head, s_tr, idx, p, true, pool);
+    const size_t T = p.r_final.size();
+    dfin.assign(T * E, 0.0f);
+    std::vector<float> dtok;
+    size_t off = 0;
+    for (size_t j = 0; j < idx.size(); ++j) {
+      const int i = idx[j], n = p.lens[j] - n_skip;
+      head.net.forward(p.out.data() + (off + n_skip) * E, n, logits.data(), &trace, o.dropout, &rng);
+      loss_sum += train::softmax_cross_entropy(logits.data(), c, y_tr[i], dlogits.data(), scale);
+      dtok.resize(static_cast<size_t>(n) * E);
+      head.net.backward(trace, dlogits.data(), dtok.data());
+      std::copy(dtok.begin(), dtok.end(), dfin.begin() + (off + n_skip) * E);
+      off += p.lens[j];
+    }
+    dcur.resize(T * E);
+    dprev.resize(T * E);
+    train::rmsnorm_rows_backward(p.ins[0].data(), reinterpret_cast<const float*>(model->weights().output_norm.data),
+                                 p.r_final.data(), dfin.data(), static_cast<int64_t>(T), E, dcur.data(), nullptr);
+    for (size_t k = head.blocks.size(); k-- > 0;) {
+      train::block_backward(head.blocks[k], p.traces[k], dcur.data(), dprev.data(), &pool);
+      std::swap(dcur, dprev);
+    }
+  };
   // The frozen-backbone head is the checkpoint to beat.
   evaluate(first_loss, first_acc);
-  stop.update(static_cast<float>(first_loss));
-  sched.step(static_cast<float>(first_loss), opt);
-  sched_blocks.step(static_cast<float>(first_loss), opt_blocks);
-  for (const train::Param* q : all) best.push_back(q->value);
+  loop.start_from(first_loss);
   const int epoch0 = rep.epochs.empty() ? 0 : rep.epochs.back().epoch;
-  for (int epoch = epoch0 + 1; epoch <= epoch0 + o.unfreeze_epochs; ++epoch) {
-    const auto t_epoch = Clock::now();
-    rng.shuffle(order);
-    double loss_sum = 0;
-    for (size_t b = 0; b < n_batches; ++b) {
-      const size_t lo = b * o.batch_size, hi = std::min(order.size(), lo + o.batch_size);
-      const std::span<const int> idx(order.data() + lo, hi - lo);
-      const float scale = 1.0f / static_cast<float>(hi - lo);
-      opt.zero_grad();
-      opt_blocks.zero_grad();
-      run_blocks(*model, head, s_tr, idx, p, true, pool);
-      const size_t T = p.r_final.size();
-      dfin.assign(T * E, 0.0f);
-      std::vector<float> dtok;
-      size_t off = 0;
-      for (size_t j = 0; j < idx.size(); ++j) {
-        const int i = idx[j], n = p.lens[j] - n_skip;
-        head.net.forward(p.out.data() + (off + n_skip) * E, n, logits.data(), &trace, o.dropout, &rng);
-        loss_sum += train::softmax_cross_entropy(logits.data(), c, y_tr[i], dlogits.data(), scale);
-        dtok.resize(static_cast<size_t>(n) * E);
-        head.net.backward(trace, dlogits.data(), dtok.data());
-        std::copy(dtok.begin(), dtok.end(), dfin.begin() + (off + n_skip) * E);
-        off += p.lens[j];
-      }
-      dcur.resize(T * E);
-      dprev.resize(T * E);
-      train::rmsnorm_rows_backward(p.ins[0].data(), reinterpret_cast<const float*>(model->weights().output_norm.data),
-                                   p.r_final.data(), dfin.data(), static_cast<int64_t>(T), E, dcur.data(), nullptr);
-      for (size_t k = head.blocks.size(); k-- > 0;) {
-        train::block_backward(head.blocks[k], p.traces[k], dcur.data(), dprev.data(), &pool);
-        std::swap(dcur, dprev);
-      }
-      train::clip_grad_norm(all, o.clip);
-      opt.step();
-      opt_blocks.step();
-      if (cb.on_progress && (b % 4 == 0 || b + 1 == n_batches)) {
-        const std::string stage = "fine-tune epoch " + std::to_string(epoch - epoch0) + "/" + std::to_string(o.unfreeze_epochs);
-        cb.on_progress(stage.c_str(), b + 1, n_batches);
-      }
-    }
-    EpochStats st;
-    st.epoch = epoch;
-    st.train_loss = loss_sum / order.size();
-    evaluate(st.val_loss, st.val_acc);
-    st.lr = opt.lr();
-    if (!std::isfinite(st.train_loss) || !std::isfinite(st.val_loss))
-      throw Error("training diverged at epoch " + std::to_string(epoch) + " (loss is not finite)",
-                  "lower --lr or --block-lr");
-    st.best = stop.update(static_cast<float>(st.val_loss));
-    if (st.best) {
-      rep.best_epoch = epoch;
-      rep.best_val_loss = st.val_loss;
-      best.clear();
-      for (const train::Param* q : all) best.push_back(q->value);
-      head.oos_threshold = 0;
-      save_head(head, out_path);
-    }
-    st.lr_reduced = sched.step(static_cast<float>(st.val_loss), opt);
-    sched_blocks.step(static_cast<float>(st.val_loss), opt_blocks);
-    st.seconds = seconds_since(t_epoch);
-    rep.epochs.push_back(st);
-    if (cb.on_epoch) cb.on_epoch(st);
-    if (stop.should_stop()) break;
-  }
-  for (size_t k = 0; k < all.size(); ++k) all[k]->value = best[k];
+  loop.run({.first_epoch = epoch0 + 1, .n_epochs = o.unfreeze_epochs, .batch_size = static_cast<size_t>(o.batch_size),
+            .clip = o.clip, .progress_every = 4, .stage = "fine-tune epoch",
+            .diverged_hint = "lower --lr or --block-lr"},
+           y_tr.size(), rng, train_batch, evaluate, cb, rep);
+  loop.restore_best();
   double loss = 0, acc = 0;
   std::vector<float> probs = evaluate(loss, acc);
   rep.block_train_seconds = seconds_since(t_train);

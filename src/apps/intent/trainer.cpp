@@ -1,11 +1,11 @@
 // train-classifier: features from the backbone (cached), then a seeded mini-batch loop over
 // the head with AdamW, clipping, ReduceLROnPlateau and early stopping; best head kept on disk.
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <map>
 #include <set>
 
+#include "apps/intent/epoch_loop.hpp"
 #include "apps/intent/finetune.hpp"
 #include "edgelm/error.hpp"
 #include "edgelm/intent.hpp"
@@ -13,8 +13,6 @@
 namespace edgelm::intent {
 
 namespace {
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // Inputs of the head for a data set: pooled vectors (last/mean) or token states (attention).
 struct Inputs {
@@ -220,60 +218,25 @@ TrainReport train_classifier(const std::shared_ptr<const Model>& model, const st
   std::vector<train::Param*> params = head.net.params();
   train::AdamW opt(params, {.lr = o.lr, .weight_decay = o.weight_decay});
   train::ReduceLROnPlateau sched(o.lr_factor, o.lr_patience);
-  train::EarlyStopping stop(o.patience);
-  std::vector<std::vector<float>> best;
-  std::vector<int> order(tr.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  EpochLoop loop(params, {{&opt, &sched}}, o.patience, head, out_path);
   std::vector<float> rows, logits(c), dlogits(c);
   train::ClassifierHead::Trace trace;
-  const size_t n_batches = (order.size() + o.batch_size - 1) / o.batch_size;
-
-  for (int epoch = 1; epoch <= o.epochs; ++epoch) {
-    const auto t_epoch = Clock::now();
-    rng.shuffle(order);
-    double loss_sum = 0;
-    for (size_t b = 0; b < n_batches; ++b) {
-      const size_t lo = b * o.batch_size, hi = std::min(order.size(), lo + o.batch_size);
-      const float scale = 1.0f / static_cast<float>(hi - lo);
-      opt.zero_grad();
-      for (size_t k = lo; k < hi; ++k) {
-        const int i = order[k];
-        forward(head.net, in_tr, i, rows, logits.data(), &trace, o.dropout, &rng);
-        loss_sum += train::softmax_cross_entropy(logits.data(), c, y_tr[i], dlogits.data(), scale);
-        head.net.backward(trace, dlogits.data());
-      }
-      train::clip_grad_norm(params, o.clip);
-      opt.step();
-      if (cb.on_progress && (b % 16 == 0 || b + 1 == n_batches)) {
-        const std::string stage = "epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs);
-        cb.on_progress(stage.c_str(), b + 1, n_batches);
-      }
+  auto train_batch = [&](std::span<const int> batch, float scale, double& loss_sum) {
+    for (const int i : batch) {
+      forward(head.net, in_tr, i, rows, logits.data(), &trace, o.dropout, &rng);
+      loss_sum += train::softmax_cross_entropy(logits.data(), c, y_tr[i], dlogits.data(), scale);
+      head.net.backward(trace, dlogits.data());
     }
-    EpochStats st;
-    st.epoch = epoch;
-    st.train_loss = loss_sum / order.size();
+  };
+  auto evaluate_val = [&](double& loss, double& acc) {
     const Eval ev = evaluate(head.net, in_va, y_va);
-    st.val_loss = ev.loss;
-    st.val_acc = ev.acc;
-    st.lr = opt.lr();
-    if (!std::isfinite(st.train_loss) || !std::isfinite(st.val_loss))
-      throw Error("training diverged at epoch " + std::to_string(epoch) + " (loss is not finite)", "lower --lr");
-    st.best = stop.update(static_cast<float>(ev.loss));
-    if (st.best) {
-      rep.best_epoch = epoch;
-      rep.best_val_loss = ev.loss;
-      best.clear();
-      for (const train::Param* p : params) best.push_back(p->value);
-      head.oos_threshold = 0;
-      save_head(head, out_path);  // the best checkpoint so far, written atomically
-    }
-    st.lr_reduced = sched.step(static_cast<float>(ev.loss), opt);
-    st.seconds = seconds_since(t_epoch);
-    rep.epochs.push_back(st);
-    if (cb.on_epoch) cb.on_epoch(st);
-    if (stop.should_stop()) break;
-  }
-  for (size_t k = 0; k < params.size(); ++k) params[k]->value = best[k];
+    loss = ev.loss;
+    acc = ev.acc;
+  };
+  loop.run({.first_epoch = 1, .n_epochs = o.epochs, .batch_size = static_cast<size_t>(o.batch_size), .clip = o.clip,
+            .progress_every = 16, .stage = "epoch", .diverged_hint = "lower --lr"},
+           tr.size(), rng, train_batch, evaluate_val, cb, rep);
+  loop.restore_best();
   rep.head_seconds = seconds_since(t_train);
 
   // Out-of-scope threshold on validation, then the final head. With --unfreeze the head above is
