@@ -2,12 +2,12 @@
 // agree with dequantize-then-multiply.
 #include <cmath>
 #include <cstring>
-#include <random>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "kernels/kernels.hpp"
+#include "support/kernel_inputs.hpp"
 #include "tensor/blocks.hpp"
 #include "tensor/fp16.hpp"
 
@@ -15,14 +15,7 @@ namespace edgelm {
 namespace {
 
 using kernels::reference_ops;
-
-std::vector<float> random_row(int64_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using test::random_row;
 
 TEST(Fp16, ExactValuesAndRounding) {
   EXPECT_EQ(f32_to_fp16(1.0f), 0x3C00);

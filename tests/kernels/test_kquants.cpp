@@ -16,6 +16,7 @@
 
 #include "kernels/kernels.hpp"
 #include "kernels/reference_kquants.hpp"
+#include "support/kernel_inputs.hpp"
 #include "support/test_models.hpp"
 #include "tensor/blocks.hpp"
 #include "tensor/fp16.hpp"
@@ -32,12 +33,21 @@ using nlohmann::json;
 // rounding decisions do not depend on the target (checked on x86-64 with -march=native and on
 // ARM64 under qemu).
 
-std::vector<float> random_row(int64_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
+using test::matrix_view;
+using test::random_row;
+using test::reference_quantize_rows;
+
+// toks activation rows of n for type t's dot product, row k from random_row(n, seed + k),
+// quantized by the reference; row k starts at k * row_size(vec_dot_type, n).
+std::vector<std::byte> quantized_activations(DType t, int64_t n, int64_t toks, uint32_t seed) {
+  const DType xt = reference_ops(t)->vec_dot_type;
+  const size_t xs = row_size(xt, n);
+  std::vector<std::byte> xq(xs * static_cast<size_t>(toks));
+  for (int64_t k = 0; k < toks; ++k) {
+    const auto a = random_row(n, seed + static_cast<uint32_t>(k));
+    reference_ops(xt)->from_float(a.data(), xq.data() + k * xs, n);
+  }
+  return xq;
 }
 
 std::vector<std::byte> from_hex(const std::string& hex) {
@@ -555,22 +565,11 @@ TEST_P(KQuantDot, MatmulRowsUsesTheTypesDotProduct) {
   const kernels::TypeOps& o = *reference_ops(t);
   const int64_t n = kQK_K * 2, rows = 5, toks = 3;
   const auto wf = random_row(n * rows, 300, 0.05f);
-  std::vector<std::byte> wq(row_size(t, n) * rows);
-  for (int64_t r = 0; r < rows; ++r) o.from_float(wf.data() + r * n, wq.data() + r * row_size(t, n), n);
+  const std::vector<std::byte> wq = reference_quantize_rows(t, wf.data(), n, rows);
   const size_t xs = row_size(o.vec_dot_type, n);
-  std::vector<std::byte> xq(xs * toks);
-  for (int64_t k = 0; k < toks; ++k) {
-    const auto a = random_row(n, 400 + static_cast<uint32_t>(k));
-    reference_ops(o.vec_dot_type)->from_float(a.data(), xq.data() + k * xs, n);
-  }
-  TensorView w;
-  w.type = t;
-  w.n_dims = 2;
-  w.ne = {n, rows, 1, 1};
-  w.data = wq.data();
-  w.nbytes = wq.size();
+  const std::vector<std::byte> xq = quantized_activations(t, n, toks, 400);
   std::vector<float> y(rows * toks, -1.0f);
-  kernels::matmul_rows(w, xq.data(), xs, y.data(), rows, toks, 0, rows);
+  kernels::matmul_rows(matrix_view(t, n, rows, wq), xq.data(), xs, y.data(), rows, toks, 0, rows);
   for (int64_t k = 0; k < toks; ++k) {
     for (int64_t r = 0; r < rows; ++r) {
       const float want = o.vec_dot(n, wq.data() + r * row_size(t, n), xq.data() + k * xs);
@@ -594,22 +593,11 @@ TEST(KQuantBatchOrder, FollowsLlamaCppsPaths) {
     const kernels::TypeOps& o = *reference_ops(t);
     const int64_t n = kQK_K * 4, toks = 10;
     const auto wf = random_row(n, 301, 0.05f);
-    std::vector<std::byte> wq(row_size(t, n));
-    o.from_float(wf.data(), wq.data(), n);
+    const std::vector<std::byte> wq = reference_quantize_rows(t, wf.data(), n, 1);
     const size_t xs = row_size(o.vec_dot_type, n);
-    std::vector<std::byte> xq(xs * toks);
-    for (int64_t k = 0; k < toks; ++k) {
-      const auto a = random_row(n, 500 + static_cast<uint32_t>(k));
-      reference_ops(o.vec_dot_type)->from_float(a.data(), xq.data() + k * xs, n);
-    }
-    TensorView w;
-    w.type = t;
-    w.n_dims = 2;
-    w.ne = {n, 1, 1, 1};
-    w.data = wq.data();
-    w.nbytes = wq.size();
+    const std::vector<std::byte> xq = quantized_activations(t, n, toks, 500);
     std::vector<float> y(toks, -1.0f);
-    kernels::matmul_rows(w, xq.data(), xs, y.data(), 1, toks, 0, 1);
+    kernels::matmul_rows(matrix_view(t, n, 1, wq), xq.data(), xs, y.data(), 1, toks, 0, 1);
     for (int64_t k = 0; k < toks; ++k) {
       const float want = kernels::reference_batch_dot(t, toks, k)(n, wq.data(), xq.data() + k * xs);
       const float single = o.vec_dot(n, wq.data(), xq.data() + k * xs);

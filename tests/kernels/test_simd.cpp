@@ -12,6 +12,7 @@
 
 #include "kernels/kernels.hpp"
 #include "kernels/simd.hpp"
+#include "support/kernel_inputs.hpp"
 #include "tensor/blocks.hpp"
 #include "tensor/fp16.hpp"
 
@@ -20,36 +21,19 @@ namespace {
 
 using simd::KernelSet;
 
-std::vector<float> random_row(int64_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using test::random_row;
 
 // A weight matrix of `rows` x `n` in type t, quantized by the reference.
 struct Matrix {
   DType type;
   int64_t n, rows;
   std::vector<std::byte> data;
-  TensorView view() const {
-    TensorView v;
-    v.type = type;
-    v.n_dims = 2;
-    v.ne = {n, rows, 1, 1};
-    v.data = data.data();
-    v.nbytes = data.size();
-    return v;
-  }
+  TensorView view() const { return test::matrix_view(type, n, rows, data); }
 };
 
 Matrix make_matrix(DType t, int64_t n, int64_t rows, uint32_t seed) {
-  Matrix m{t, n, rows, std::vector<std::byte>(row_size(t, n) * static_cast<size_t>(rows))};
   const auto w = random_row(n * rows, seed, 0.5f);
-  for (int64_t r = 0; r < rows; ++r)
-    reference_ops(t)->from_float(w.data() + r * n, m.data.data() + r * row_size(t, n), n);
-  return m;
+  return Matrix{t, n, rows, test::reference_quantize_rows(t, w.data(), n, rows)};
 }
 
 bool is_int8(DType t) { return t == DType::Q4_0 || t == DType::Q4_1 || t == DType::Q8_0; }
@@ -178,9 +162,7 @@ TEST_P(SimdMatmul, MatchesReferenceDots) {
   // 1 (decode), small batches, a 16-token lane group plus a partial one, and a long prompt.
   for (int64_t n_tok : {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33, 70}) {
     const auto x = random_row(n * n_tok, 31 + static_cast<uint32_t>(n_tok), 2.0f);
-    std::vector<std::byte> xq(xs * static_cast<size_t>(n_tok));
-    for (int64_t t = 0; t < n_tok; ++t)
-      reference_ops(ref.vec_dot_type)->from_float(x.data() + t * n, xq.data() + t * xs, n);
+    const std::vector<std::byte> xq = test::reference_quantize_rows(ref.vec_dot_type, x.data(), n, n_tok);
     const size_t ys = rows + 3;  // output stride wider than the row count
     for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, rows}, {5, 18}, {3, 4}}) {
       std::vector<float> y(ys * static_cast<size_t>(n_tok), -777.0f);

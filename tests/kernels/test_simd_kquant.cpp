@@ -16,6 +16,7 @@
 #include "kernels/kernels.hpp"
 #include "kernels/reference_kquants.hpp"
 #include "kernels/simd.hpp"
+#include "support/kernel_inputs.hpp"
 #include "tensor/blocks.hpp"
 #include "tensor/fp16.hpp"
 #include "tensor/kquant_blocks.hpp"
@@ -27,25 +28,19 @@ using simd::KernelSet;
 
 bool is_legacy(DType t) { return t == DType::Q5_0 || t == DType::Q5_1; }  // blocks of 32
 
-std::vector<float> random_floats(int64_t n, uint32_t seed, float scale) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using test::matrix_view;
+using test::random_row;
 
 // rows x n weights of type t. Quantized by the reference, or (raw) random bytes with sane
 // half-precision scales: every level, 4-bit (Q2_K) and 6-bit scale / min and Q6_K scale (-128
 // included) occurs.
 std::vector<std::byte> make_weights(DType t, int64_t n, int64_t rows, uint32_t seed, bool raw) {
+  if (!raw) {
+    const auto w = random_row(n * rows, seed, 0.5f);
+    return test::reference_quantize_rows(t, w.data(), n, rows);
+  }
   const size_t rs = row_size(t, n);
   std::vector<std::byte> data(rs * static_cast<size_t>(rows));
-  if (!raw) {
-    const auto w = random_floats(n * rows, seed, 0.5f);
-    for (int64_t r = 0; r < rows; ++r) reference_ops(t)->from_float(w.data() + r * n, data.data() + r * rs, n);
-    return data;
-  }
   std::mt19937 rng(seed);
   for (auto& b : data) b = static_cast<std::byte>(rng() & 0xFF);
   std::uniform_real_distribution<float> u(-0.01f, 0.01f);
@@ -89,22 +84,9 @@ std::vector<std::byte> make_weights(DType t, int64_t n, int64_t rows, uint32_t s
 // n_tok activation rows quantized to the type's activation format by the reference; some
 // elements large enough to saturate their block (levels +-127).
 std::vector<std::byte> make_activations(DType xt, int64_t n, int64_t n_tok, uint32_t seed) {
-  auto x = random_floats(n * n_tok, seed, 2.0f);
+  auto x = random_row(n * n_tok, seed, 2.0f);
   for (size_t i = 0; i < x.size(); i += 37) x[i] *= 40.0f;
-  const size_t xs = row_size(xt, n);
-  std::vector<std::byte> xq(xs * static_cast<size_t>(n_tok));
-  for (int64_t t = 0; t < n_tok; ++t) reference_ops(xt)->from_float(x.data() + t * n, xq.data() + t * xs, n);
-  return xq;
-}
-
-TensorView view_of(DType t, int64_t n, int64_t rows, const std::vector<std::byte>& data) {
-  TensorView v;
-  v.type = t;
-  v.n_dims = 2;
-  v.ne = {n, rows, 1, 1};
-  v.data = data.data();
-  v.nbytes = data.size();
-  return v;
+  return test::reference_quantize_rows(xt, x.data(), n, n_tok);
 }
 
 class SimdKQuant : public ::testing::TestWithParam<std::tuple<const KernelSet*, DType>> {};
@@ -136,7 +118,7 @@ TEST_P(SimdKQuant, MatmulIsBitIdenticalToTheReferenceOrders) {
   const size_t xs = row_size(ref.vec_dot_type, n);
   for (bool raw : {false, true}) {
     const auto wdata = make_weights(wt, n, rows, 21, raw);
-    const TensorView w = view_of(wt, n, rows, wdata);
+    const TensorView w = matrix_view(wt, n, rows, wdata);
     // Every order and tail: decode, Q4_K's tiles of 4 with 0..3 left over, Q6_K's switch at 8.
     for (int64_t n_tok : {1, 2, 3, 4, 5, 7, 8, 9, 12, 16, 17}) {
       const auto xq = make_activations(ref.vec_dot_type, n, n_tok, 31 + static_cast<uint32_t>(n_tok));
@@ -165,7 +147,7 @@ TEST_P(SimdKQuant, MatmulIsBitIdenticalToTheReferenceOrders) {
 
 TEST(SimdKQuantQ8K, QuantizeIsBitIdenticalToTheReference) {
   const int64_t n = 256 * 8;
-  auto x = random_floats(n, 5, 2.0f);
+  auto x = random_row(n, 5, 2.0f);
   std::fill(x.begin() + 256, x.begin() + 512, 0.0f);  // an all-zero block
   for (int64_t i = 512; i < 768; ++i) x[i] = static_cast<float>(i - 640) * 0.25f;  // ties, repeated maxima
   x[700] = -x[767];                                    // the same magnitude twice, signs differ

@@ -11,23 +11,18 @@
 
 #include "edgelm/model.hpp"
 #include "edgelm/session.hpp"
+#include "support/oracle_suite.hpp"
 #include "support/test_models.hpp"
 
 namespace edgelm {
 namespace {
 
 using nlohmann::json;
+using test::argmax;
 
-class Gemma3LlamaCpp : public ::testing::TestWithParam<int> {
- protected:
-  static void SetUpTestSuite() {
-    fixture_ = json::parse(test::read_file(test::fixture_path("model/gemma3.json")));
-    const std::string path = test::require_model(fixture_["model_file"].get<std::string>());
-    if (!path.empty()) model_ = Model::load(path);
-  }
-  static void TearDownTestSuite() { model_.reset(); }
-  static inline json fixture_;
-  static inline std::shared_ptr<const Model> model_;
+class Gemma3LlamaCpp : public test::OracleSuite<Gemma3LlamaCpp> {
+ public:
+  static constexpr const char* kFixture = "model/gemma3.json";
 };
 
 // The K-quant and Q5_0 matrix products follow llama.cpp's summation orders on x86 (AVX-512):
@@ -44,10 +39,6 @@ constexpr double kLogitTolerance = 0.5;   // prompts 2 and 7
 constexpr double kNearTie = 1.0;
 constexpr size_t kMaxGreedy = 32;         // greedy steps checked at most
 bool known_inexact(int index) { return index == 2 || index == 7; }
-
-int32_t argmax(std::span<const float> v) {
-  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
-}
 
 TEST(Gemma3Config, ArchitectureTableReadsGemma3Metadata) {
   const auto model = Model::load(test::require_model("gemma-3-270m-q4_k_m.gguf"));

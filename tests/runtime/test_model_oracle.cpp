@@ -8,23 +8,17 @@
 
 #include "edgelm/model.hpp"
 #include "edgelm/session.hpp"
-#include "support/test_models.hpp"
+#include "support/oracle_suite.hpp"
 
 namespace edgelm {
 namespace {
 
 using nlohmann::json;
+using test::argmax;
 
-class SmolLM2Oracle : public ::testing::TestWithParam<int> {
- protected:
-  static void SetUpTestSuite() {
-    fixture_ = json::parse(test::read_file(test::fixture_path("model/smollm2.json")));
-    const std::string path = test::require_model(fixture_["model_file"].get<std::string>());
-    if (!path.empty()) model_ = Model::load(path);
-  }
-  static void TearDownTestSuite() { model_.reset(); }
-  static inline json fixture_;
-  static inline std::shared_ptr<const Model> model_;
+class SmolLM2Oracle : public test::OracleSuite<SmolLM2Oracle> {
+ public:
+  static constexpr const char* kFixture = "model/smollm2.json";
 };
 
 // The forward pass follows llama.cpp's CPU arithmetic operation for operation (8-bit activation
@@ -32,10 +26,6 @@ class SmolLM2Oracle : public ::testing::TestWithParam<int> {
 // its compiled code has them), so logits agree to the last bit on CPUs with fused multiply-add;
 // the tolerance only absorbs the fixture's decimal round trip.
 constexpr double kLogitTolerance = 1e-4;
-
-int32_t argmax(std::span<const float> v) {
-  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
-}
 
 TEST_P(SmolLM2Oracle, TokensLogitsAndGreedyMatchLlamaCpp) {
   ASSERT_TRUE(model_) << "model not loaded";

@@ -36,6 +36,14 @@ SamplerParams plain(float temp, uint64_t seed = 1) {
 
 SamplerParams greedy() { return plain(0.0f); }
 
+// plain(1, seed) with one filter set: that filter alone decides which tokens survive.
+template <typename T>
+SamplerParams only(T SamplerParams::*filter, T value, uint64_t seed) {
+  SamplerParams p = plain(1.0f, seed);
+  p.*filter = value;
+  return p;
+}
+
 std::vector<float> log_of(const std::vector<double>& probs) {
   std::vector<float> logits;
   for (double p : probs) logits.push_back(static_cast<float>(std::log(p)));
@@ -65,6 +73,17 @@ std::set<int32_t> seen_tokens(Sampler& s, const std::vector<float>& logits, int 
   std::set<int32_t> seen;
   for (int i = 0; i < draws; ++i) seen.insert(s.sample(logits));
   return seen;
+}
+
+// The same from a fresh sampler with parameters p.
+std::vector<int> draw_counts(const SamplerParams& p, const std::vector<float>& logits, int draws) {
+  Sampler s(p);
+  return draw_counts(s, logits, draws);
+}
+
+std::set<int32_t> seen_tokens(const SamplerParams& p, const std::vector<float>& logits, int draws) {
+  Sampler s(p);
+  return seen_tokens(s, logits, draws);
 }
 
 double entropy_of(const std::vector<int>& counts) {
@@ -258,20 +277,14 @@ TEST(Sampler, TopKRestrictsToTheKBest) {
   std::vector<int32_t> order(logits.size());
   std::iota(order.begin(), order.end(), 0);
   std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
-  SamplerParams p = plain(1.0f, 8);
-  p.top_k = 5;
-  Sampler s(p);
-  EXPECT_EQ(seen_tokens(s, logits, 1000), std::set<int32_t>(order.begin(), order.begin() + 5));
+  EXPECT_EQ(seen_tokens(only(&SamplerParams::top_k, 5, 8), logits, 1000),
+            std::set<int32_t>(order.begin(), order.begin() + 5));
 }
 
 TEST(Sampler, TopKAtOrAboveVocabDisables) {
   const std::vector<float> logits{1.0f, 0.0f, -1.0f};
-  for (int k : {3, 100, 0, -1}) {
-    SamplerParams p = plain(1.0f, 4);
-    p.top_k = k;
-    Sampler s(p);
-    EXPECT_EQ(seen_tokens(s, logits, 2000), (std::set<int32_t>{0, 1, 2})) << "k " << k;
-  }
+  for (int k : {3, 100, 0, -1})
+    EXPECT_EQ(seen_tokens(only(&SamplerParams::top_k, k, 4), logits, 2000), (std::set<int32_t>{0, 1, 2})) << "k " << k;
 }
 
 // --- top-p and min-p -------------------------------------------------------------------------
@@ -280,18 +293,11 @@ TEST(Sampler, TopPKeepsExactlyTheNucleus) {
   const auto logits = log_of({0.05, 0.5, 0.15, 0.3});  // ranked: 1 (0.5), 3 (0.3), 2, 0
   struct Case { float top_p; std::set<int32_t> nucleus; };
   for (const Case& c : {Case{0.4f, {1}}, Case{0.75f, {1, 3}}, Case{0.9f, {1, 3, 2}},
-                        Case{0.99f, {0, 1, 2, 3}}}) {
-    SamplerParams p = plain(1.0f, 31);
-    p.top_p = c.top_p;
-    Sampler s(p);
-    EXPECT_EQ(seen_tokens(s, logits, 3000), c.nucleus) << "top_p " << c.top_p;
-  }
+                        Case{0.99f, {0, 1, 2, 3}}})
+    EXPECT_EQ(seen_tokens(only(&SamplerParams::top_p, c.top_p, 31), logits, 3000), c.nucleus) << "top_p " << c.top_p;
   // Survivors are renormalised: with the nucleus {1, 3}, P(1) = 0.5 / 0.8.
-  SamplerParams p = plain(1.0f, 32);
-  p.top_p = 0.75f;
-  Sampler s(p);
-  expect_matches_distribution(draw_counts(s, logits, 50000), {0.0, 0.625, 0.0, 0.375},
-                              "nucleus {1, 3}");
+  expect_matches_distribution(draw_counts(only(&SamplerParams::top_p, 0.75f, 32), logits, 50000),
+                              {0.0, 0.625, 0.0, 0.375}, "nucleus {1, 3}");
 }
 
 TEST(Sampler, TopPNucleusLargerThanTheSortedHead) {
@@ -333,17 +339,10 @@ TEST(Sampler, MinPDropsTokensBelowAFractionOfTheTop) {
   struct Case { float min_p; std::set<int32_t> kept; };
   // 0.2 * 0.4 = 0.08 keeps {1, 3, 2}; 0.12 * 0.4 = 0.048 also keeps 0; 1 keeps only the top.
   for (const Case& c : {Case{0.2f, {1, 2, 3}}, Case{0.12f, {0, 1, 2, 3}}, Case{1.0f, {1}},
-                        Case{0.05f, {0, 1, 2, 3, 4}}}) {
-    SamplerParams p = plain(1.0f, 51);
-    p.min_p = c.min_p;
-    Sampler s(p);
-    EXPECT_EQ(seen_tokens(s, logits, 3000), c.kept) << "min_p " << c.min_p;
-  }
-  SamplerParams p = plain(1.0f, 52);
-  p.min_p = 0.2f;
-  Sampler s(p);
-  expect_matches_distribution(draw_counts(s, logits, 50000), {0.0, 0.4 / 0.9, 0.2 / 0.9, 0.3 / 0.9, 0.0},
-                              "min_p 0.2");
+                        Case{0.05f, {0, 1, 2, 3, 4}}})
+    EXPECT_EQ(seen_tokens(only(&SamplerParams::min_p, c.min_p, 51), logits, 3000), c.kept) << "min_p " << c.min_p;
+  expect_matches_distribution(draw_counts(only(&SamplerParams::min_p, 0.2f, 52), logits, 50000),
+                              {0.0, 0.4 / 0.9, 0.2 / 0.9, 0.3 / 0.9, 0.0}, "min_p 0.2");
 }
 
 TEST(Sampler, TopPAndMinPTogetherKeepTheSmallerSet) {
