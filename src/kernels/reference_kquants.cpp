@@ -35,24 +35,13 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/quantize_fits.hpp"
 #include "tensor/blocks.hpp"
 #include "tensor/fp16.hpp"
 #include "tensor/kquant_blocks.hpp"
 
 namespace edgelm::kernels {
 namespace {
-
-// A scale this small means "the group is zero"; it keeps 1/scale finite.
-constexpr float kGroupMaxEps = 1e-15f;
-
-// Round half to even (the default FP environment), as llama.cpp's nearest_int does. Values far
-// outside any quantization range are pinned (and inf / NaN give 0, as llama.cpp's rounding trick
-// does) so the conversion to int is always defined.
-int nearest_int(float v) {
-  if (!std::isfinite(v)) return 0;
-  if (std::fabs(v) > 4194303.0f) return v > 0 ? 4194303 : -4194303;
-  return static_cast<int>(std::nearbyint(v));
-}
 
 // Truncation toward zero into [lo, hi] (the legacy formats round by adding 0.5 and truncating).
 int trunc_clamped(float v, int lo, int hi) {
@@ -61,8 +50,6 @@ int trunc_clamped(float v, int lo, int hi) {
   return static_cast<int>(v);
 }
 
-int clamp_int(int v, int lo, int hi) { return std::min(hi, std::max(lo, v)); }
-
 // Eight float lanes added as ggml's hsum_float_8 adds an AVX register: (a0 + a4) + (a2 + a6),
 // plus (a1 + a5) + (a3 + a7).
 float reduce_lanes8(const float* a) {
@@ -70,15 +57,12 @@ float reduce_lanes8(const float* a) {
   return (a0 + a2) + (a1 + a3);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Per-group fits
+}  // namespace
 
-// Weighted fit of x[i] ~ scale * L[i] - neg_min with L[i] in [0, nmax] and the offset
-// -neg_min <= 0. Starts from the plain min/max grid, then tries nstep + 1 grids with
-// (nmax + rmin + rdelta * k) steps between the best offset so far and max (the grid is
-// re-anchored whenever a candidate wins), each followed by its closed-form least-squares scale
-// and offset; keeps the fit with the smallest weighted error (squared, or absolute when
-// use_abs). Returns the scale; *neg_min receives the (non-negative) offset magnitude.
+// ---------------------------------------------------------------------------------------------
+// Per-group fits and K-quant last steps, shared with the importance-weighted quantizers
+// (quantize_fits.hpp)
+
 float fit_scale_offset(int n, int nmax, const float* x, const float* w, uint8_t* L,
                        float* neg_min, float rmin, float rdelta, int nstep, bool use_abs) {
   float lo = x[0], hi = x[0];
@@ -143,18 +127,9 @@ float fit_scale_offset(int n, int nmax, const float* x, const float* w, uint8_t*
   return scale;
 }
 
-// Symmetric fit x[i] ~ scale * (L[i] - nmax), L[i] - nmax in [-nmax, nmax - 1], weighting each
-// element by x^2. The sign of the scale puts the element of largest magnitude on -nmax (the
-// level with no positive twin). Tries the step sizes (nmax + 0.1 k) / max for k = -9..9 and
-// keeps the one whose least-squares scale explains the most of the (weighted) signal.
-float fit_symmetric(int n, int nmax, const float* x, uint8_t* L) {
-  float amax = 0, max = 0;
-  for (int i = 0; i < n; ++i) {
-    if (std::fabs(x[i]) > amax) {
-      amax = std::fabs(x[i]);
-      max = x[i];
-    }
-  }
+float fit_symmetric(int n, int nmax, const float* x, const float* w, uint8_t* L) {
+  float amax;
+  const float max = largest_magnitude(n, x, &amax);
   if (amax < kGroupMaxEps) {
     std::fill(L, L + n, uint8_t{0});
     return 0.0f;
@@ -163,9 +138,9 @@ float fit_symmetric(int n, int nmax, const float* x, uint8_t* L) {
     sumlx = suml2 = 0;
     for (int i = 0; i < n; ++i) {
       const int l = clamp_int(nearest_int(iscale * x[i]), -nmax, nmax - 1);
-      const float w = x[i] * x[i];
-      sumlx += w * x[i] * l;
-      suml2 += w * l * l;
+      const float wi = w ? w[i] : x[i] * x[i];
+      sumlx += wi * x[i] * l;
+      suml2 += wi * l * l;
     }
   };
   auto assign = [&](float iscale) {
@@ -192,18 +167,117 @@ float fit_symmetric(int n, int nmax, const float* x, uint8_t* L) {
   return scale;
 }
 
+namespace {
+
+// Re-rounding of the "scale + min" K-quants (Q4_K / Q5_K) against the stored 6-bit scales.
+template <class Block>
+void scale_min_reround(const float* x, const Block& y, uint8_t* L, int nmax) {
+  const float d_all = fp16_to_f32(y.d), dmin_all = fp16_to_f32(y.dmin);
+  for (int j = 0; j < 8; ++j) {
+    const auto [sc, m] = q4_k_scale_min(y.scales, j);
+    const float d = d_all * sc;
+    if (d == 0) continue;  // the levels from the fit stand: they all decode to -dm anyway
+    const float dm = dmin_all * m;
+    for (int i = 0; i < 32; ++i) {
+      L[32 * j + i] = static_cast<uint8_t>(clamp_int(nearest_int((x[32 * j + i] + dm) / d), 0, nmax));
+    }
+  }
+}
+
+}  // namespace
+
+void q2_k_requantize(const float* x, BlockQ2_K& y, uint8_t* L) {
+  const float d_all = fp16_to_f32(y.d), dmin_all = fp16_to_f32(y.dmin);
+  for (int j = 0; j < 16; ++j) {
+    const float d = d_all * (y.scales[j] & 0x0F);
+    if (d == 0) continue;
+    const float dm = dmin_all * (y.scales[j] >> 4);
+    for (int l = 0; l < 16; ++l) {
+      L[16 * j + l] = static_cast<uint8_t>(clamp_int(nearest_int((x[16 * j + l] + dm) / d), 0, 3));
+    }
+  }
+  std::memset(y.qs, 0, sizeof(y.qs));
+  for (int e = 0; e < kQK_K; ++e) {
+    y.qs[32 * (e / 128) + e % 32] |= static_cast<uint8_t>(L[e] << (2 * ((e / 32) % 4)));
+  }
+}
+
+void q3_k_requantize(const float* x, BlockQ3_K& y, uint8_t* L) {
+  const float d_all = fp16_to_f32(y.d);
+  for (int j = 0; j < 16; ++j) {
+    const float d = d_all * q3_k_scale(y.scales, j);
+    if (d == 0) continue;
+    for (int l = 0; l < 16; ++l) {
+      L[16 * j + l] = static_cast<uint8_t>(clamp_int(nearest_int(x[16 * j + l] / d), -4, 3) + 4);
+    }
+  }
+  std::memset(y.hmask, 0, sizeof(y.hmask));
+  std::memset(y.qs, 0, sizeof(y.qs));
+  for (int e = 0; e < kQK_K; ++e) {
+    if (L[e] > 3) y.hmask[e % 32] |= static_cast<uint8_t>(1 << (e / 32));
+    y.qs[32 * (e / 128) + e % 32] |= static_cast<uint8_t>((L[e] & 3) << (2 * ((e / 32) % 4)));
+  }
+}
+
+void q4_k_requantize(const float* x, BlockQ4_K& y, uint8_t* L) {
+  scale_min_reround(x, y, L, 15);
+  for (int e = 0; e < kQK_K; e += 64) {
+    for (int l = 0; l < 32; ++l) y.qs[e / 2 + l] = static_cast<uint8_t>(L[e + l] | (L[e + 32 + l] << 4));
+  }
+}
+
+void q5_k_requantize(const float* x, BlockQ5_K& y, uint8_t* L) {
+  scale_min_reround(x, y, L, 31);
+  std::memset(y.qh, 0, sizeof(y.qh));
+  for (int e = 0; e < kQK_K; e += 64) {
+    for (int l = 0; l < 32; ++l) {
+      y.qs[e / 2 + l] = static_cast<uint8_t>((L[e + l] & 0x0F) | ((L[e + 32 + l] & 0x0F) << 4));
+    }
+  }
+  for (int e = 0; e < kQK_K; ++e) {
+    if (L[e] > 15) y.qh[e % 32] |= static_cast<uint8_t>(1 << (e / 32));
+  }
+}
+
+void q6_k_finish(const float* x, const float* scales, BlockQ6_K& y, uint8_t* L) {
+  float max_abs;
+  const float max_scale = largest_magnitude(16, scales, &max_abs);
+  if (max_abs < kGroupMaxEps) {
+    std::memset(&y, 0, sizeof(y));
+    return;
+  }
+  const float iscale = -128.0f / max_scale;
+  y.d = f32_to_fp16(1 / iscale);
+  for (int j = 0; j < 16; ++j) y.scales[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[j])));
+  const float d_all = fp16_to_f32(y.d);
+  for (int j = 0; j < 16; ++j) {
+    const float d = d_all * y.scales[j];
+    if (d == 0) continue;
+    for (int l = 0; l < 16; ++l) {
+      L[16 * j + l] = static_cast<uint8_t>(clamp_int(nearest_int(x[16 * j + l] / d), -32, 31) + 32);
+    }
+  }
+  std::memset(y.ql, 0, sizeof(y.ql));
+  std::memset(y.qh, 0, sizeof(y.qh));
+  for (int e = 0; e < kQK_K; ++e) {
+    const int half = e / 128, r = e % 128;
+    y.ql[64 * half + r % 64] |= static_cast<uint8_t>((L[e] & 0x0F) << (4 * (r / 64)));
+    y.qh[32 * half + r % 32] |= static_cast<uint8_t>((L[e] >> 4) << (2 * (r / 32)));
+  }
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Reference-only fits
+
 // Q3_K's sub-block fit: start from the max-based grid, then up to 5 sweeps of coordinate
 // descent where each element moves to the level nearest x[i] / scale' (scale' being the
 // least-squares scale of the other elements) if that increases the explained signal
 // sumlx^2 / suml2 (x^2-weighted). L receives levels biased by nmax.
 float fit_symmetric_refined(int n, int nmax, const float* x, uint8_t* L) {
-  float amax = 0, max = 0;
-  for (int i = 0; i < n; ++i) {
-    if (std::fabs(x[i]) > amax) {
-      amax = std::fabs(x[i]);
-      max = x[i];
-    }
-  }
+  float amax;
+  const float max = largest_magnitude(n, x, &amax);
   if (amax < kGroupMaxEps) {
     std::fill(L, L + n, uint8_t{0});
     return 0.0f;
@@ -250,9 +324,8 @@ void magnitude_weights(const float* x, float* w) {
   for (int l = 0; l < 32; ++l) w[l] = av_x + std::fabs(x[l]);
 }
 
-// Shared by Q4_K and Q5_K: sub-block fits, then the 6-bit scale/min quantization and the final
-// re-rounding of every element against the stored scales. Writes d, dmin and scales; L gets
-// the levels (0..nmax).
+// Shared by Q4_K and Q5_K: sub-block fits, then the 6-bit scale/min quantization. Writes d, dmin
+// and scales; L gets the fits' levels (0..nmax).
 template <class Block>
 void quantize_scale_min_superblock(const float* x, Block& y, uint8_t* L, int nmax, float rmin,
                                    int nstep) {
@@ -274,33 +347,29 @@ void quantize_scale_min_superblock(const float* x, Block& y, uint8_t* L, int nma
   }
   y.d = f32_to_fp16(max_scale / 63.0f);
   y.dmin = f32_to_fp16(max_min / 63.0f);
-  const float d_all = fp16_to_f32(y.d), dmin_all = fp16_to_f32(y.dmin);
-  for (int j = 0; j < 8; ++j) {
-    const auto [sc, m] = q4_k_scale_min(y.scales, j);
-    const float d = d_all * sc;
-    if (d == 0) continue;  // the levels from the fit stand: they all decode to -dm anyway
-    const float dm = dmin_all * m;
-    for (int i = 0; i < 32; ++i) {
-      L[32 * j + i] = static_cast<uint8_t>(clamp_int(nearest_int((x[32 * j + i] + dm) / d), 0, nmax));
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Q5_0 / Q5_1
 
+// The 32 levels (0..31) of a Q5_0 / Q5_1 block: the inverse of pack_q5.
+template <class Block>
+void q5_levels(const Block& b, int* q) {
+  uint32_t qh;
+  std::memcpy(&qh, b.qh, 4);
+  for (int j = 0; j < 16; ++j) {
+    q[j] = (b.qs[j] & 0x0F) | (((qh >> j) & 1) << 4);
+    q[j + 16] = (b.qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+  }
+}
+
 void q5_0_to_float(const void* src, float* dst, int64_t n) {
   const BlockQ5_0* b = static_cast<const BlockQ5_0*>(src);
   for (int64_t i = 0; i < n / kQK; ++i, dst += kQK) {
     const float d = fp16_to_f32(b[i].d);
-    uint32_t qh;
-    std::memcpy(&qh, b[i].qh, 4);
-    for (int j = 0; j < 16; ++j) {
-      const int q0 = (b[i].qs[j] & 0x0F) | (((qh >> j) & 1) << 4);
-      const int q1 = (b[i].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
-      dst[j] = (q0 - 16) * d;
-      dst[j + 16] = (q1 - 16) * d;
-    }
+    int q[kQK];
+    q5_levels(b[i], q);
+    for (int j = 0; j < kQK; ++j) dst[j] = (q[j] - 16) * d;
   }
 }
 // As Q4_0: d from the element of largest magnitude, which maps to -16.
@@ -308,25 +377,16 @@ void q5_0_from_float(const float* src, void* dst, int64_t n) {
   BlockQ5_0* b = static_cast<BlockQ5_0*>(dst);
   for (int64_t i = 0; i < n / kQK; ++i) {
     const float* x = src + i * kQK;
-    float amax = 0, max = 0;
-    for (int j = 0; j < kQK; ++j) {
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
+    float amax;
+    const float max = largest_magnitude(kQK, x, &amax);
     const float d = max / -16.0f;
     const float id = d != 0 ? 1.0f / d : 0.0f;
     b[i].d = f32_to_fp16(d);
-    uint32_t qh = 0;
-    for (int j = 0; j < 16; ++j) {
-      const int q0 = trunc_clamped(x[j] * id + 16.5f, 0, 31);
-      const int q1 = trunc_clamped(x[j + 16] * id + 16.5f, 0, 31);
-      b[i].qs[j] = static_cast<uint8_t>((q0 & 0x0F) | ((q1 & 0x0F) << 4));
-      qh |= static_cast<uint32_t>(q0 >> 4) << j;
-      qh |= static_cast<uint32_t>(q1 >> 4) << (j + 16);
+    uint8_t L[kQK];
+    for (int j = 0; j < kQK; ++j) {
+      L[j] = static_cast<uint8_t>(trunc_clamped(x[j] * id + 16.5f, 0, 31));
     }
-    std::memcpy(b[i].qh, &qh, 4);
+    pack_q5(b[i], L);
   }
 }
 // llama.cpp's order (its x86 vector dot product and its tiled batch product agree): eight float
@@ -357,14 +417,9 @@ void q5_1_to_float(const void* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n / kQK; ++i, dst += kQK) {
     const float d = fp16_to_f32(b[i].d);
     const float m = fp16_to_f32(b[i].m);
-    uint32_t qh;
-    std::memcpy(&qh, b[i].qh, 4);
-    for (int j = 0; j < 16; ++j) {
-      const int q0 = (b[i].qs[j] & 0x0F) | (((qh >> j) & 1) << 4);
-      const int q1 = (b[i].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
-      dst[j] = q0 * d + m;
-      dst[j + 16] = q1 * d + m;
-    }
+    int q[kQK];
+    q5_levels(b[i], q);
+    for (int j = 0; j < kQK; ++j) dst[j] = q[j] * d + m;
   }
 }
 // Asymmetric: the block's [min, max] split into 31 steps.
@@ -381,15 +436,11 @@ void q5_1_from_float(const float* src, void* dst, int64_t n) {
     const float id = d != 0 ? 1.0f / d : 0.0f;
     b[i].d = f32_to_fp16(d);
     b[i].m = f32_to_fp16(lo);
-    uint32_t qh = 0;
-    for (int j = 0; j < 16; ++j) {
-      const int q0 = trunc_clamped((x[j] - lo) * id + 0.5f, 0, 31);
-      const int q1 = trunc_clamped((x[j + 16] - lo) * id + 0.5f, 0, 31);
-      b[i].qs[j] = static_cast<uint8_t>((q0 & 0x0F) | ((q1 & 0x0F) << 4));
-      qh |= static_cast<uint32_t>(q0 >> 4) << j;
-      qh |= static_cast<uint32_t>(q1 >> 4) << (j + 16);
+    uint8_t L[kQK];
+    for (int j = 0; j < kQK; ++j) {
+      L[j] = static_cast<uint8_t>(trunc_clamped((x[j] - lo) * id + 0.5f, 0, 31));
     }
-    std::memcpy(b[i].qh, &qh, 4);
+    pack_q5(b[i], L);
   }
 }
 float q5_1_dot(int64_t n, const void* w, const void* x) {
@@ -397,14 +448,10 @@ float q5_1_dot(int64_t n, const void* w, const void* x) {
   const BlockQ8_1* b = static_cast<const BlockQ8_1*>(x);
   float sum = 0;
   for (int64_t i = 0; i < n / kQK; ++i) {
-    uint32_t qh;
-    std::memcpy(&qh, a[i].qh, 4);
+    int q[kQK];
+    q5_levels(a[i], q);
     int32_t s = 0;
-    for (int j = 0; j < 16; ++j) {
-      const int q0 = (a[i].qs[j] & 0x0F) | (((qh >> j) & 1) << 4);
-      const int q1 = (a[i].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
-      s += q0 * b[i].qs[j] + q1 * b[i].qs[j + 16];
-    }
+    for (int j = 0; j < kQK; ++j) s += q[j] * b[i].qs[j];
     // sum_j (d_w q_j + m_w) d_x p_j = d_w d_x sum q_j p_j + m_w * (d_x sum p_j)
     sum += fp16_to_f32(a[i].d) * fp16_to_f32(b[i].d) * static_cast<float>(s) +
            fp16_to_f32(a[i].m) * fp16_to_f32(b[i].s);
@@ -427,13 +474,8 @@ void q8_k_from_float(const float* src, void* dst, int64_t n) {
   BlockQ8_K* b = static_cast<BlockQ8_K*>(dst);
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const float* x = src + i * kQK_K;
-    float amax = 0, max = 0;
-    for (int j = 0; j < kQK_K; ++j) {
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
+    float amax;
+    const float max = largest_magnitude(kQK_K, x, &amax);
     if (amax == 0) {
       std::memset(&b[i], 0, sizeof(BlockQ8_K));
       continue;
@@ -497,19 +539,7 @@ void q2_k_from_float(const float* src, void* dst, int64_t n) {
     } else {
       y.dmin = f32_to_fp16(0.0f);
     }
-    const float d_all = fp16_to_f32(y.d), dmin_all = fp16_to_f32(y.dmin);
-    for (int j = 0; j < 16; ++j) {
-      const float d = d_all * (y.scales[j] & 0x0F);
-      if (d == 0) continue;
-      const float dm = dmin_all * (y.scales[j] >> 4);
-      for (int l = 0; l < 16; ++l) {
-        L[16 * j + l] = static_cast<uint8_t>(clamp_int(nearest_int((x[16 * j + l] + dm) / d), 0, 3));
-      }
-    }
-    std::memset(y.qs, 0, sizeof(y.qs));
-    for (int e = 0; e < kQK_K; ++e) {
-      y.qs[32 * (e / 128) + e % 32] |= static_cast<uint8_t>(L[e] << (2 * ((e / 32) % 4)));
-    }
+    q2_k_requantize(x, y, L);
   }
 }
 float q2_k_dot(int64_t n, const void* w, const void* x) {
@@ -558,14 +588,9 @@ void q3_k_from_float(const float* src, void* dst, int64_t n) {
     BlockQ3_K& y = b[i];
     uint8_t L[kQK_K];
     float scales[16];
-    float amax = 0, max_scale = 0;
-    for (int j = 0; j < 16; ++j) {
-      scales[j] = fit_symmetric_refined(16, 4, x + 16 * j, L + 16 * j);
-      if (std::fabs(scales[j]) > amax) {
-        amax = std::fabs(scales[j]);
-        max_scale = scales[j];
-      }
-    }
+    for (int j = 0; j < 16; ++j) scales[j] = fit_symmetric_refined(16, 4, x + 16 * j, L + 16 * j);
+    float amax;
+    const float max_scale = largest_magnitude(16, scales, &amax);
     std::memset(y.scales, 0, sizeof(y.scales));
     if (max_scale != 0) {
       const float iscale = -32.0f / max_scale;
@@ -576,20 +601,7 @@ void q3_k_from_float(const float* src, void* dst, int64_t n) {
     } else {
       y.d = f32_to_fp16(0.0f);
     }
-    const float d_all = fp16_to_f32(y.d);
-    for (int j = 0; j < 16; ++j) {
-      const float d = d_all * q3_k_scale(y.scales, j);
-      if (d == 0) continue;
-      for (int l = 0; l < 16; ++l) {
-        L[16 * j + l] = static_cast<uint8_t>(clamp_int(nearest_int(x[16 * j + l] / d), -4, 3) + 4);
-      }
-    }
-    std::memset(y.hmask, 0, sizeof(y.hmask));
-    std::memset(y.qs, 0, sizeof(y.qs));
-    for (int e = 0; e < kQK_K; ++e) {
-      if (L[e] > 3) y.hmask[e % 32] |= static_cast<uint8_t>(1 << (e / 32));
-      y.qs[32 * (e / 128) + e % 32] |= static_cast<uint8_t>((L[e] & 3) << (2 * ((e / 32) % 4)));
-    }
+    q3_k_requantize(x, y, L);
   }
 }
 float q3_k_dot(int64_t n, const void* w, const void* x) {
@@ -637,9 +649,7 @@ void q4_k_from_float(const float* src, void* dst, int64_t n) {
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     uint8_t L[kQK_K];
     quantize_scale_min_superblock(src + i * kQK_K, b[i], L, 15, -1.0f, 20);
-    for (int e = 0; e < kQK_K; e += 64) {
-      for (int l = 0; l < 32; ++l) b[i].qs[e / 2 + l] = static_cast<uint8_t>(L[e + l] | (L[e + 32 + l] << 4));
-    }
+    q4_k_requantize(src + i * kQK_K, b[i], L);
   }
 }
 void q5_k_from_float(const float* src, void* dst, int64_t n) {
@@ -647,15 +657,7 @@ void q5_k_from_float(const float* src, void* dst, int64_t n) {
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     uint8_t L[kQK_K];
     quantize_scale_min_superblock(src + i * kQK_K, b[i], L, 31, -0.5f, 15);
-    std::memset(b[i].qh, 0, sizeof(b[i].qh));
-    for (int e = 0; e < kQK_K; e += 64) {
-      for (int l = 0; l < 32; ++l) {
-        b[i].qs[e / 2 + l] = static_cast<uint8_t>((L[e + l] & 0x0F) | ((L[e + 32 + l] & 0x0F) << 4));
-      }
-    }
-    for (int e = 0; e < kQK_K; ++e) {
-      if (L[e] > 15) b[i].qh[e % 32] |= static_cast<uint8_t>(1 << (e / 32));
-    }
+    q5_k_requantize(src + i * kQK_K, b[i], L);
   }
 }
 
@@ -731,39 +733,10 @@ void q6_k_from_float(const float* src, void* dst, int64_t n) {
   BlockQ6_K* b = static_cast<BlockQ6_K*>(dst);
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const float* x = src + i * kQK_K;
-    BlockQ6_K& y = b[i];
     uint8_t L[kQK_K];
     float scales[16];
-    float max_abs = 0, max_scale = 0;
-    for (int j = 0; j < 16; ++j) {
-      scales[j] = fit_symmetric(16, 32, x + 16 * j, L + 16 * j);
-      if (std::fabs(scales[j]) > max_abs) {
-        max_abs = std::fabs(scales[j]);
-        max_scale = scales[j];
-      }
-    }
-    if (max_abs < kGroupMaxEps) {
-      std::memset(&y, 0, sizeof(y));
-      continue;
-    }
-    const float iscale = -128.0f / max_scale;
-    y.d = f32_to_fp16(1 / iscale);
-    for (int j = 0; j < 16; ++j) y.scales[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[j])));
-    const float d_all = fp16_to_f32(y.d);
-    for (int j = 0; j < 16; ++j) {
-      const float d = d_all * y.scales[j];
-      if (d == 0) continue;
-      for (int l = 0; l < 16; ++l) {
-        L[16 * j + l] = static_cast<uint8_t>(clamp_int(nearest_int(x[16 * j + l] / d), -32, 31) + 32);
-      }
-    }
-    std::memset(y.ql, 0, sizeof(y.ql));
-    std::memset(y.qh, 0, sizeof(y.qh));
-    for (int e = 0; e < kQK_K; ++e) {
-      const int half = e / 128, r = e % 128;
-      y.ql[64 * half + r % 64] |= static_cast<uint8_t>((L[e] & 0x0F) << (4 * (r / 64)));
-      y.qh[32 * half + r % 32] |= static_cast<uint8_t>((L[e] >> 4) << (2 * (r / 32)));
-    }
+    for (int j = 0; j < 16; ++j) scales[j] = fit_symmetric(16, 32, x + 16 * j, nullptr, L + 16 * j);
+    q6_k_finish(x, scales, b[i], L);
   }
 }
 // Q6_K as llama.cpp's x86 vector dot product sums it (one token, and batches of fewer than 8):

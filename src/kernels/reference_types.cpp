@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/kernels.hpp"
 #include "kernels/reference_kquants.hpp"
@@ -48,48 +49,39 @@ float f32_dot(int64_t n, const void* w, const void* x) {
 }
 
 // ---- F16 / BF16 ----
-void f16_to_float(const void* src, float* dst, int64_t n) {
+// The two 16-bit float formats differ only in their conversions.
+template <float (*ToF32)(uint16_t)>
+void half_to_float(const void* src, float* dst, int64_t n) {
   const uint16_t* s = static_cast<const uint16_t*>(src);
-  for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_f32(s[i]);
+  for (int64_t i = 0; i < n; ++i) dst[i] = ToF32(s[i]);
 }
-void f16_from_float(const float* src, void* dst, int64_t n) {
+template <uint16_t (*FromF32)(float)>
+void half_from_float(const float* src, void* dst, int64_t n) {
   uint16_t* d = static_cast<uint16_t*>(dst);
-  for (int64_t i = 0; i < n; ++i) d[i] = f32_to_fp16(src[i]);
+  for (int64_t i = 0; i < n; ++i) d[i] = FromF32(src[i]);
 }
-float f16_dot(int64_t n, const void* w, const void* x) {
+template <float (*ToF32)(uint16_t)>
+float half_dot(int64_t n, const void* w, const void* x) {
   const uint16_t* a = static_cast<const uint16_t*>(w);
   const uint16_t* b = static_cast<const uint16_t*>(x);
   double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(fp16_to_f32(a[i])) * fp16_to_f32(b[i]);
-  return static_cast<float>(sum);
-}
-void bf16_to_float(const void* src, float* dst, int64_t n) {
-  const uint16_t* s = static_cast<const uint16_t*>(src);
-  for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
-}
-void bf16_from_float(const float* src, void* dst, int64_t n) {
-  uint16_t* d = static_cast<uint16_t*>(dst);
-  for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(src[i]);
-}
-float bf16_dot(int64_t n, const void* w, const void* x) {
-  const uint16_t* a = static_cast<const uint16_t*>(w);
-  const uint16_t* b = static_cast<const uint16_t*>(x);
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(bf16_to_f32(a[i])) * bf16_to_f32(b[i]);
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(ToF32(a[i])) * ToF32(b[i]);
   return static_cast<float>(sum);
 }
 
-// ---- Q8_0 ----
-void q8_0_to_float(const void* src, float* dst, int64_t n) {
-  const BlockQ8_0* b = static_cast<const BlockQ8_0*>(src);
+// ---- Q8_0, and Q8_1 (activations for Q4_1: Q8_0 plus s = d * sum q) ----
+template <class Block>
+void q8_to_float(const void* src, float* dst, int64_t n) {
+  const Block* b = static_cast<const Block*>(src);
   for (int64_t i = 0; i < n / kQK; ++i) {
     const float d = fp16_to_f32(b[i].d);
     for (int j = 0; j < kQK; ++j) dst[i * kQK + j] = d * b[i].qs[j];
   }
 }
 // Symmetric: d = max|x| / 127, q = round(x / d).
-void q8_0_from_float(const float* src, void* dst, int64_t n) {
-  BlockQ8_0* b = static_cast<BlockQ8_0*>(dst);
+template <class Block>
+void q8_from_float(const float* src, void* dst, int64_t n) {
+  Block* b = static_cast<Block*>(dst);
   for (int64_t i = 0; i < n / kQK; ++i) {
     const float* x = src + i * kQK;
     float amax = 0;
@@ -97,7 +89,14 @@ void q8_0_from_float(const float* src, void* dst, int64_t n) {
     const float d = amax / 127.0f;
     const float id = q8_inverse_scale(amax);
     b[i].d = f32_to_fp16(d);
-    for (int j = 0; j < kQK; ++j) b[i].qs[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
+    int32_t sum = 0;
+    for (int j = 0; j < kQK; ++j) {
+      b[i].qs[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
+      sum += b[i].qs[j];
+    }
+    if constexpr (std::is_same_v<Block, BlockQ8_1>) {
+      b[i].s = f32_to_fp16(static_cast<float>(sum) * d);
+    }
   }
 }
 float q8_0_dot(int64_t n, const void* w, const void* x) {
@@ -110,32 +109,6 @@ float q8_0_dot(int64_t n, const void* w, const void* x) {
     lanes.add(fp16_to_f32(a[i].d) * fp16_to_f32(b[i].d), s);
   }
   return lanes.sum();
-}
-
-// ---- Q8_1 (activations for Q4_1) ----
-void q8_1_to_float(const void* src, float* dst, int64_t n) {
-  const BlockQ8_1* b = static_cast<const BlockQ8_1*>(src);
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    const float d = fp16_to_f32(b[i].d);
-    for (int j = 0; j < kQK; ++j) dst[i * kQK + j] = d * b[i].qs[j];
-  }
-}
-void q8_1_from_float(const float* src, void* dst, int64_t n) {
-  BlockQ8_1* b = static_cast<BlockQ8_1*>(dst);
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    const float* x = src + i * kQK;
-    float amax = 0;
-    for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
-    const float d = amax / 127.0f;
-    const float id = q8_inverse_scale(amax);
-    int32_t sum = 0;
-    for (int j = 0; j < kQK; ++j) {
-      b[i].qs[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
-      sum += b[i].qs[j];
-    }
-    b[i].d = f32_to_fp16(d);
-    b[i].s = f32_to_fp16(static_cast<float>(sum) * d);
-  }
 }
 
 // ---- Q4_0 ----
@@ -233,10 +206,12 @@ float q4_1_dot(int64_t n, const void* w, const void* x) {
 }
 
 const TypeOps kF32{DType::F32, f32_to_float, f32_from_float, f32_dot};
-const TypeOps kF16{DType::F16, f16_to_float, f16_from_float, f16_dot};
-const TypeOps kBF16{DType::BF16, bf16_to_float, bf16_from_float, bf16_dot};
-const TypeOps kQ8_0{DType::Q8_0, q8_0_to_float, q8_0_from_float, q8_0_dot};
-const TypeOps kQ8_1{DType::Q8_1, q8_1_to_float, q8_1_from_float, nullptr};
+const TypeOps kF16{DType::F16, half_to_float<fp16_to_f32>, half_from_float<f32_to_fp16>,
+                   half_dot<fp16_to_f32>};
+const TypeOps kBF16{DType::BF16, half_to_float<bf16_to_f32>, half_from_float<f32_to_bf16>,
+                    half_dot<bf16_to_f32>};
+const TypeOps kQ8_0{DType::Q8_0, q8_to_float<BlockQ8_0>, q8_from_float<BlockQ8_0>, q8_0_dot};
+const TypeOps kQ8_1{DType::Q8_1, q8_to_float<BlockQ8_1>, q8_from_float<BlockQ8_1>, nullptr};
 const TypeOps kQ4_0{DType::Q8_0, q4_0_to_float, q4_0_from_float, q4_0_dot};
 const TypeOps kQ4_1{DType::Q8_1, q4_1_to_float, q4_1_from_float, q4_1_dot};
 

@@ -16,6 +16,8 @@
 //  * the K-quants' per-sub-block scales (and mins) are themselves quantized by a weighted fit
 //    (weights: each sub-block's summed element weights), non-negative for Q2/Q4/Q5_K, symmetric
 //    for Q3_K.
+// The fits, and each K-quant's last step (re-rounding against the stored scales, packing), are
+// the reference quantizers' own (kernels/quantize_fits.hpp): only the weights differ.
 
 // Same reason as the reference quantizers: no fused multiply-adds, or the bytes would depend on
 // the build target.
@@ -32,6 +34,7 @@
 #include "edgelm/error.hpp"
 #include "edgelm/quant.hpp"
 #include "kernels/kernels.hpp"
+#include "kernels/quantize_fits.hpp"
 #include "tensor/blocks.hpp"
 #include "tensor/fp16.hpp"
 #include "tensor/kquant_blocks.hpp"
@@ -39,125 +42,15 @@
 namespace edgelm::quant {
 namespace {
 
-constexpr float kTiny = 1e-15f;  // a group whose largest magnitude is below this is zero
+using kernels::fit_scale_offset;
+using kernels::fit_symmetric;
+using kernels::kGroupMaxEps;
+using kernels::nearest_int;
 
-int round_even(float v) {  // round half to even, pinned far outside any quantization range
-  if (!std::isfinite(v)) return 0;
-  if (std::fabs(v) > 4194303.0f) return v > 0 ? 4194303 : -4194303;
-  return static_cast<int>(std::nearbyint(v));
-}
-int clampi(int v, int lo, int hi) { return std::min(hi, std::max(lo, v)); }
-
-// Weighted symmetric fit x ~ scale * l, l in [-nmax, nmax - 1]; L gets l + nmax.
-float weighted_symmetric(int n, int nmax, const float* x, const float* w, uint8_t* L) {
-  float amax = 0, max = 0;
-  for (int i = 0; i < n; ++i) {
-    const float a = std::fabs(x[i]);
-    if (a > amax) {
-      amax = a;
-      max = x[i];
-    }
-  }
-  if (amax < kTiny) {
-    std::fill(L, L + n, uint8_t{0});
-    return 0.0f;
-  }
-  auto sums = [&](float iscale, float& sumlx, float& suml2) {
-    sumlx = suml2 = 0;
-    for (int i = 0; i < n; ++i) {
-      const int l = clampi(round_even(iscale * x[i]), -nmax, nmax - 1);
-      sumlx += w[i] * x[i] * l;
-      suml2 += w[i] * l * l;
-    }
-  };
-  auto levels = [&](float iscale) {
-    for (int i = 0; i < n; ++i)
-      L[i] = static_cast<uint8_t>(nmax + clampi(round_even(iscale * x[i]), -nmax, nmax - 1));
-  };
-  float iscale = static_cast<float>(-nmax) / max;
-  float sumlx, suml2;
-  sums(iscale, sumlx, suml2);
-  levels(iscale);
-  float scale = suml2 != 0 ? sumlx / suml2 : 0.0f;
-  float best = scale * sumlx;
-  for (int k = -9; k <= 9; ++k) {
-    if (k == 0) continue;
-    iscale = -(nmax + 0.1f * k) / max;
-    sums(iscale, sumlx, suml2);
-    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-      levels(iscale);
-      scale = sumlx / suml2;
-      best = scale * sumlx;
-    }
-  }
-  return scale;
-}
-
-// Weighted fit x ~ scale * l + offset, l in [0, nmax], offset <= 0 (re-anchored whenever a grid
-// wins). Returns the scale; *neg_offset gets -offset.
+// The scale-offset fit of the importance-weighted quantizers: 37 grids, squared error.
 float weighted_scale_offset(int n, int nmax, const float* x, const float* w, uint8_t* L,
                             float* neg_offset) {
-  constexpr float kRmin = -0.9f, kRdelta = 0.05f;
-  constexpr int kSteps = 36;
-  float lo = x[0], hi = x[0];
-  float sum_w = w[0];
-  float sum_x = sum_w * x[0];
-  for (int i = 1; i < n; ++i) {
-    lo = std::min(lo, x[i]);
-    hi = std::max(hi, x[i]);
-    sum_w += w[i];
-    sum_x += w[i] * x[i];
-  }
-  if (lo > 0) lo = 0;
-  if (hi <= lo) {
-    std::fill(L, L + n, uint8_t{0});
-    *neg_offset = -lo;
-    return 0.0f;
-  }
-  float iscale = nmax / (hi - lo);
-  float scale = 1 / iscale;
-  float best = 0;
-  for (int i = 0; i < n; ++i) {
-    L[i] = static_cast<uint8_t>(clampi(round_even(iscale * (x[i] - lo)), 0, nmax));
-    float d = scale * L[i] + lo - x[i];
-    d = d * d;
-    best += w[i] * d;
-  }
-  uint8_t trial[32];
-  for (int k = 0; k <= kSteps; ++k) {
-    iscale = (kRmin + kRdelta * k + nmax) / (hi - lo);
-    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
-    for (int i = 0; i < n; ++i) {
-      const int l = clampi(round_even(iscale * (x[i] - lo)), 0, nmax);
-      trial[i] = static_cast<uint8_t>(l);
-      sum_l += w[i] * l;
-      sum_l2 += w[i] * l * l;
-      sum_xl += w[i] * l * x[i];
-    }
-    const float det = sum_w * sum_l2 - sum_l * sum_l;
-    if (det > 0) {
-      float s = (sum_w * sum_xl - sum_x * sum_l) / det;
-      float m = (sum_l2 * sum_x - sum_l * sum_xl) / det;
-      if (m > 0) {
-        m = 0;
-        s = sum_xl / sum_l2;
-      }
-      float err = 0;
-      for (int i = 0; i < n; ++i) {
-        float d = s * trial[i] + m - x[i];
-        d = d * d;
-        err += w[i] * d;
-      }
-      if (err < best) {
-        std::copy(trial, trial + n, L);
-        best = err;
-        scale = s;
-        lo = m;
-      }
-    }
-  }
-  *neg_offset = -lo;
-  return scale;
+  return fit_scale_offset(n, nmax, x, w, L, neg_offset, -0.9f, 0.05f, 36, false);
 }
 
 // Weighted fit of non-negative values x ~ scale * l, l in [0, nmax] (the K-quants' sub-block
@@ -165,12 +58,12 @@ float weighted_scale_offset(int n, int nmax, const float* x, const float* w, uin
 float weighted_positive(int n, int nmax, const float* x, const float* w, uint8_t* L) {
   float max = 0;
   for (int i = 0; i < n; ++i) max = std::max(max, x[i]);
-  if (max < kTiny) {
+  if (max < kGroupMaxEps) {
     std::fill(L, L + n, uint8_t{0});
     return 0.0f;
   }
   float iscale = nmax / max;
-  for (int i = 0; i < n; ++i) L[i] = static_cast<uint8_t>(round_even(iscale * x[i]));
+  for (int i = 0; i < n; ++i) L[i] = static_cast<uint8_t>(nearest_int(iscale * x[i]));
   float scale = 1 / iscale;
   float best = 0;
   for (int i = 0; i < n; ++i) {
@@ -183,7 +76,7 @@ float weighted_positive(int n, int nmax, const float* x, const float* w, uint8_t
     const float s = 1 / is;
     float err = 0;
     for (int i = 0; i < n; ++i) {
-      const int l = std::min(nmax, round_even(is * x[i]));
+      const int l = std::min(nmax, nearest_int(is * x[i]));
       const float d = x[i] - s * l;
       err += w[i] * d * d;
     }
@@ -194,7 +87,7 @@ float weighted_positive(int n, int nmax, const float* x, const float* w, uint8_t
   }
   float sumlx = 0, suml2 = 0;
   for (int i = 0; i < n; ++i) {
-    const int l = std::min(nmax, round_even(iscale * x[i]));
+    const int l = std::min(nmax, nearest_int(iscale * x[i]));
     L[i] = static_cast<uint8_t>(l);
     sumlx += w[i] * x[i] * l;
     suml2 += w[i] * l * l;
@@ -205,7 +98,7 @@ float weighted_positive(int n, int nmax, const float* x, const float* w, uint8_t
       float slx = sumlx - w[i] * x[i] * L[i];
       float sl2 = suml2 - w[i] * L[i] * L[i];
       if (slx > 0 && sl2 > 0) {
-        const int cand = std::min(nmax, round_even(x[i] * sl2 / slx));
+        const int cand = std::min(nmax, nearest_int(x[i] * sl2 / slx));
         if (cand != L[i]) {
           slx += w[i] * x[i] * cand;
           sl2 += w[i] * cand * cand;
@@ -234,6 +127,15 @@ void element_weights(const float* x, const float* imp, float sigma2, int n, floa
   for (int i = 0; i < n; ++i) w[i] = imp[i] * std::sqrt(sigma2 + x[i] * x[i]);
 }
 
+// element_weights, returning their sum (the weight of the sub-block's scale in the fit of the
+// super-block's scales).
+float element_weights_sum(const float* x, const float* imp, float sigma2, int n, float* w) {
+  element_weights(x, imp, sigma2, n, w);
+  float sum = 0;
+  for (int i = 0; i < n; ++i) sum += w[i];
+  return sum;
+}
+
 // --- legacy 32-element formats ----------------------------------------------------------------
 
 // Q8_0 for weights: llama.cpp's reference rounds half away from zero (roundf), unlike the
@@ -255,70 +157,30 @@ void q8_0_weights(const float* x, void* dst, int64_t n) {
   }
 }
 
-void q4_0_weighted(const float* x, void* dst, int64_t n, const float* imp) {
-  auto* y = static_cast<BlockQ4_0*>(dst);
-  const float sigma2 = mean_square(x, n);
-  float w[kQK];
-  uint8_t L[kQK];
-  for (int64_t b = 0; b < n / kQK; ++b) {
-    const float* xb = x + b * kQK;
-    element_weights(xb, imp + b * kQK, sigma2, kQK, w);
-    y[b].d = f32_to_fp16(weighted_symmetric(kQK, 8, xb, w, L));
-    for (int j = 0; j < 16; ++j) y[b].qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
-  }
-}
-
-void q4_1_weighted(const float* x, void* dst, int64_t n, const float* imp) {
-  auto* y = static_cast<BlockQ4_1*>(dst);
-  const float sigma2 = mean_square(x, n);
-  float w[kQK];
-  uint8_t L[kQK];
-  for (int64_t b = 0; b < n / kQK; ++b) {
-    const float* xb = x + b * kQK;
-    element_weights(xb, imp + b * kQK, sigma2, kQK, w);
-    float neg_min;
-    y[b].d = f32_to_fp16(weighted_scale_offset(kQK, 15, xb, w, L, &neg_min));
-    y[b].m = f32_to_fp16(-neg_min);
-    for (int j = 0; j < 16; ++j) y[b].qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
-  }
-}
-
 template <class Block>
-void pack_q5(Block& y, const uint8_t* L) {
-  uint32_t qh = 0;
-  for (int j = 0; j < 16; ++j) {
-    y.qs[j] = static_cast<uint8_t>((L[j] & 0x0F) | ((L[j + 16] & 0x0F) << 4));
-    qh |= static_cast<uint32_t>((L[j] >> 4) & 1) << j;
-    qh |= static_cast<uint32_t>((L[j + 16] >> 4) & 1) << (j + 16);
-  }
-  std::memcpy(y.qh, &qh, 4);
+void pack_q4(Block& y, const uint8_t* L) {
+  for (int j = 0; j < 16; ++j) y.qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
 }
 
-void q5_0_weighted(const float* x, void* dst, int64_t n, const float* imp) {
-  auto* y = static_cast<BlockQ5_0*>(dst);
+// Q4_0 / Q5_0 (symmetric, kOffset false) and Q4_1 / Q5_1 (scale + offset): one fit per block of
+// 32, element weights from the row's mean square.
+template <class Block, int nmax, bool kOffset, void (*Pack)(Block&, const uint8_t*)>
+void legacy_weighted(const float* x, void* dst, int64_t n, const float* imp) {
+  auto* y = static_cast<Block*>(dst);
   const float sigma2 = mean_square(x, n);
   float w[kQK];
   uint8_t L[kQK];
   for (int64_t b = 0; b < n / kQK; ++b) {
     const float* xb = x + b * kQK;
     element_weights(xb, imp + b * kQK, sigma2, kQK, w);
-    y[b].d = f32_to_fp16(weighted_symmetric(kQK, 16, xb, w, L));
-    pack_q5(y[b], L);
-  }
-}
-
-void q5_1_weighted(const float* x, void* dst, int64_t n, const float* imp) {
-  auto* y = static_cast<BlockQ5_1*>(dst);
-  const float sigma2 = mean_square(x, n);
-  float w[kQK];
-  uint8_t L[kQK];
-  for (int64_t b = 0; b < n / kQK; ++b) {
-    const float* xb = x + b * kQK;
-    element_weights(xb, imp + b * kQK, sigma2, kQK, w);
-    float neg_min;
-    y[b].d = f32_to_fp16(weighted_scale_offset(kQK, 31, xb, w, L, &neg_min));
-    y[b].m = f32_to_fp16(-neg_min);
-    pack_q5(y[b], L);
+    if constexpr (kOffset) {
+      float neg_min;
+      y[b].d = f32_to_fp16(weighted_scale_offset(kQK, nmax, xb, w, L, &neg_min));
+      y[b].m = f32_to_fp16(-neg_min);
+    } else {
+      y[b].d = f32_to_fp16(fit_symmetric(kQK, nmax, xb, w, L));
+    }
+    Pack(y[b], L);
   }
 }
 
@@ -332,25 +194,13 @@ void q2_k_weighted(const float* x, void* dst, int64_t n, const float* imp) {
     uint8_t L[kQK_K], Ls[16], Lm[16];
     float scales[16], mins[16], sw[16], w[16];
     for (int j = 0; j < 16; ++j) {
-      element_weights(x + 16 * j, imp + 16 * j, sigma2, 16, w);
-      sw[j] = 0;
-      for (int l = 0; l < 16; ++l) sw[j] += w[l];
+      sw[j] = element_weights_sum(x + 16 * j, imp + 16 * j, sigma2, 16, w);
       scales[j] = weighted_scale_offset(16, 3, x + 16 * j, w, L + 16 * j, &mins[j]);
     }
     q.d = f32_to_fp16(weighted_positive(16, 15, scales, sw, Ls));
     q.dmin = f32_to_fp16(weighted_positive(16, 15, mins, sw, Lm));
-    const float dm = fp16_to_f32(q.d), mm = fp16_to_f32(q.dmin);
     for (int j = 0; j < 16; ++j) q.scales[j] = static_cast<uint8_t>(Ls[j] | (Lm[j] << 4));
-    for (int j = 0; j < 16; ++j) {
-      const float d = dm * (q.scales[j] & 0x0F);
-      if (d == 0) continue;
-      const float m = mm * (q.scales[j] >> 4);
-      for (int l = 0; l < 16; ++l)
-        L[16 * j + l] = static_cast<uint8_t>(clampi(round_even((x[16 * j + l] + m) / d), 0, 3));
-    }
-    std::memset(q.qs, 0, sizeof(q.qs));
-    for (int e = 0; e < kQK_K; ++e)
-      q.qs[32 * (e / 128) + e % 32] |= static_cast<uint8_t>(L[e] << (2 * ((e / 32) % 4)));
+    kernels::q2_k_requantize(x, q, L);
   }
 }
 
@@ -362,41 +212,26 @@ void q3_k_weighted(const float* x, void* dst, int64_t n, const float* imp) {
     uint8_t L[kQK_K], Ls[16];
     float scales[16], sw[16], w[16];
     for (int j = 0; j < 16; ++j) {
-      element_weights(x + 16 * j, imp + 16 * j, sigma2, 16, w);
-      sw[j] = 0;
-      for (int l = 0; l < 16; ++l) sw[j] += w[l];
-      scales[j] = weighted_symmetric(16, 4, x + 16 * j, w, L + 16 * j);
+      sw[j] = element_weights_sum(x + 16 * j, imp + 16 * j, sigma2, 16, w);
+      scales[j] = fit_symmetric(16, 4, x + 16 * j, w, L + 16 * j);
     }
     std::memset(q.scales, 0, sizeof(q.scales));
-    const float d_block = weighted_symmetric(16, 32, scales, sw, Ls);
+    const float d_block = fit_symmetric(16, 32, scales, sw, Ls);
     for (int j = 0; j < 16; ++j) q3_k_pack_scale(q.scales, j, Ls[j]);
     q.d = f32_to_fp16(d_block);
-    const float d_all = fp16_to_f32(q.d);
-    for (int j = 0; j < 16; ++j) {
-      const float d = d_all * q3_k_scale(q.scales, j);
-      if (d == 0) continue;
-      for (int l = 0; l < 16; ++l)
-        L[16 * j + l] = static_cast<uint8_t>(clampi(round_even(x[16 * j + l] / d), -4, 3) + 4);
-    }
-    std::memset(q.hmask, 0, sizeof(q.hmask));
-    std::memset(q.qs, 0, sizeof(q.qs));
-    for (int e = 0; e < kQK_K; ++e) {
-      if (L[e] > 3) q.hmask[e % 32] |= static_cast<uint8_t>(1 << (e / 32));
-      q.qs[32 * (e / 128) + e % 32] |= static_cast<uint8_t>((L[e] & 3) << (2 * ((e / 32) % 4)));
-    }
+    kernels::q3_k_requantize(x, q, L);
   }
 }
 
-// Q4_K and Q5_K share the fits; nmax is 15 or 31.
+// Q4_K and Q5_K share the fits (nmax 15 or 31): writes d, dmin and scales; L gets the fits'
+// levels.
 template <class Block>
 void scale_min_weighted(const float* x, Block& q, const float* imp, int nmax, uint8_t* L) {
   const float sigma2 = 2 * sum_squares(x, kQK_K) / kQK_K;
   uint8_t Ls[8], Lm[8];
   float scales[8], mins[8], sw[8], w[32];
   for (int j = 0; j < 8; ++j) {
-    element_weights(x + 32 * j, imp + 32 * j, sigma2, 32, w);
-    sw[j] = 0;
-    for (int l = 0; l < 32; ++l) sw[j] += w[l];
+    sw[j] = element_weights_sum(x + 32 * j, imp + 32 * j, sigma2, 32, w);
     scales[j] = weighted_scale_offset(32, nmax, x + 32 * j, w, L + 32 * j, &mins[j]);
   }
   const float d_block = weighted_positive(8, 63, scales, sw, Ls);
@@ -405,74 +240,27 @@ void scale_min_weighted(const float* x, Block& q, const float* imp, int nmax, ui
   for (int j = 0; j < 8; ++j) q4_k_pack_scale_min(q.scales, j, std::min<int>(63, Ls[j]), std::min<int>(63, Lm[j]));
   q.d = f32_to_fp16(d_block);
   q.dmin = f32_to_fp16(m_block);
-  for (int j = 0; j < 8; ++j) {
-    const auto [sc, m] = q4_k_scale_min(q.scales, j);
-    const float d = fp16_to_f32(q.d) * sc;
-    if (d == 0) continue;
-    const float dm = fp16_to_f32(q.dmin) * m;
-    for (int l = 0; l < 32; ++l)
-      L[32 * j + l] = static_cast<uint8_t>(clampi(round_even((x[32 * j + l] + dm) / d), 0, nmax));
-  }
 }
 
-void q4_k_weighted(const float* x, void* dst, int64_t n, const float* imp) {
-  auto* y = static_cast<BlockQ4_K*>(dst);
+template <class Block, int nmax, void (*Requantize)(const float*, Block&, uint8_t*)>
+void scale_min_k_weighted(const float* x, void* dst, int64_t n, const float* imp) {
+  auto* y = static_cast<Block*>(dst);
   for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K, imp += kQK_K) {
     uint8_t L[kQK_K];
-    scale_min_weighted(x, y[b], imp, 15, L);
-    for (int e = 0; e < kQK_K; e += 64)
-      for (int l = 0; l < 32; ++l) y[b].qs[e / 2 + l] = static_cast<uint8_t>(L[e + l] | (L[e + 32 + l] << 4));
-  }
-}
-
-void q5_k_weighted(const float* x, void* dst, int64_t n, const float* imp) {
-  auto* y = static_cast<BlockQ5_K*>(dst);
-  for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K, imp += kQK_K) {
-    uint8_t L[kQK_K];
-    scale_min_weighted(x, y[b], imp, 31, L);
-    std::memset(y[b].qh, 0, sizeof(y[b].qh));
-    for (int e = 0; e < kQK_K; e += 64)
-      for (int l = 0; l < 32; ++l)
-        y[b].qs[e / 2 + l] = static_cast<uint8_t>((L[e + l] & 0x0F) | ((L[e + 32 + l] & 0x0F) << 4));
-    for (int e = 0; e < kQK_K; ++e)
-      if (L[e] > 15) y[b].qh[e % 32] |= static_cast<uint8_t>(1 << (e / 32));
+    scale_min_weighted(x, y[b], imp, nmax, L);
+    Requantize(x, y[b], L);
   }
 }
 
 void q6_k_weighted(const float* x, void* dst, int64_t n, const float* imp) {
   auto* y = static_cast<BlockQ6_K*>(dst);
   for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K, imp += kQK_K) {
-    BlockQ6_K& q = y[b];
     uint8_t L[kQK_K];
     float scales[16];
-    float max_abs = 0, max_scale = 0;
     for (int j = 0; j < 16; ++j) {
-      scales[j] = weighted_symmetric(16, 32, x + 16 * j, imp + 16 * j, L + 16 * j);
-      if (std::fabs(scales[j]) > max_abs) {
-        max_abs = std::fabs(scales[j]);
-        max_scale = scales[j];
-      }
+      scales[j] = fit_symmetric(16, 32, x + 16 * j, imp + 16 * j, L + 16 * j);
     }
-    if (max_abs < kTiny) {
-      std::memset(&q, 0, sizeof(q));
-      continue;
-    }
-    const float iscale = -128.0f / max_scale;
-    q.d = f32_to_fp16(1 / iscale);
-    for (int j = 0; j < 16; ++j) q.scales[j] = static_cast<int8_t>(std::min(127, round_even(iscale * scales[j])));
-    for (int j = 0; j < 16; ++j) {
-      const float d = fp16_to_f32(q.d) * q.scales[j];
-      if (d == 0) continue;
-      for (int l = 0; l < 16; ++l)
-        L[16 * j + l] = static_cast<uint8_t>(clampi(round_even(x[16 * j + l] / d), -32, 31) + 32);
-    }
-    std::memset(q.ql, 0, sizeof(q.ql));
-    std::memset(q.qh, 0, sizeof(q.qh));
-    for (int e = 0; e < kQK_K; ++e) {
-      const int half = e / 128, r = e % 128;
-      q.ql[64 * half + r % 64] |= static_cast<uint8_t>((L[e] & 0x0F) << (4 * (r / 64)));
-      q.qh[32 * half + r % 32] |= static_cast<uint8_t>((L[e] >> 4) << (2 * (r / 32)));
-    }
+    kernels::q6_k_finish(x, scales, y[b], L);
   }
 }
 
@@ -480,14 +268,14 @@ using WeightedFn = void (*)(const float*, void*, int64_t, const float*);
 
 WeightedFn weighted_fn(DType t) {
   switch (t) {
-    case DType::Q4_0: return q4_0_weighted;
-    case DType::Q4_1: return q4_1_weighted;
-    case DType::Q5_0: return q5_0_weighted;
-    case DType::Q5_1: return q5_1_weighted;
+    case DType::Q4_0: return legacy_weighted<BlockQ4_0, 8, false, pack_q4<BlockQ4_0>>;
+    case DType::Q4_1: return legacy_weighted<BlockQ4_1, 15, true, pack_q4<BlockQ4_1>>;
+    case DType::Q5_0: return legacy_weighted<BlockQ5_0, 16, false, kernels::pack_q5<BlockQ5_0>>;
+    case DType::Q5_1: return legacy_weighted<BlockQ5_1, 31, true, kernels::pack_q5<BlockQ5_1>>;
     case DType::Q2_K: return q2_k_weighted;
     case DType::Q3_K: return q3_k_weighted;
-    case DType::Q4_K: return q4_k_weighted;
-    case DType::Q5_K: return q5_k_weighted;
+    case DType::Q4_K: return scale_min_k_weighted<BlockQ4_K, 15, kernels::q4_k_requantize>;
+    case DType::Q5_K: return scale_min_k_weighted<BlockQ5_K, 31, kernels::q5_k_requantize>;
     case DType::Q6_K: return q6_k_weighted;
     default: return nullptr;
   }

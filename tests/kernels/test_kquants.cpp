@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kernels/kernels.hpp"
+#include "kernels/quantize_fits.hpp"
 #include "kernels/reference_kquants.hpp"
 #include "support/kernel_inputs.hpp"
 #include "support/test_models.hpp"
@@ -253,6 +254,31 @@ TEST(KQuantKnownValues, Q5_0FifthBitComesFromQh) {
   EXPECT_EQ(out[19], -16.0f);
   EXPECT_EQ(out[20], 16 + 2 - 16.0f);
   EXPECT_EQ(out[0], -16.0f);
+}
+
+// ---- fits shared with the importance-weighted quantizers ----
+
+// The reference quantizers call fit_symmetric without weights; the importance-weighted ones pass
+// theirs. "No weights" must be exactly the x^2 weighting, bit for bit.
+TEST(QuantizeFits, SymmetricFitWithoutWeightsIsTheSquaredValueWeighting) {
+  for (uint32_t seed = 1; seed <= 64; ++seed) {
+    std::vector<float> x = random_row(32, seed, 0.01f * static_cast<float>(seed));
+    if (seed % 8 == 0) std::fill(x.begin(), x.begin() + 16, 0.0f);  // an all-zero group
+    if (seed % 8 == 1) x[5] = -x[9];                                   // a tie in magnitude
+    for (const int n : {16, 32}) {
+      for (const int nmax : {4, 8, 16, 32}) {
+        std::vector<float> w(n);
+        for (int i = 0; i < n; ++i) w[i] = x[i] * x[i];
+        uint8_t l_plain[32], l_weighted[32];
+        const float plain = kernels::fit_symmetric(n, nmax, x.data(), nullptr, l_plain);
+        const float weighted = kernels::fit_symmetric(n, nmax, x.data(), w.data(), l_weighted);
+        ASSERT_EQ(std::bit_cast<uint32_t>(plain), std::bit_cast<uint32_t>(weighted))
+            << "seed " << seed << " n " << n << " nmax " << nmax;
+        ASSERT_EQ(0, std::memcmp(l_plain, l_weighted, n))
+            << "seed " << seed << " n " << n << " nmax " << nmax;
+      }
+    }
+  }
 }
 
 // ---- llama.cpp oracle fixtures ----
