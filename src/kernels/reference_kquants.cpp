@@ -184,6 +184,19 @@ void scale_min_reround(const float* x, const Block& y, uint8_t* L, int nmax) {
   }
 }
 
+// Re-rounding of the symmetric K-quants (Q3_K / Q6_K) against their stored scales: each of the
+// 16 groups of 16 gets levels in [-bias, bias - 1], stored with + bias.
+template <class ScaleOf>
+void symmetric_reround(const float* x, float d_all, ScaleOf scale_of, int bias, uint8_t* L) {
+  for (int j = 0; j < 16; ++j) {
+    const float d = d_all * scale_of(j);
+    if (d == 0) continue;
+    for (int l = 0; l < 16; ++l) {
+      L[16 * j + l] = static_cast<uint8_t>(clamp_int(nearest_int(x[16 * j + l] / d), -bias, bias - 1) + bias);
+    }
+  }
+}
+
 }  // namespace
 
 void q2_k_requantize(const float* x, BlockQ2_K& y, uint8_t* L) {
@@ -203,14 +216,7 @@ void q2_k_requantize(const float* x, BlockQ2_K& y, uint8_t* L) {
 }
 
 void q3_k_requantize(const float* x, BlockQ3_K& y, uint8_t* L) {
-  const float d_all = fp16_to_f32(y.d);
-  for (int j = 0; j < 16; ++j) {
-    const float d = d_all * q3_k_scale(y.scales, j);
-    if (d == 0) continue;
-    for (int l = 0; l < 16; ++l) {
-      L[16 * j + l] = static_cast<uint8_t>(clamp_int(nearest_int(x[16 * j + l] / d), -4, 3) + 4);
-    }
-  }
+  symmetric_reround(x, fp16_to_f32(y.d), [&](int j) { return q3_k_scale(y.scales, j); }, 4, L);
   std::memset(y.hmask, 0, sizeof(y.hmask));
   std::memset(y.qs, 0, sizeof(y.qs));
   for (int e = 0; e < kQK_K; ++e) {
@@ -249,14 +255,7 @@ void q6_k_finish(const float* x, const float* scales, BlockQ6_K& y, uint8_t* L) 
   const float iscale = -128.0f / max_scale;
   y.d = f32_to_fp16(1 / iscale);
   for (int j = 0; j < 16; ++j) y.scales[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[j])));
-  const float d_all = fp16_to_f32(y.d);
-  for (int j = 0; j < 16; ++j) {
-    const float d = d_all * y.scales[j];
-    if (d == 0) continue;
-    for (int l = 0; l < 16; ++l) {
-      L[16 * j + l] = static_cast<uint8_t>(clamp_int(nearest_int(x[16 * j + l] / d), -32, 31) + 32);
-    }
-  }
+  symmetric_reround(x, fp16_to_f32(y.d), [&](int j) { return int{y.scales[j]}; }, 32, L);
   std::memset(y.ql, 0, sizeof(y.ql));
   std::memset(y.qh, 0, sizeof(y.qh));
   for (int e = 0; e < kQK_K; ++e) {
