@@ -57,6 +57,13 @@ HWY_INLINE void StoreHalf(VF v, uint16_t* p) {
 #endif
 }
 
+// v rounded to half precision and back (how llama.cpp's F16 operands see a float).
+HWY_INLINE VF RoundToHalf(VF v) {
+  HWY_ALIGN uint16_t h[hn::MaxLanes(DF())];
+  StoreHalf(v, h);
+  return LoadHalf(h);
+}
+
 // bf16 is the top half of a float: widen and shift, exact on every target.
 HWY_INLINE VF LoadBF16(const uint16_t* p) {
   const DF df;
@@ -351,11 +358,7 @@ HWY_INLINE void AttendGroup(const float* q, size_t q_stride, const uint16_t* kt,
   HWY_ALIGN float qh[G][kMaxHd];
   for (int g = 0; g < G; ++g) {  // queries rounded to half precision, a vector at a time
     int64_t i = 0;
-    for (; i + N <= hd; i += N) {
-      HWY_ALIGN uint16_t h[hn::MaxLanes(DF())];
-      StoreHalf(hn::LoadU(df, q + g * q_stride + i), h);
-      hn::Store(LoadHalf(h), df, qh[g] + i);
-    }
+    for (; i + N <= hd; i += N) hn::Store(RoundToHalf(hn::LoadU(df, q + g * q_stride + i)), df, qh[g] + i);
     for (; i < hd; ++i) qh[g][i] = fp16_to_f32(f32_to_fp16(q[g * q_stride + i]));
   }
   const int64_t n_pad = (n_kv + kBlk - 1) / kBlk * kBlk;
@@ -424,10 +427,7 @@ HWY_INLINE void AttendGroup(const float* q, size_t q_stride, const uint16_t* kt,
     for (int64_t p = 0; p < n_pad; p += kLanes) sum += static_cast<double>(reduce16(sc + p));
     const VF vinv = hn::Set(df, static_cast<float>(1.0 / sum));
     for (int64_t p = 0; p < n_pad; p += N) {
-      const VF w = hn::Mul(hn::LoadU(df, sc + p), vinv);
-      HWY_ALIGN uint16_t h[hn::MaxLanes(DF())];
-      StoreHalf(w, h);
-      hn::StoreU(LoadHalf(h), df, sc + p);  // weights rounded to half precision
+      hn::StoreU(RoundToHalf(hn::Mul(hn::LoadU(df, sc + p), vinv)), df, sc + p);  // weights rounded to half precision
     }
   }
 
