@@ -164,7 +164,7 @@ TEST_P(SimdMatmul, MatchesReferenceDots) {
     const auto x = random_row(n * n_tok, 31 + static_cast<uint32_t>(n_tok), 2.0f);
     const std::vector<std::byte> xq = test::reference_quantize_rows(ref.vec_dot_type, x.data(), n, n_tok);
     const size_t ys = rows + 3;  // output stride wider than the row count
-    for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, rows}, {5, 18}, {3, 4}}) {
+    for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, rows}, {5, 18}, {2, 22}, {3, 4}}) {
       std::vector<float> y(ys * static_cast<size_t>(n_tok), -777.0f);
       set->type_ops(wt);  // the set must know the type
       if (wt == DType::F32 || wt == DType::F16 || wt == DType::BF16) {
