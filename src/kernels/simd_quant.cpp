@@ -19,9 +19,9 @@
 //   * NEON: vmull_s8 + pairwise adds build the same group sums.
 // Decode (one token) walks four weight rows at a time so each activation block is loaded once
 // per four rows; Q8_0, which does the least arithmetic per byte, walks two rows half a range
-// apart instead (two long streams, see MatVecQ8Rows). Several tokens (prefill) use register tiles of rows x tokens; on AVX3_DL a
-// tile puts 16 tokens in the 16 lanes of zmm registers ("token lanes"), so one vpdpbusd
-// advances 16 tokens' group sums at once.
+// apart instead (two long streams, see MatVecQ8Rows). Several tokens (prefill) use register
+// tiles of rows x tokens; on AVX3_DL a tile puts 16 tokens in the 16 lanes of zmm registers
+// ("token lanes"), so one vpdpbusd advances 16 tokens' group sums at once.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -411,8 +411,8 @@ HWY_INLINE __m256 LoadHalf8(const std::byte* p, size_t stride) {
 // block: on AVX-512 VNNI, (w ^ 0x80) is the unsigned operand of vpdpbusd, whose accumulator
 // starts at -128 * the activation group sum, so the group sums are the reference's exactly
 // with two instructions fewer than the sign trick; the scale dw * dx is formed from a
-// broadcast half (no store-to-load round trip). Zen 4, one 576x576 matrix in L2: 33 -> 42
-// GB/s; layer-shaped from DRAM 4 KiB pages: 24.6 -> 25.7 GB/s.
+// broadcast half (no store-to-load round trip). Zen 4, one 576x576 matrix in L2: 30 -> 41
+// GB/s; SmolLM2 Q8_0 one-thread generation 122-131 -> 138-140 tokens/s.
 struct Q8Pair {
   std::vector<float> d;        // per block: dx
   std::vector<int32_t> corr;   // AVX3_DL: per block, -128 * the eight activation group sums
@@ -423,10 +423,8 @@ HWY_INLINE void PrepQ8Pair(const BlockQ8_0* x, int64_t nb, Q8Pair& p) {
   for (int64_t b = 0; b < nb; ++b) p.d[b] = HalfToFloat(x[b].d);
 #if HWY_TARGET == HWY_AVX3_DL
   p.corr.resize(static_cast<size_t>(nb) * 8);
-  const __m256i ones = _mm256_set1_epi8(1);
   for (int64_t b = 0; b < nb; ++b) {
-    // Group sums of x by the signed-times-unsigned product with ones (the sign trick, exact).
-    const ISum g = DotS(LoadBlk(x[b].qs), {ones});
+    const ISum g = DotU(SetBlk(1), LoadBlk(x[b].qs));  // the group sums of x
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(&p.corr[b * 8]), _mm256_mullo_epi32(g.v, _mm256_set1_epi32(-128)));
   }
 #endif
@@ -451,24 +449,18 @@ HWY_INLINE __m256 ScaleQ8(const BlockQ8_0& wb, __m256 dx) {
   return _mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(h))), dx);
 }
 
-HWY_INLINE void MatVecQ8Pair(const BlockQ8_0* a, const BlockQ8_0* c, const BlockQ8_0* x, const Q8Pair& p,
-                             int64_t nb, float* ya, float* yc) {
-  Acc8 acc_a = ZeroAcc(), acc_c = ZeroAcc();
+// R rows (1 or 2) at once, each its own accumulator: y[k] = row k . x.
+template <int R>
+HWY_INLINE void MatVecQ8(const BlockQ8_0* const (&rows)[R], const BlockQ8_0* x, const Q8Pair& p, int64_t nb,
+                         float* const (&y)[R]) {
+  Acc8 acc[R];
+  for (int k = 0; k < R; ++k) acc[k] = ZeroAcc();
   for (int64_t b = 0; b < nb; ++b) {
     const Blk xq = LoadBlk(x[b].qs);
     const __m256 dx = _mm256_broadcast_ss(&p.d[b]);
-    Fma(acc_a, DotQ8(a[b], xq, p, b), ScaleQ8(a[b], dx));
-    Fma(acc_c, DotQ8(c[b], xq, p, b), ScaleQ8(c[b], dx));
+    for (int k = 0; k < R; ++k) Fma(acc[k], DotQ8(rows[k][b], xq, p, b), ScaleQ8(rows[k][b], dx));
   }
-  *ya = Sum(acc_a);
-  *yc = Sum(acc_c);
-}
-
-HWY_INLINE void MatVecQ8One(const BlockQ8_0* a, const BlockQ8_0* x, const Q8Pair& p, int64_t nb, float* y) {
-  Acc8 acc = ZeroAcc();
-  for (int64_t b = 0; b < nb; ++b)
-    Fma(acc, DotQ8(a[b], LoadBlk(x[b].qs), p, b), ScaleQ8(a[b], _mm256_broadcast_ss(&p.d[b])));
-  *y = Sum(acc);
+  for (int k = 0; k < R; ++k) *y[k] = Sum(acc[k]);
 }
 
 void MatVecQ8Rows(const std::byte* w, size_t row_bytes, const BlockQ8_0* x, int64_t nb, float* y, int64_t r0,
@@ -484,11 +476,11 @@ void MatVecQ8Rows(const std::byte* w, size_t row_bytes, const BlockQ8_0* x, int6
       __builtin_prefetch(ra + kStreamAhead, 0, 2);
       __builtin_prefetch(rc + kStreamAhead, 0, 2);
     }
-    MatVecQ8Pair(reinterpret_cast<const BlockQ8_0*>(ra), reinterpret_cast<const BlockQ8_0*>(rc), x, p, nb, y + i,
-                 y + i + half);
+    MatVecQ8<2>({reinterpret_cast<const BlockQ8_0*>(ra), reinterpret_cast<const BlockQ8_0*>(rc)}, x, p, nb,
+                {y + i, y + i + half});
   }
   if (r0 + 2 * half < r1)
-    MatVecQ8One(reinterpret_cast<const BlockQ8_0*>(w + (r1 - 1) * row_bytes), x, p, nb, y + r1 - 1);
+    MatVecQ8<1>({reinterpret_cast<const BlockQ8_0*>(w + (r1 - 1) * row_bytes)}, x, p, nb, {y + r1 - 1});
 }
 
 template <class T, int R>
@@ -534,21 +526,21 @@ void MatVecRows(const std::byte* w, size_t row_bytes, const std::byte* x, int64_
 #if defined(EDGELM_X86_256)
   if constexpr (kIsQ8_0<T>) {
     MatVecQ8Rows(w, row_bytes, xb, nb, y, r0, r1);
-    return;
+  } else {
+    static thread_local XScales xs;
+    xs.d.resize(static_cast<size_t>(nb));
+    if constexpr (kIsQ4_1<T>) xs.s.resize(static_cast<size_t>(nb));
+    for (int64_t b = 0; b < nb; ++b) {
+      xs.d[b] = HalfToFloat(xb[b].d);
+      if constexpr (kIsQ4_1<T>) xs.s[b] = HalfToFloat(xb[b].s);
+    }
+    for (; r + kVecRows <= r1; r += kVecRows) {
+      const std::byte* ahead = w + r * row_bytes + kPrefetchTiles * tile_bytes;
+      if (ahead + tile_bytes <= end) PrefetchRange(ahead, tile_bytes);
+      MatVecTile8<T, kVecRows>(w + r * row_bytes, row_bytes, xb, xs, nb, y + r);
+    }
+    for (; r < r1; ++r) MatVecTile8<T, 1>(w + r * row_bytes, row_bytes, xb, xs, nb, y + r);
   }
-  static thread_local XScales xs;
-  xs.d.resize(static_cast<size_t>(nb));
-  if constexpr (kIsQ4_1<T>) xs.s.resize(static_cast<size_t>(nb));
-  for (int64_t b = 0; b < nb; ++b) {
-    xs.d[b] = HalfToFloat(xb[b].d);
-    if constexpr (kIsQ4_1<T>) xs.s[b] = HalfToFloat(xb[b].s);
-  }
-  for (; r + kVecRows <= r1; r += kVecRows) {
-    const std::byte* ahead = w + r * row_bytes + kPrefetchTiles * tile_bytes;
-    if (ahead + tile_bytes <= end) PrefetchRange(ahead, tile_bytes);
-    MatVecTile8<T, kVecRows>(w + r * row_bytes, row_bytes, xb, xs, nb, y + r);
-  }
-  for (; r < r1; ++r) MatVecTile8<T, 1>(w + r * row_bytes, row_bytes, xb, xs, nb, y + r);
 #else
   for (; r + kVecRows <= r1; r += kVecRows) {
     const std::byte* ahead = w + r * row_bytes + kPrefetchTiles * tile_bytes;
