@@ -18,8 +18,8 @@
 //   * SSE4: the same on two 16-byte halves (lanes 0-3 and 4-7).
 //   * NEON: vmull_s8 + pairwise adds build the same group sums.
 // Decode (one token) walks four weight rows at a time so each activation block is loaded once
-// per four rows; Q8_0, which does the least arithmetic per byte, walks two rows half a range
-// apart instead (two long streams, see MatVecQ8Rows). Several tokens (prefill) use register
+// per four rows; Q8_0, which does the least arithmetic per byte, walks four rows a quarter of
+// the range apart instead (four long streams, see MatVecQ8Rows). Several tokens (prefill) use register
 // tiles of rows x tokens; on AVX3_DL a tile puts 16 tokens in the 16 lanes of zmm registers
 // ("token lanes"), so one vpdpbusd advances 16 tokens' group sums at once.
 #include <algorithm>
@@ -383,7 +383,7 @@ HWY_INLINE void PrefetchRange(const std::byte* p, size_t bytes) {
 // is 612 bytes) that the hardware prefetcher does not follow, and prefetching whole tiles in
 // software then fills the core's miss buffers (perf: ~40 % of the kernel's samples on the
 // prefetch). Q8_0 therefore reads its rows as long sequential streams, which the hardware
-// prefetcher follows (MatVecQ8Rows: two of them); one software prefetch per row, kStreamAhead
+// prefetcher follows (MatVecQ8Rows: four of them); one software prefetch per row, kStreamAhead
 // bytes on, starts each stream at every matrix. Q4_0 / Q4_1 do more arithmetic per byte and
 // are faster with 4-row tiles (a layer-shaped microbenchmark: 13.6-14.1 vs 12.5 GB/s).
 constexpr size_t kStreamAhead = 2048;
@@ -403,42 +403,52 @@ HWY_INLINE __m256 LoadHalf8(const std::byte* p, size_t stride) {
   return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
 }
 
-// Q8_0 decode, two rows at a time: row i and row i + half of the range, each its own chain in
-// the reference's order. One row alone is one fused multiply-add chain (4 cycles a block); two
-// independent chains let the core overlap them. The two rows are far apart, so they are two
-// long sequential streams, which the hardware prefetcher follows (two rows side by side are two
-// short interleaved streams, and it does not: 8 GB/s in a layer-shaped microbenchmark). Per
-// block: on AVX-512 VNNI, (w ^ 0x80) is the unsigned operand of vpdpbusd, whose accumulator
-// starts at -128 * the activation group sum, so the group sums are the reference's exactly
-// with two instructions fewer than the sign trick; the scale dw * dx is formed from a
-// broadcast half (no store-to-load round trip). Zen 4, one 576x576 matrix in L2: 30 -> 41
-// GB/s; SmolLM2 Q8_0 one-thread generation 122-131 -> 138-140 tokens/s.
-struct Q8Pair {
-  std::vector<float> d;        // per block: dx
-  std::vector<int32_t> corr;   // AVX3_DL: per block, -128 * the eight activation group sums
+// Q8_0 decode, four rows at a time: rows i, i + q, i + 2q, i + 3q for a quarter q of the
+// range, each its own chain in the reference's order. One row alone is one fused multiply-add
+// chain (4 cycles a block); four independent chains let the core overlap them. The four rows
+// are far apart, so they are four long sequential streams, which the hardware prefetcher
+// follows (rows side by side are short interleaved streams, and it does not: 8 GB/s in a
+// layer-shaped microbenchmark). Per block: on AVX-512 VNNI, (w ^ 0x80) is the unsigned operand
+// of vpdpbusd, whose accumulator starts at -128 * the activation group sum, so the group sums
+// are the reference's exactly with two instructions fewer than the sign trick. The scales
+// dw * dx of eight blocks are one multiply: the eight halves are packed in two general
+// registers (no store-to-load round trip, no gather), converted together, and each block takes
+// its lane with one permute. The activation blocks are copied once per call into 64-byte
+// records, so no activation load splits a cache line. Zen 4, one 576x576 matrix in L2: 41 GB/s
+// (two rows, a scale per block) -> 55 GB/s; SmolLM2 Q8_0 one-thread generation +10-12 %.
+//
+// One activation block as MatVecQ8 reads it: the 32 bytes and (AVX3_DL) the eight
+// -128 * group sums.
+struct alignas(64) Q8X {
+  int8_t q[32];
+  int32_t corr[8];
+};
+struct Q8Act {
+  std::vector<float> d;  // per block: dx
+  std::vector<Q8X> x;
 };
 
-HWY_INLINE void PrepQ8Pair(const BlockQ8_0* x, int64_t nb, Q8Pair& p) {
+HWY_INLINE void PrepQ8Act(const BlockQ8_0* x, int64_t nb, Q8Act& p) {
   p.d.resize(static_cast<size_t>(nb));
-  for (int64_t b = 0; b < nb; ++b) p.d[b] = HalfToFloat(x[b].d);
-#if HWY_TARGET == HWY_AVX3_DL
-  p.corr.resize(static_cast<size_t>(nb) * 8);
+  p.x.resize(static_cast<size_t>(nb));
   for (int64_t b = 0; b < nb; ++b) {
+    p.d[b] = HalfToFloat(x[b].d);
+    std::memcpy(p.x[b].q, x[b].qs, 32);
+#if HWY_TARGET == HWY_AVX3_DL
     const ISum g = DotU(SetBlk(1), LoadBlk(x[b].qs));  // the group sums of x
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(&p.corr[b * 8]), _mm256_mullo_epi32(g.v, _mm256_set1_epi32(-128)));
-  }
+    _mm256_store_si256(reinterpret_cast<__m256i*>(p.x[b].corr), _mm256_mullo_epi32(g.v, _mm256_set1_epi32(-128)));
 #endif
+  }
 }
 
-HWY_INLINE ISum DotQ8(const BlockQ8_0& wb, Blk x, const Q8Pair& p, int64_t b) {
+HWY_INLINE ISum DotQ8(const BlockQ8_0& wb, const Q8X& xb, Blk x) {
 #if HWY_TARGET == HWY_AVX3_DL
-  __m256i acc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(&p.corr[b * 8]));
+  __m256i acc = _mm256_load_si256(reinterpret_cast<const __m256i*>(xb.corr));
   const __m256i u = _mm256_xor_si256(LoadBlk(wb.qs).v, _mm256_set1_epi8(static_cast<char>(0x80)));
-  asm("%{evex%} vpdpbusd %[s], %[u], %[acc]" : [acc] "+v"(acc) : [u] "v"(u), [s] "vm"(x.v));
+  asm("%{evex%} vpdpbusd %[s], %[u], %[acc]" : [acc] "+v"(acc) : [u] "v"(u), [s] "v"(x.v));
   return {acc};
 #else
-  (void)p;
-  (void)b;
+  (void)xb;
   return DotS(LoadBlk(wb.qs), x);
 #endif
 }
@@ -449,38 +459,60 @@ HWY_INLINE __m256 ScaleQ8(const BlockQ8_0& wb, __m256 dx) {
   return _mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(h))), dx);
 }
 
-// R rows (1 or 2) at once, each its own accumulator: y[k] = row k . x.
+// R rows (4, or 1 for the last few) at once, each its own accumulator: y[k] = row k . x.
 template <int R>
-HWY_INLINE void MatVecQ8(const BlockQ8_0* const (&rows)[R], const BlockQ8_0* x, const Q8Pair& p, int64_t nb,
-                         float* const (&y)[R]) {
+HWY_INLINE void MatVecQ8(const BlockQ8_0* const (&rows)[R], const Q8X* HWY_RESTRICT xs, const float* HWY_RESTRICT d,
+                         int64_t nb, float* const (&y)[R]) {
   Acc8 acc[R];
   for (int k = 0; k < R; ++k) acc[k] = ZeroAcc();
-  for (int64_t b = 0; b < nb; ++b) {
-    const Blk xq = LoadBlk(x[b].qs);
-    const __m256 dx = _mm256_broadcast_ss(&p.d[b]);
-    for (int k = 0; k < R; ++k) Fma(acc[k], DotQ8(rows[k][b], xq, p, b), ScaleQ8(rows[k][b], dx));
+  int64_t b = 0;
+  for (; b + 8 <= nb; b += 8) {
+    const __m256 dx8 = _mm256_loadu_ps(&d[b]);
+    __m256 sc[R];
+    for (int k = 0; k < R; ++k) {  // inline: as a shared helper GCC compiles it slower (52 vs 55 GB/s)
+      uint64_t h[2] = {0, 0};
+      for (int j = 0; j < 8; ++j) {
+        uint16_t v;
+        std::memcpy(&v, &rows[k][b + j].d, sizeof v);
+        h[j >> 2] |= static_cast<uint64_t>(v) << (16 * (j & 3));
+      }
+      const __m128i hv = _mm_set_epi64x(static_cast<long long>(h[1]), static_cast<long long>(h[0]));
+      sc[k] = _mm256_mul_ps(_mm256_cvtph_ps(hv), dx8);
+    }
+    for (int j = 0; j < 8; ++j) {
+      const Blk xq = {_mm256_load_si256(reinterpret_cast<const __m256i*>(xs[b + j].q))};
+      for (int k = 0; k < R; ++k)
+        Fma(acc[k], DotQ8(rows[k][b + j], xs[b + j], xq), _mm256_permutevar8x32_ps(sc[k], _mm256_set1_epi32(j)));
+    }
+  }
+  for (; b < nb; ++b) {
+    const Blk xq = {_mm256_load_si256(reinterpret_cast<const __m256i*>(xs[b].q))};
+    const __m256 dx = _mm256_broadcast_ss(&d[b]);
+    for (int k = 0; k < R; ++k) Fma(acc[k], DotQ8(rows[k][b], xs[b], xq), ScaleQ8(rows[k][b], dx));
   }
   for (int k = 0; k < R; ++k) *y[k] = Sum(acc[k]);
 }
 
 void MatVecQ8Rows(const std::byte* w, size_t row_bytes, const BlockQ8_0* x, int64_t nb, float* y, int64_t r0,
                   int64_t r1) {
-  static thread_local Q8Pair p;
-  PrepQ8Pair(x, nb, p);
+  static thread_local Q8Act p;
+  PrepQ8Act(x, nb, p);
+  const Q8X* xs = p.x.data();
+  const float* d = p.d.data();
   const std::byte* end = w + r1 * row_bytes;
-  const int64_t half = (r1 - r0) / 2;
-  for (int64_t i = r0; i < r0 + half; ++i) {
+  const int64_t q = (r1 - r0) / 4;
+  for (int64_t i = r0; i < r0 + q; ++i) {
     const std::byte* ra = w + i * row_bytes;
-    const std::byte* rc = ra + half * row_bytes;
-    if (rc + kStreamAhead < end) {
-      __builtin_prefetch(ra + kStreamAhead, 0, 2);
-      __builtin_prefetch(rc + kStreamAhead, 0, 2);
+    const size_t qb = q * row_bytes;
+    if (ra + 3 * qb + kStreamAhead < end) {
+      for (int k = 0; k < 4; ++k) __builtin_prefetch(ra + k * qb + kStreamAhead, 0, 2);
     }
-    MatVecQ8<2>({reinterpret_cast<const BlockQ8_0*>(ra), reinterpret_cast<const BlockQ8_0*>(rc)}, x, p, nb,
-                {y + i, y + i + half});
+    MatVecQ8<4>({reinterpret_cast<const BlockQ8_0*>(ra), reinterpret_cast<const BlockQ8_0*>(ra + qb),
+                 reinterpret_cast<const BlockQ8_0*>(ra + 2 * qb), reinterpret_cast<const BlockQ8_0*>(ra + 3 * qb)},
+                xs, d, nb, {y + i, y + i + q, y + i + 2 * q, y + i + 3 * q});
   }
-  if (r0 + 2 * half < r1)
-    MatVecQ8<1>({reinterpret_cast<const BlockQ8_0*>(w + (r1 - 1) * row_bytes)}, x, p, nb, {y + r1 - 1});
+  for (int64_t i = r0 + 4 * q; i < r1; ++i)
+    MatVecQ8<1>({reinterpret_cast<const BlockQ8_0*>(w + i * row_bytes)}, xs, d, nb, {y + i});
 }
 
 template <class T, int R>

@@ -154,43 +154,48 @@ class SimdMatmul : public ::testing::TestWithParam<std::tuple<const KernelSet*, 
 TEST_P(SimdMatmul, MatchesReferenceDots) {
   const auto& [set, wt] = GetParam();
   const TypeOps& ref = *reference_ops(wt);
-  const int64_t n = 32 * 19;  // two batches of eight blocks and a tail of three
-  const int64_t rows = 23;  // not a multiple of any tile height
-  const Matrix m = make_matrix(wt, n, rows, 21);
-  const TensorView w = m.view();
-  const size_t xs = row_size(ref.vec_dot_type, n);
-  // 1 (decode), small batches, a 16-token lane group plus a partial one, and a long prompt.
-  for (int64_t n_tok : {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33, 70}) {
-    const auto x = random_row(n * n_tok, 31 + static_cast<uint32_t>(n_tok), 2.0f);
-    const std::vector<std::byte> xq = test::reference_quantize_rows(ref.vec_dot_type, x.data(), n, n_tok);
-    const size_t ys = rows + 3;  // output stride wider than the row count
-    for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, rows}, {5, 18}, {2, 22}, {3, 4}}) {
-      std::vector<float> y(ys * static_cast<size_t>(n_tok), -777.0f);
-      set->type_ops(wt);  // the set must know the type
-      if (wt == DType::F32 || wt == DType::F16 || wt == DType::BF16) {
-        set->flt.matmul(w, xq.data(), xs, y.data(), ys, n_tok, r0, r1);
-      } else {
-        set->quant.matmul(w, xq.data(), xs, y.data(), ys, n_tok, r0, r1);
-      }
-      for (int64_t t = 0; t < n_tok; ++t) {
-        for (int64_t r = 0; r < static_cast<int64_t>(ys); ++r) {
-          const float got = y[t * ys + r];
-          if (r < r0 || r >= r1) {
-            ASSERT_EQ(got, -777.0f) << "wrote outside its rows: r=" << r << " t=" << t;
-            continue;
-          }
-          const float want = ref.vec_dot(n, w.row(r), xq.data() + t * xs);
-          std::vector<float> wd(n), xd(n);
-          ref.to_float(w.row(r), wd.data(), n);
-          reference_ops(ref.vec_dot_type)->to_float(xq.data() + t * xs, xd.data(), n);
-          double mag = 0;
-          for (int64_t i = 0; i < n; ++i) mag += std::fabs(static_cast<double>(wd[i]) * xd[i]);
-          if (set->quant.exact && is_int8(wt)) {
-            ASSERT_EQ(got, want) << dtype_name(wt) << " n_tok=" << n_tok << " r=" << r << " t=" << t
-                                 << ": not bit-identical to the reference";
-          } else {
-            ASSERT_NEAR(got, want, 2e-6 * mag + 1e-6)
-                << dtype_name(wt) << " n_tok=" << n_tok << " r=" << r << " t=" << t << " range " << r0 << ".." << r1;
+  // Two batches of eight blocks and a tail of three; a tail alone.
+  for (const int64_t n : {int64_t{32 * 19}, int64_t{32 * 5}}) {
+    SCOPED_TRACE("n=" + std::to_string(n));
+    const int64_t rows = 23;  // not a multiple of any tile height
+    const Matrix m = make_matrix(wt, n, rows, 21);
+    const TensorView w = m.view();
+    const size_t xs = row_size(ref.vec_dot_type, n);
+    // 1 (decode), small batches, a 16-token lane group plus a partial one, and a long prompt.
+    for (int64_t n_tok : {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33, 70}) {
+      const auto x = random_row(n * n_tok, 31 + static_cast<uint32_t>(n_tok), 2.0f);
+      const std::vector<std::byte> xq = test::reference_quantize_rows(ref.vec_dot_type, x.data(), n, n_tok);
+      const size_t ys = rows + 3;  // output stride wider than the row count
+      // Ranges that leave 3, 1, 0 and 2 rows past Q8_0's four far rows, and one row alone.
+      for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, rows}, {5, 18}, {2, 22}, {1, 7}, {3, 4}}) {
+        std::vector<float> y(ys * static_cast<size_t>(n_tok), -777.0f);
+        set->type_ops(wt);  // the set must know the type
+        if (wt == DType::F32 || wt == DType::F16 || wt == DType::BF16) {
+          set->flt.matmul(w, xq.data(), xs, y.data(), ys, n_tok, r0, r1);
+        } else {
+          set->quant.matmul(w, xq.data(), xs, y.data(), ys, n_tok, r0, r1);
+        }
+        for (int64_t t = 0; t < n_tok; ++t) {
+          for (int64_t r = 0; r < static_cast<int64_t>(ys); ++r) {
+            const float got = y[t * ys + r];
+            if (r < r0 || r >= r1) {
+              ASSERT_EQ(got, -777.0f) << "wrote outside its rows: r=" << r << " t=" << t;
+              continue;
+            }
+            const float want = ref.vec_dot(n, w.row(r), xq.data() + t * xs);
+            std::vector<float> wd(n), xd(n);
+            ref.to_float(w.row(r), wd.data(), n);
+            reference_ops(ref.vec_dot_type)->to_float(xq.data() + t * xs, xd.data(), n);
+            double mag = 0;
+            for (int64_t i = 0; i < n; ++i) mag += std::fabs(static_cast<double>(wd[i]) * xd[i]);
+            if (set->quant.exact && is_int8(wt)) {
+              ASSERT_EQ(got, want) << dtype_name(wt) << " n_tok=" << n_tok << " r=" << r << " t=" << t
+                                   << ": not bit-identical to the reference";
+            } else {
+              ASSERT_NEAR(got, want, 2e-6 * mag + 1e-6)
+                  << dtype_name(wt) << " n_tok=" << n_tok << " r=" << r << " t=" << t << " range " << r0 << ".."
+                  << r1;
+            }
           }
         }
       }
