@@ -43,6 +43,10 @@ def test_kv_type_q8_0_runs_and_a_bad_one_is_named():
     check(" Paris" in r.stdout, f"unexpected continuation with the 8-bit cache: {r.stdout!r}")
     r = edgelm("bench", "-m", "smollm2", "-p", "0", "-n", "4", "-t", "1", "-r", "1", "--json", "--kv-type", "Q8_0")
     check(r.returncode == 0 and json.loads(r.stdout.splitlines()[0])["kv_type"] == "Q8_0", r.stdout + r.stderr)
+    j = json.loads(r.stdout.splitlines()[0])
+    # The page-cache state of the model file, in bytes mapped with 2 MiB pages: part of its own mapping.
+    huge = j["weights_2mib_mapped_bytes"]
+    check(isinstance(huge, int) and 0 <= huge <= os.path.getsize(j["model_file"]), f"weights_2mib_mapped_bytes {huge}")
     r = edgelm("run", "-m", "smollm2", "-p", "x", "--kv-type", "q4")
     check(r.returncode != 0 and "--kv-type" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr)
 
