@@ -11,17 +11,10 @@
 #include "edgelm/error.hpp"
 #include "edgelm/quant.hpp"
 #include "kernels/kernels.hpp"
+#include "support/kernel_inputs.hpp"
 
 namespace edgelm {
 namespace {
-
-std::vector<float> gaussian(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> x(n);
-  for (auto& v : x) v = d(rng);
-  return x;
-}
 
 std::vector<float> roundtrip(DType t, const std::vector<float>& x, const float* imp = nullptr) {
   std::vector<std::byte> q(row_size(t, static_cast<int64_t>(x.size())));
@@ -52,7 +45,7 @@ class RoundTrip : public ::testing::TestWithParam<Bound> {};
 
 TEST_P(RoundTrip, ErrorWithinTheFormatsBound) {
   const Bound b = GetParam();
-  const auto x = gaussian(8192, 42);
+  const auto x = test::random_row(8192, 42);
   const double err = relative_rms_error(x, roundtrip(b.type, x));
   std::printf("[ quant    ] %-5s relative RMS error %.5f (bound %.5f)\n", std::string(dtype_name(b.type)).c_str(), err,
               b.max_rel_rms);
@@ -77,7 +70,7 @@ class Weighted : public ::testing::TestWithParam<DType> {};
 TEST_P(Weighted, ImportanceLowersTheWeightedError) {
   const DType t = GetParam();
   ASSERT_TRUE(quant::uses_importance(t));
-  const auto x = gaussian(4096, 7);
+  const auto x = test::random_row(4096, 7);
   std::vector<float> imp(x.size());
   std::mt19937 rng(3);
   for (size_t i = 0; i < imp.size(); ++i) imp[i] = (rng() % 8 == 0) ? 50.0f : 0.5f;  // a few hot columns
@@ -93,7 +86,7 @@ INSTANTIATE_TEST_SUITE_P(Types, Weighted,
                                            DType::Q4_K, DType::Q5_K, DType::Q6_K));
 
 TEST(Quantizers, NoImportanceIsTheReferenceQuantizer) {
-  const auto x = gaussian(2048, 11);
+  const auto x = test::random_row(2048, 11);
   for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q4_K,
                   DType::Q5_K, DType::Q6_K, DType::F16, DType::BF16}) {
     std::vector<std::byte> a(row_size(t, 2048)), b(row_size(t, 2048));
