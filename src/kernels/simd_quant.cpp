@@ -18,12 +18,13 @@
 //   * SSE4: the same on two 16-byte halves (lanes 0-3 and 4-7).
 //   * NEON: vmull_s8 + pairwise adds build the same group sums.
 // Decode (one token) walks four weight rows at a time so each activation block is loaded once
-// per four rows; Q8_0, which does the least arithmetic per byte, walks four rows a quarter of
-// the range apart instead (four long streams, see MatVecQ8Rows). Several tokens (prefill) use register
-// tiles of rows x tokens; on AVX3_DL a tile puts 16 tokens in the 16 lanes of zmm registers
+// per four rows; on x86 the four are a quarter of the range apart (four long streams, see
+// MatVecQ8Rows), elsewhere side by side. Several tokens (prefill) use register tiles of rows x
+// tokens; on AVX3_DL a tile puts 16 tokens in the 16 lanes of zmm registers
 // ("token lanes"), so one vpdpbusd advances 16 tokens' group sums at once.
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -382,26 +383,23 @@ HWY_INLINE void PrefetchRange(const std::byte* p, size_t bytes) {
 // A tile of several rows reads them side by side, as several short streams (a 576-column row
 // is 612 bytes) that the hardware prefetcher does not follow, and prefetching whole tiles in
 // software then fills the core's miss buffers (perf: ~40 % of the kernel's samples on the
-// prefetch). Q8_0 therefore reads its rows as long sequential streams, which the hardware
-// prefetcher follows (MatVecQ8Rows: four of them); one software prefetch per row, kStreamAhead
-// bytes on, starts each stream at every matrix. Q4_0 / Q4_1 do more arithmetic per byte and
-// are faster with 4-row tiles (a layer-shaped microbenchmark: 13.6-14.1 vs 12.5 GB/s).
+// prefetch). Decode on x86 therefore reads its rows as long sequential streams, which the
+// hardware prefetcher follows: four rows a quarter of the range apart (MatVecQ8Rows, and
+// MatVecRows for Q4_0 / Q4_1); one software prefetch per row, kStreamAhead bytes on, starts each
+// stream at every matrix. Q4_1 one-thread generation of SmolLM2, four rows side by side -> four
+// far rows: 137 -> 149 tokens/s (two threads 246 -> 268).
 constexpr size_t kStreamAhead = 2048;
 
 #if defined(EDGELM_X86_256)
 // Decode on AVX2 / AVX-512, same arithmetic as MatVecTile with the scale products dw * dx
-// formed eight blocks at a time: activation scales converted once per call, the weight
-// scales of eight blocks gathered into one vector, one multiply, then one lane broadcast per
-// block.
+// (and Q4_1's m * s) formed eight blocks at a time: activation scales converted once per call,
+// the weight scales of eight blocks packed into one vector (PackHalves8), one multiply, then one
+// lane broadcast per block. Q4 does more vector work per block than Q8_0, so here the lanes go
+// through a store and broadcast loads (load ports) rather than permutes (vector ports): 16.9 vs
+// 15.5 GB/s in L2.
 struct XScales {
   std::vector<float> d, s;  // per block: dx, and Q4_1's s
 };
-
-HWY_INLINE __m256 LoadHalf8(const std::byte* p, size_t stride) {
-  alignas(16) uint16_t h[8];
-  for (int j = 0; j < 8; ++j) std::memcpy(&h[j], p + j * stride, 2);
-  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
-}
 
 // Q8_0 decode, four rows at a time: rows i, i + q, i + 2q, i + 3q for a quarter q of the
 // range, each its own chain in the reference's order. One row alone is one fused multiply-add
@@ -469,7 +467,7 @@ HWY_INLINE void MatVecQ8(const BlockQ8_0* const (&rows)[R], const Q8X* HWY_RESTR
   for (; b + 8 <= nb; b += 8) {
     const __m256 dx8 = _mm256_loadu_ps(&d[b]);
     __m256 sc[R];
-    for (int k = 0; k < R; ++k) {  // inline: as a shared helper GCC compiles it slower (52 vs 55 GB/s)
+    for (int k = 0; k < R; ++k) {  // PackHalves8 inline: through the helper GCC's code is slower (52 vs 55 GB/s)
       uint64_t h[2] = {0, 0};
       for (int j = 0; j < 8; ++j) {
         uint16_t v;
@@ -515,18 +513,36 @@ void MatVecQ8Rows(const std::byte* w, size_t row_bytes, const BlockQ8_0* x, int6
     MatVecQ8<1>({reinterpret_cast<const BlockQ8_0*>(w + i * row_bytes)}, xs, d, nb, {y + i});
 }
 
+// Eight halves stride bytes apart, packed through two general registers: one scalar load per
+// half (no store-to-load round trip, which stalls when eight 2-byte stores are read back as one
+// vector; no gather, slower on Zen 4).
+HWY_INLINE __m128i PackHalves8(const std::byte* p, size_t stride) {
+  uint64_t h[2] = {0, 0};
+  for (int j = 0; j < 8; ++j) {
+    uint16_t v;
+    std::memcpy(&v, p + j * stride, sizeof v);
+    h[j >> 2] |= static_cast<uint64_t>(v) << (16 * (j & 3));
+  }
+  return _mm_set_epi64x(static_cast<long long>(h[1]), static_cast<long long>(h[0]));
+}
+
 template <class T, int R>
 HWY_INLINE void MatVecTile8(const std::byte* w0, size_t row_bytes, const typename T::X* x, const XScales& xs,
-                            int64_t nb, float* out) {
+                            int64_t nb, float* out, int64_t out_step = 1) {
   using W = typename T::W;
   DotAcc acc[R];
   int64_t b = 0;
   for (; b + 8 <= nb; b += 8) {
     const __m256 dx = _mm256_loadu_ps(&xs.d[b]);
-    alignas(32) float scale[R][8];
+    alignas(32) float scale[R][8], ms[R][8];
     for (int r = 0; r < R; ++r) {
-      const W* wb = reinterpret_cast<const W*>(w0 + static_cast<size_t>(r) * row_bytes) + b;
-      _mm256_store_ps(scale[r], _mm256_mul_ps(LoadHalf8(reinterpret_cast<const std::byte*>(&wb[0].d), sizeof(W)), dx));
+      const std::byte* wb = w0 + static_cast<size_t>(r) * row_bytes + b * sizeof(W);
+      const __m256 dw = _mm256_cvtph_ps(PackHalves8(wb + offsetof(W, d), sizeof(W)));
+      _mm256_store_ps(scale[r], _mm256_mul_ps(dw, dx));
+      if constexpr (kIsQ4_1<T>) {  // the eight m * s, added to offs one by one in block order below
+        const __m256 m = _mm256_cvtph_ps(PackHalves8(wb + offsetof(W, m), sizeof(W)));
+        _mm256_store_ps(ms[r], _mm256_mul_ps(m, _mm256_loadu_ps(&xs.s[b])));
+      }
     }
     for (int j = 0; j < 8; ++j) {
       XPrep xp;
@@ -535,7 +551,7 @@ HWY_INLINE void MatVecTile8(const std::byte* w0, size_t row_bytes, const typenam
       for (int r = 0; r < R; ++r) {
         const W& wb = reinterpret_cast<const W*>(w0 + static_cast<size_t>(r) * row_bytes)[b + j];
         Fma(acc[r].acc, BlockDot<T>(wb, xp), _mm256_broadcast_ss(&scale[r][j]));
-        if constexpr (kIsQ4_1<T>) acc[r].offs += HalfToFloat(wb.m) * xs.s[b + j];
+        if constexpr (kIsQ4_1<T>) acc[r].offs += ms[r][j];
       }
     }
   }
@@ -544,7 +560,7 @@ HWY_INLINE void MatVecTile8(const std::byte* w0, size_t row_bytes, const typenam
     for (int r = 0; r < R; ++r)
       AddBlock<T>(acc[r], reinterpret_cast<const W*>(w0 + static_cast<size_t>(r) * row_bytes)[b], xp);
   }
-  for (int r = 0; r < R; ++r) out[r] = Result<T>(acc[r]);
+  for (int r = 0; r < R; ++r) out[r * out_step] = Result<T>(acc[r]);
 }
 #endif  // EDGELM_X86_256
 
@@ -552,9 +568,7 @@ template <class T>
 void MatVecRows(const std::byte* w, size_t row_bytes, const std::byte* x, int64_t nb, float* y, int64_t r0,
                 int64_t r1) {
   const auto* xb = reinterpret_cast<const typename T::X*>(x);
-  const size_t tile_bytes = kVecRows * row_bytes;
   const std::byte* end = w + r1 * row_bytes;
-  int64_t r = r0;
 #if defined(EDGELM_X86_256)
   if constexpr (kIsQ8_0<T>) {
     MatVecQ8Rows(w, row_bytes, xb, nb, y, r0, r1);
@@ -566,14 +580,20 @@ void MatVecRows(const std::byte* w, size_t row_bytes, const std::byte* x, int64_
       xs.d[b] = HalfToFloat(xb[b].d);
       if constexpr (kIsQ4_1<T>) xs.s[b] = HalfToFloat(xb[b].s);
     }
-    for (; r + kVecRows <= r1; r += kVecRows) {
-      const std::byte* ahead = w + r * row_bytes + kPrefetchTiles * tile_bytes;
-      if (ahead + tile_bytes <= end) PrefetchRange(ahead, tile_bytes);
-      MatVecTile8<T, kVecRows>(w + r * row_bytes, row_bytes, xb, xs, nb, y + r);
+    const int64_t q = (r1 - r0) / kVecRows;
+    const size_t qb = static_cast<size_t>(q) * row_bytes;
+    for (int64_t i = r0; i < r0 + q; ++i) {
+      const std::byte* ra = w + i * row_bytes;
+      if (ra + (kVecRows - 1) * qb + kStreamAhead < end)
+        for (int k = 0; k < kVecRows; ++k) __builtin_prefetch(ra + k * qb + kStreamAhead, 0, 2);
+      MatVecTile8<T, kVecRows>(ra, qb, xb, xs, nb, y + i, q);
     }
-    for (; r < r1; ++r) MatVecTile8<T, 1>(w + r * row_bytes, row_bytes, xb, xs, nb, y + r);
+    for (int64_t r = r0 + kVecRows * q; r < r1; ++r)
+      MatVecTile8<T, 1>(w + r * row_bytes, row_bytes, xb, xs, nb, y + r);
   }
 #else
+  const size_t tile_bytes = kVecRows * row_bytes;
+  int64_t r = r0;
   for (; r + kVecRows <= r1; r += kVecRows) {
     const std::byte* ahead = w + r * row_bytes + kPrefetchTiles * tile_bytes;
     if (ahead + tile_bytes <= end) PrefetchRange(ahead, tile_bytes);
