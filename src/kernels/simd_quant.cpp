@@ -499,12 +499,11 @@ void MatVecQ8Rows(const std::byte* w, size_t row_bytes, const BlockQ8_0* x, int6
   const float* d = p.d.data();
   const std::byte* end = w + r1 * row_bytes;
   const int64_t q = (r1 - r0) / 4;
+  const size_t qb = static_cast<size_t>(q) * row_bytes;
   for (int64_t i = r0; i < r0 + q; ++i) {
     const std::byte* ra = w + i * row_bytes;
-    const size_t qb = q * row_bytes;
-    if (ra + 3 * qb + kStreamAhead < end) {
+    if (ra + 3 * qb + kStreamAhead < end)
       for (int k = 0; k < 4; ++k) __builtin_prefetch(ra + k * qb + kStreamAhead, 0, 2);
-    }
     MatVecQ8<4>({reinterpret_cast<const BlockQ8_0*>(ra), reinterpret_cast<const BlockQ8_0*>(ra + qb),
                  reinterpret_cast<const BlockQ8_0*>(ra + 2 * qb), reinterpret_cast<const BlockQ8_0*>(ra + 3 * qb)},
                 xs, d, nb, {y + i, y + i + q, y + i + 2 * q, y + i + 3 * q});
@@ -526,8 +525,10 @@ HWY_INLINE __m128i PackHalves8(const std::byte* p, size_t stride) {
   return _mm_set_epi64x(static_cast<long long>(h[1]), static_cast<long long>(h[0]));
 }
 
+// R rows row_step bytes apart (far apart on x86, see MatVecRows) times one activation row:
+// out[r * out_step] = W[r] . x.
 template <class T, int R>
-HWY_INLINE void MatVecTile8(const std::byte* w0, size_t row_bytes, const typename T::X* x, const XScales& xs,
+HWY_INLINE void MatVecTile8(const std::byte* w0, size_t row_step, const typename T::X* x, const XScales& xs,
                             int64_t nb, float* out, int64_t out_step = 1) {
   using W = typename T::W;
   DotAcc acc[R];
@@ -536,7 +537,7 @@ HWY_INLINE void MatVecTile8(const std::byte* w0, size_t row_bytes, const typenam
     const __m256 dx = _mm256_loadu_ps(&xs.d[b]);
     alignas(32) float scale[R][8], ms[R][8];
     for (int r = 0; r < R; ++r) {
-      const std::byte* wb = w0 + static_cast<size_t>(r) * row_bytes + b * sizeof(W);
+      const std::byte* wb = w0 + static_cast<size_t>(r) * row_step + b * sizeof(W);
       const __m256 dw = _mm256_cvtph_ps(PackHalves8(wb + offsetof(W, d), sizeof(W)));
       _mm256_store_ps(scale[r], _mm256_mul_ps(dw, dx));
       if constexpr (kIsQ4_1<T>) {  // the eight m * s, added to offs one by one in block order below
@@ -549,7 +550,7 @@ HWY_INLINE void MatVecTile8(const std::byte* w0, size_t row_bytes, const typenam
       xp.q = LoadBlk(x[b + j].qs);
       if constexpr (kIsQ4_0<T>) xp.sum8 = DotU(SetBlk(8), xp.q);
       for (int r = 0; r < R; ++r) {
-        const W& wb = reinterpret_cast<const W*>(w0 + static_cast<size_t>(r) * row_bytes)[b + j];
+        const W& wb = reinterpret_cast<const W*>(w0 + static_cast<size_t>(r) * row_step)[b + j];
         Fma(acc[r].acc, BlockDot<T>(wb, xp), _mm256_broadcast_ss(&scale[r][j]));
         if constexpr (kIsQ4_1<T>) acc[r].offs += ms[r][j];
       }
@@ -558,7 +559,7 @@ HWY_INLINE void MatVecTile8(const std::byte* w0, size_t row_bytes, const typenam
   for (; b < nb; ++b) {
     const XPrep xp = PrepX<T>(x[b]);
     for (int r = 0; r < R; ++r)
-      AddBlock<T>(acc[r], reinterpret_cast<const W*>(w0 + static_cast<size_t>(r) * row_bytes)[b], xp);
+      AddBlock<T>(acc[r], reinterpret_cast<const W*>(w0 + static_cast<size_t>(r) * row_step)[b], xp);
   }
   for (int r = 0; r < R; ++r) out[r * out_step] = Result<T>(acc[r]);
 }
