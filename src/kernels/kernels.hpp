@@ -91,7 +91,7 @@ void attend_q8_0(const float* q, size_t q_stride, int n_q, const std::byte* k, c
 // Llama family, whose GGUF Q/K weights are permuted for it); neox=true pairs x[i], x[i+n_rot/2].
 void rope(float* x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
           float freq_scale, bool neox);
-// out[i] = silu(gate[i]) * up[i]
+// out[i] = silu(gate[i]) * up[i]; out may be gate (each element is read before it is written)
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 // y[i] += x[i]
 void add_inplace(float* y, const float* x, int64_t n);

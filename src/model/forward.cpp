@@ -84,7 +84,7 @@ const uint16_t* gelu_table() {
   return table.data();
 }
 
-// out[i] = gelu(gate[i]) * up[i] (GeGLU), with gelu_table().
+// out[i] = gelu(gate[i]) * up[i] (GeGLU), with gelu_table(); out may be gate.
 void geglu(const uint16_t* table, const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
@@ -195,8 +195,7 @@ ForwardScratch::ForwardScratch(const ModelConfig& c, int max_tokens, int n_ctx, 
   att.allocate(T * q_dim);
   tmp.allocate(T * E);
   gate.allocate(T * FF);
-  up.allocate(T * FF);
-  hidden.allocate(T * FF);
+  up.allocate(T * FF);  // the FFN activation is written over gate
   const size_t half_rot = static_cast<size_t>(std::max(1, c.n_rot / 2));
   const size_t n_tables = c.n_swa > 0 ? 2 : 1;
   rope_cos.allocate(n_tables * T * half_rot);
@@ -529,19 +528,19 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
           kernels::matmul_rows(L.ffn_gate, in.data[sg], in.stride[sg], s.gate.data(), static_cast<size_t>(FF), N, f0, f1);
           kernels::matmul_rows(L.ffn_up, in.data[su], in.stride[su], s.up.data(), static_cast<size_t>(FF), N, f0, f1);
           for (int64_t t = 0; t < N; ++t) {
-            float* h = s.hidden.data() + t * FF + f0;
+            float* h = s.gate.data() + t * FF + f0;  // the activation overwrites gate, element by element
             if (gelu)
-              geglu(gelu, s.gate.data() + t * FF + f0, s.up.data() + t * FF + f0, h, f1 - f0);
+              geglu(gelu, h, s.up.data() + t * FF + f0, h, f1 - f0);
             else
-              ks.flt.swiglu(s.gate.data() + t * FF + f0, s.up.data() + t * FF + f0, h, f1 - f0);
+              ks.flt.swiglu(h, s.up.data() + t * FF + f0, h, f1 - f0);
             if (fused) kernels::ops(vd).from_float(h, xd + t * sd + row_size(vd, f0), f1 - f0);
           }
         }
         pool.barrier();
-        report(ith, {&L.ffn_down}, s.hidden.data(), N, FF);
+        report(ith, {&L.ffn_down}, s.gate.data(), N, FF);
         if (!fused) {
           auto [t0, t1] = kernels::split_range(N, ith, nth);
-          for (int64_t t = t0; t < t1; ++t) kernels::ops(vd).from_float(s.hidden.data() + t * FF, xd + t * sd, FF);
+          for (int64_t t = t0; t < t1; ++t) kernels::ops(vd).from_float(s.gate.data() + t * FF, xd + t * sd, FF);
           pool.barrier();
         }
         if (c.post_norms)

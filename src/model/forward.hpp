@@ -49,7 +49,7 @@ class ForwardScratch {
   int n_threads_;
   size_t act_row_bytes_;    // bytes of one converted activation row (widest input, any type)
   size_t local_bytes_;      // per-thread share of `local`
-  Buffer<float> x, xn, q, k, v, att, tmp, gate, up, hidden;
+  Buffer<float> x, xn, q, k, v, att, tmp, gate, up;
   Buffer<float> rope_cos, rope_sin;   // [token][n_rot / 2]; then the local layers' table if any
   Buffer<uint16_t> kwin;              // per thread: K blocks of a sliding window (local layers)
   size_t kwin_elems_ = 0;
