@@ -390,6 +390,24 @@ HWY_INLINE void PrefetchRange(const std::byte* p, size_t bytes) {
 // far rows: 137 -> 149 tokens/s (two threads 246 -> 268).
 constexpr size_t kStreamAhead = 2048;
 
+// Rows [r0, r1) as four long streams: four(ra, step, i, q) for rows i, i + q, i + 2q, i + 3q
+// (ra = row i, step = q rows in bytes) over the first quarter q of the range, each stream
+// started with one software prefetch; then one(row, i) for the 0-3 rows left over.
+template <class Four, class One>
+HWY_INLINE void ForFarRows(const std::byte* w, size_t row_bytes, int64_t r0, int64_t r1, const Four& four,
+                           const One& one) {
+  const std::byte* end = w + r1 * row_bytes;
+  const int64_t q = (r1 - r0) / 4;
+  const size_t qb = static_cast<size_t>(q) * row_bytes;
+  for (int64_t i = r0; i < r0 + q; ++i) {
+    const std::byte* ra = w + i * row_bytes;
+    if (ra + 3 * qb + kStreamAhead < end)
+      for (int k = 0; k < 4; ++k) __builtin_prefetch(ra + k * qb + kStreamAhead, 0, 2);
+    four(ra, qb, i, q);
+  }
+  for (int64_t i = r0 + 4 * q; i < r1; ++i) one(w + i * row_bytes, i);
+}
+
 #if defined(EDGELM_X86_256)
 // Decode on AVX2 / AVX-512, same arithmetic as MatVecTile with the scale products dw * dx
 // (and Q4_1's m * s) formed eight blocks at a time: activation scales converted once per call,
@@ -497,19 +515,16 @@ void MatVecQ8Rows(const std::byte* w, size_t row_bytes, const BlockQ8_0* x, int6
   PrepQ8Act(x, nb, p);
   const Q8X* xs = p.x.data();
   const float* d = p.d.data();
-  const std::byte* end = w + r1 * row_bytes;
-  const int64_t q = (r1 - r0) / 4;
-  const size_t qb = static_cast<size_t>(q) * row_bytes;
-  for (int64_t i = r0; i < r0 + q; ++i) {
-    const std::byte* ra = w + i * row_bytes;
-    if (ra + 3 * qb + kStreamAhead < end)
-      for (int k = 0; k < 4; ++k) __builtin_prefetch(ra + k * qb + kStreamAhead, 0, 2);
-    MatVecQ8<4>({reinterpret_cast<const BlockQ8_0*>(ra), reinterpret_cast<const BlockQ8_0*>(ra + qb),
-                 reinterpret_cast<const BlockQ8_0*>(ra + 2 * qb), reinterpret_cast<const BlockQ8_0*>(ra + 3 * qb)},
-                xs, d, nb, {y + i, y + i + q, y + i + 2 * q, y + i + 3 * q});
-  }
-  for (int64_t i = r0 + 4 * q; i < r1; ++i)
-    MatVecQ8<1>({reinterpret_cast<const BlockQ8_0*>(w + i * row_bytes)}, xs, d, nb, {y + i});
+  ForFarRows(
+      w, row_bytes, r0, r1,
+      [&](const std::byte* ra, size_t qb, int64_t i, int64_t q) {
+        MatVecQ8<4>({reinterpret_cast<const BlockQ8_0*>(ra), reinterpret_cast<const BlockQ8_0*>(ra + qb),
+                     reinterpret_cast<const BlockQ8_0*>(ra + 2 * qb), reinterpret_cast<const BlockQ8_0*>(ra + 3 * qb)},
+                    xs, d, nb, {y + i, y + i + q, y + i + 2 * q, y + i + 3 * q});
+      },
+      [&](const std::byte* row, int64_t i) {
+        MatVecQ8<1>({reinterpret_cast<const BlockQ8_0*>(row)}, xs, d, nb, {y + i});
+      });
 }
 
 // Eight halves stride bytes apart, packed through two general registers: one scalar load per
@@ -569,7 +584,6 @@ template <class T>
 void MatVecRows(const std::byte* w, size_t row_bytes, const std::byte* x, int64_t nb, float* y, int64_t r0,
                 int64_t r1) {
   const auto* xb = reinterpret_cast<const typename T::X*>(x);
-  const std::byte* end = w + r1 * row_bytes;
 #if defined(EDGELM_X86_256)
   if constexpr (kIsQ8_0<T>) {
     MatVecQ8Rows(w, row_bytes, xb, nb, y, r0, r1);
@@ -581,19 +595,17 @@ void MatVecRows(const std::byte* w, size_t row_bytes, const std::byte* x, int64_
       xs.d[b] = HalfToFloat(xb[b].d);
       if constexpr (kIsQ4_1<T>) xs.s[b] = HalfToFloat(xb[b].s);
     }
-    const int64_t q = (r1 - r0) / kVecRows;
-    const size_t qb = static_cast<size_t>(q) * row_bytes;
-    for (int64_t i = r0; i < r0 + q; ++i) {
-      const std::byte* ra = w + i * row_bytes;
-      if (ra + (kVecRows - 1) * qb + kStreamAhead < end)
-        for (int k = 0; k < kVecRows; ++k) __builtin_prefetch(ra + k * qb + kStreamAhead, 0, 2);
-      MatVecTile8<T, kVecRows>(ra, qb, xb, xs, nb, y + i, q);
-    }
-    for (int64_t r = r0 + kVecRows * q; r < r1; ++r)
-      MatVecTile8<T, 1>(w + r * row_bytes, row_bytes, xb, xs, nb, y + r);
+    static_assert(kVecRows == 4, "ForFarRows walks four rows at a time");
+    ForFarRows(
+        w, row_bytes, r0, r1,
+        [&](const std::byte* ra, size_t qb, int64_t i, int64_t q) {
+          MatVecTile8<T, kVecRows>(ra, qb, xb, xs, nb, y + i, q);
+        },
+        [&](const std::byte* row, int64_t i) { MatVecTile8<T, 1>(row, row_bytes, xb, xs, nb, y + i); });
   }
 #else
   const size_t tile_bytes = kVecRows * row_bytes;
+  const std::byte* end = w + r1 * row_bytes;
   int64_t r = r0;
   for (; r + kVecRows <= r1; r += kVecRows) {
     const std::byte* ahead = w + r * row_bytes + kPrefetchTiles * tile_bytes;
