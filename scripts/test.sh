@@ -3,7 +3,7 @@
 # release and the sanitizer (ASan+UBSan) configurations, runs every test in both, builds the
 # anomaly detector for a Cortex-M4F, cross-builds the kernels for ARM64 and runs their tests
 # under qemu-aarch64, and ends with one summary line "tests: N passed, N failed". Exit status
-# is non-zero if anything failed.
+# is non-zero if anything failed. The models come from a test cache of its own (see below).
 #   scripts/test.sh              # everything
 #   scripts/test.sh --quick      # release build only
 set -uo pipefail
@@ -13,7 +13,11 @@ jobs="${EDGELM_JOBS:-$(nproc)}"
 quick=0; [ "${1:-}" = "--quick" ] && quick=1
 
 bash scripts/install-deps.sh || { echo "error: installing dependencies failed"; exit 1; }
-bash scripts/fetch-models.sh smollm2 gemma3 || { echo "error: fetching the test models failed"; exit 1; }
+# The tests read models from a cache of their own that holds exactly what fetch-models.sh installs
+# (--exact removes anything else), so that a file made by hand or by a benchmark can never hide a
+# missing step. EDGELM_TEST_MODELS moves it; the user's own cache is not touched.
+export EDGELM_MODELS="${EDGELM_TEST_MODELS:-$root/.cache/test-models}"
+bash scripts/fetch-models.sh --exact smollm2 gemma3 || { echo "error: fetching the test models failed"; exit 1; }
 
 passed=0; failed=0; status=0
 run_suite() {  # name, build dir, ctest exclude regex ("" for none), extra cmake args...

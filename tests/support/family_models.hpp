@@ -42,7 +42,8 @@ struct FamilySpec {
 };
 
 inline std::vector<FamilySpec> family_specs() {
-  const std::string smol = "SmolLM2-135M-Instruct.Q8_0.gguf", gemma = "gemma-3-270m-q4_k_m.gguf";
+  // The two models scripts/fetch-models.sh installs (smollm2, gemma3).
+  const std::string smol = "SmolLM2-135M-Instruct.Q4_1.gguf", gemma = "gemma-3-270m-q4_k_m.gguf";
   std::vector<FamilySpec> v;
   {  // SmolLM-style llama with an untied output, linear RoPE scaling and a Mistral-style window
      // key (llama.cpp ignores sliding_window for llama, so the window must have no effect)

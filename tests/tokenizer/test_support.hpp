@@ -18,21 +18,17 @@
 #include "edgelm/gguf.hpp"
 #include "edgelm/tokenizer.hpp"
 #include "tokenizer/byte_level.hpp"
+#include "support/test_models.hpp"
 
 namespace edgelm::test {
 
-inline std::filesystem::path models_dir() {
-  if (const char* dir = std::getenv("EDGELM_MODELS"); dir && *dir) return dir;
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home ? home : ".") / ".cache/edgelm/models";
-}
-
 inline std::filesystem::path smollm2_path() {
-  return models_dir() / "SmolLM2-135M-Instruct.Q4_1.gguf";
+  return std::filesystem::path(model_dir()) / "SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
 inline std::string missing_model_message() {
-  return smollm2_path().string() + " not found: run scripts/fetch-models.sh (or set EDGELM_MODELS)";
+  return smollm2_path().string() + " not found: run scripts/fetch-models.sh " +
+         fetch_name(smollm2_path().filename().string());
 }
 
 // The model's vocabulary as plain data, read once; nullptr if the model is missing.
@@ -59,7 +55,7 @@ inline const Tokenizer* smollm2_tokenizer() {
   const ::edgelm::Tokenizer* tok = ::edgelm::test::smollm2_tokenizer(); \
   ASSERT_NE(tok, nullptr) << ::edgelm::test::missing_model_message()
 
-inline std::filesystem::path gemma3_path() { return models_dir() / "gemma-3-270m-q4_k_m.gguf"; }
+inline std::filesystem::path gemma3_path() { return std::filesystem::path(model_dir()) / "gemma-3-270m-q4_k_m.gguf"; }
 
 // Gemma 3 270M's SentencePiece-style vocabulary (262,144 tokens), read once; nullptr if the
 // model is missing. The vocabulary is not committed as a fixture: it is big and under Gemma's
@@ -86,7 +82,8 @@ inline const Tokenizer* gemma3_tokenizer() {
 #define EDGELM_REQUIRE_GEMMA3(tok)                                     \
   const ::edgelm::Tokenizer* tok = ::edgelm::test::gemma3_tokenizer(); \
   ASSERT_NE(tok, nullptr) << ::edgelm::test::gemma3_path().string()    \
-                          << " not found: run scripts/fetch-models.sh gemma3 (or set EDGELM_MODELS)"
+                          << " not found: run scripts/fetch-models.sh "          \
+                          << ::edgelm::test::fetch_name(::edgelm::test::gemma3_path().filename().string())
 
 inline const nlohmann::json& fixture(const std::string& name) {
   static std::map<std::string, nlohmann::json> cache;
