@@ -273,6 +273,10 @@ def test_metrics_are_prometheus_text():
 # ---- cancellation, queue, key --------------------------------------------------------------------
 
 COUNTING = "1, 2, 3, 4, 5, 6, 7, 8,"  # greedy decoding keeps counting: a long reply
+# A reply that cannot end while a test acts on it, however fast the host: thousands of tokens in
+# a context that holds them (seconds of work on any CPU), where the test needs a few milliseconds.
+LONG = {"prompt": COUNTING, "max_tokens": 4000, "temperature": 0}
+LONG_CTX = "4096"
 
 
 def raw_post(port, path, body):
@@ -285,28 +289,28 @@ def raw_post(port, path, body):
 
 def test_client_disconnect_cancels_generation():
     key = 'edgelm_requests_total{outcome="cancelled"}'
-    before = S.metrics()[key]
-    # Streaming: read the first bytes, then hang up.
-    s = raw_post(S.port, "/v1/completions", {"prompt": COUNTING, "max_tokens": 400, "stream": True, "temperature": 0})
-    check(s.recv(4096).startswith(b"HTTP/1.1 200"), "stream did not start")
-    s.close()
-    S.wait_for("the streaming request to be cancelled", lambda: S.metrics()[key] >= before + 1)
-    # Not streaming: hang up while it is being generated.
-    s = raw_post(S.port, "/v1/completions", {"prompt": COUNTING, "max_tokens": 400, "temperature": 0})
-    S.wait_for("the request to take a slot", lambda: S.json("GET", "/health")[2]["slots_busy"] >= 1)
-    s.close()
-    S.wait_for("the request to be cancelled", lambda: S.metrics()[key] >= before + 2)
-    S.wait_for("the slots to be free", lambda: S.json("GET", "/health")[2]["slots_busy"] == 0)
-    gen = S.metrics()["edgelm_generated_tokens_total"]
-    r = client().completions.create(model="m", prompt="Hi", max_tokens=2)
-    check(r.usage.completion_tokens >= 1, "server stuck after cancellations")
-    check(S.metrics()["edgelm_generated_tokens_total"] - gen < 50, "cancelled requests kept generating")
+    with Server("-P", "1", "-c", LONG_CTX) as s:
+        # Streaming: read the first bytes, then hang up.
+        c = raw_post(s.port, "/v1/completions", {**LONG, "stream": True})
+        check(c.recv(4096).startswith(b"HTTP/1.1 200"), "stream did not start")
+        c.close()
+        s.wait_for("the streaming request to be cancelled", lambda: s.metrics()[key] >= 1)
+        # Not streaming: hang up while it is being generated.
+        c = raw_post(s.port, "/v1/completions", LONG)
+        s.wait_for("the request to take a slot", lambda: s.json("GET", "/health")[2]["slots_busy"] >= 1)
+        c.close()
+        s.wait_for("the request to be cancelled", lambda: s.metrics()[key] >= 2)
+        s.wait_for("the slots to be free", lambda: s.json("GET", "/health")[2]["slots_busy"] == 0)
+        check(s.metrics()['edgelm_requests_total{outcome="completed"}'] == 0, "a long request ended before its client left")
+        gen = s.metrics()["edgelm_generated_tokens_total"]
+        r = client(s).completions.create(model="m", prompt="Hi", max_tokens=2)
+        check(r.usage.completion_tokens >= 1, "server stuck after cancellations")
+        check(s.metrics()["edgelm_generated_tokens_total"] - gen < 50, "cancelled requests kept generating")
 
 
 def test_full_queue_gets_503_with_retry_after():
-    with Server("-P", "1", "--queue", "0", "-c", "256") as s:
-        hold = raw_post(s.port, "/v1/completions", {"prompt": COUNTING, "max_tokens": 200, "stream": True,
-                                                            "temperature": 0})
+    with Server("-P", "1", "--queue", "0", "-c", LONG_CTX) as s:
+        hold = raw_post(s.port, "/v1/completions", {**LONG, "stream": True})
         try:
             check(hold.recv(4096).startswith(b"HTTP/1.1 200"), "first request did not start")
             s.wait_for("the slot to be busy", lambda: s.json("GET", "/health")[2]["slots_busy"] == 1)

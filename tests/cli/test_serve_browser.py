@@ -54,6 +54,26 @@ def send(d, text):
     d.find_element(By.ID, "send").click()
 
 
+# Watches #messages; once reply number arguments[0] (1-based) shows more than 5 characters, it
+# clicks Stop if the reply is still streaming and Stop is shown, and records what it saw in
+# window.stopClick.
+STOP_ON_FIRST_TEXT = """
+const want = arguments[0], box = document.getElementById("messages");
+window.stopClick = null;
+const watch = new MutationObserver(() => {
+  const replies = box.querySelectorAll(".msg.assistant");
+  if (replies.length < want || replies[want - 1].textContent.length <= 5) return;
+  watch.disconnect();
+  const reply = replies[want - 1], stop = document.getElementById("stop");
+  const seen = { streaming: reply.classList.contains("streaming"), shown: !stop.hidden && !stop.disabled,
+                 chars: reply.textContent.length };
+  if (seen.streaming && seen.shown) stop.click();
+  window.stopClick = seen;
+});
+watch.observe(box, { childList: true, subtree: true, characterData: true });
+"""
+
+
 def wait_idle_with_reply(d, n_replies):
     def done(drv):
         replies = drv.find_elements(By.CSS_SELECTOR, "#messages .msg.assistant")
@@ -63,7 +83,7 @@ def wait_idle_with_reply(d, n_replies):
 
 
 def test_chat_page_streams_a_reply_and_keeps_the_conversation():
-    with Server("-P", "2", "-c", "1024") as s:
+    with Server("-P", "2", "-c", "4096") as s:
         d = browser()
         try:
             d.get(s.base + "/")
@@ -92,14 +112,19 @@ def test_chat_page_streams_a_reply_and_keeps_the_conversation():
 
             # Stop: a long reply is cut off, the partial text stays, the server frees the slot. Greedy,
             # so that the reply is the same long count every run (a sampled one can end at once).
-            set_max_tokens(d, 400)  # long enough to be stopped
+            # Stop is clicked by an observer in the page, in the same turn of the page's event loop
+            # that shows the reply's first characters: the reply is certainly still streaming then,
+            # however fast the host (a click from the test, a poll later, could land after the end).
+            set_max_tokens(d, 3000)  # far more than is streamed before Stop
             d.find_element(By.ID, "temperature").send_keys("0")
-            send(d, "Write the numbers from 1 to 300, separated by commas.")
-            WebDriverWait(d, WAIT).until(
-                lambda drv: len(bubbles(drv, "assistant")) == 3 and len(bubbles(drv, "assistant")[2]) > 5)
-            d.find_element(By.ID, "stop").click()
+            d.execute_script(STOP_ON_FIRST_TEXT, 3)
+            send(d, "Write the numbers from 1 to 1000, separated by commas.")
+            WebDriverWait(d, WAIT).until(lambda drv: drv.execute_script("return window.stopClick"))
+            click = d.execute_script("return window.stopClick")
+            check(click["streaming"] and click["shown"], f"Stop was not clickable while streaming: {click}")
             wait_idle_with_reply(d, 3)
             check("(stopped)" in bubbles(d, "assistant")[2], f"no stop note: {bubbles(d, 'assistant')[2]!r}")
+            check(d.execute_script("return conversation.length") == 6, "the stopped reply was not kept")
             s.wait_for("the server to cancel the stopped reply",
                        lambda: s.metrics()['edgelm_requests_total{outcome="cancelled"}'] >= 1)
             s.wait_for("the slot to be freed", lambda: s.json("GET", "/health")[2]["slots_busy"] == 0)
