@@ -8,6 +8,7 @@
 #include <string>
 
 #include "edgelm/error.hpp"
+#include "kernels/backward.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/simd.hpp"
 
@@ -134,8 +135,10 @@ void rope_rows(float* rows, int64_t T, int64_t width, const BlockShape& s, std::
     for (int p = 0; p < n; ++p, ++t) {
       kernels::simd::rope_angles(s.n_rot, p, s.rope_base, s.rope_scale, cs.data(), sn.data());
       if (inverse)
-        for (float& v : sn) v = -v;
-      ks.flt.rope(rows + t * width, width / s.head_dim, s.head_dim, s.n_rot, cs.data(), sn.data(), s.rope_neox);
+        kernels::rope_backward(rows + t * width, width / s.head_dim, s.head_dim, s.n_rot, cs.data(), sn.data(),
+                               s.rope_neox);
+      else
+        ks.flt.rope(rows + t * width, width / s.head_dim, s.head_dim, s.n_rot, cs.data(), sn.data(), s.rope_neox);
     }
   (void)T;
 }
@@ -223,22 +226,9 @@ void rmsnorm_rows(const float* x, const float* w, int64_t T, int64_t n, float ep
   }
 }
 
-void rmsnorm_rows_backward(const float* x, const float* w, const float* r, const float* dout, int64_t T, int64_t n,
+void rmsnorm_rows_backward(const float* x, const float* w, const float* dout, int64_t T, int64_t n, float eps,
                            float* dx, float* dw) {
-  // out_i = x_i r w_i, r = (mean(x^2) + eps)^-1/2:  dx_i = r g_i - x_i r^3 (g . x) / n, g = w dout.
-  for (int64_t t = 0; t < T; ++t) {
-    const float* xt = x + t * n;
-    const float* d = dout + t * n;
-    const float rt = r[t];
-    double gx = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      gx += static_cast<double>(w[i] * d[i]) * xt[i];
-      if (dw) dw[i] += d[i] * xt[i] * rt;
-    }
-    const float c = static_cast<float>(gx / n) * rt * rt * rt;
-    float* o = dx + t * n;
-    for (int64_t i = 0; i < n; ++i) o[i] = rt * w[i] * d[i] - xt[i] * c;
-  }
+  for (int64_t t = 0; t < T; ++t) kernels::rmsnorm_backward(x + t * n, w, dout + t * n, n, eps, dx + t * n, dw);
 }
 
 void block_forward(const BlockWeights& w, const BlockShape& s, const float* x_in, std::span<const int> lens, float* y,
@@ -251,14 +241,12 @@ void block_forward(const BlockWeights& w, const BlockShape& s, const float* x_in
   BlockTrace& t = tr ? *tr : local;
   t.lens.assign(lens.begin(), lens.end());
   t.x.assign(x_in, x_in + T * E);
-  t.r1.resize(T);
   t.xn1.resize(T * E);
   t.q.resize(T * Qd);
   t.k.resize(T * KVd);
   t.v.resize(T * KVd);
   t.att.resize(T * Qd);
   t.h.resize(T * E);
-  t.r2.resize(T);
   t.xn2.resize(T * E);
   t.gate.resize(T * FF);
   t.up.resize(T * FF);
@@ -267,7 +255,7 @@ void block_forward(const BlockWeights& w, const BlockShape& s, const float* x_in
   for (int n : lens) n_probs += static_cast<int64_t>(n) * n * NH;
   t.probs.assign(n_probs, 0.0f);
 
-  rmsnorm_rows(t.x.data(), w.attn_norm, T, E, s.norm_eps, t.xn1.data(), t.r1.data());
+  rmsnorm_rows(t.x.data(), w.attn_norm, T, E, s.norm_eps, t.xn1.data(), nullptr);
   linear(w.wq, t.xn1.data(), T, t.q.data(), pool);
   linear(w.wk, t.xn1.data(), T, t.k.data(), pool);
   linear(w.wv, t.xn1.data(), T, t.v.data(), pool);
@@ -312,7 +300,7 @@ void block_forward(const BlockWeights& w, const BlockShape& s, const float* x_in
 
   linear(w.wo, t.att.data(), T, t.h.data(), pool);
   for (int64_t i = 0; i < T * E; ++i) t.h[i] += t.x[i];
-  rmsnorm_rows(t.h.data(), w.ffn_norm, T, E, s.norm_eps, t.xn2.data(), t.r2.data());
+  rmsnorm_rows(t.h.data(), w.ffn_norm, T, E, s.norm_eps, t.xn2.data(), nullptr);
   linear(w.ffn_gate, t.xn2.data(), T, t.gate.data(), pool);
   linear(w.ffn_up, t.xn2.data(), T, t.up.data(), pool);
   for (int64_t i = 0; i < T * FF; ++i) t.act[i] = silu(t.gate[i]) * t.up[i];
@@ -332,56 +320,28 @@ void block_backward(TransformerBlock& b, const BlockTrace& t, const float* dy, f
   // --- feed-forward: y = h + W_down (silu(gate) * up), gate/up = W (rmsnorm(h)) ---
   std::vector<float> dact(T * FF), dgate(T * FF), dup(T * FF), dxn(T * E), dh(T * E);
   linear_backward(b.ffn_down, FF, E, t.act.data(), dy, T, dact.data(), false, pool);
-  for (int64_t i = 0; i < T * FF; ++i) {
-    const float g = t.gate[i];
-    const float sg = 1.0f / (1.0f + std::exp(-g));
-    dup[i] = dact[i] * g * sg;
-    dgate[i] = dact[i] * t.up[i] * sg * (1.0f + g * (1.0f - sg));
-  }
+  kernels::swiglu_backward(t.gate.data(), t.up.data(), dact.data(), T * FF, dgate.data(), dup.data());
   linear_backward(b.ffn_gate, E, FF, t.xn2.data(), dgate.data(), T, dxn.data(), false, pool);
   linear_backward(b.ffn_up, E, FF, t.xn2.data(), dup.data(), T, dxn.data(), true, pool);
-  rmsnorm_rows_backward(t.h.data(), b.ffn_norm.value.data(), t.r2.data(), dxn.data(), T, E, dh.data(),
+  rmsnorm_rows_backward(t.h.data(), b.ffn_norm.value.data(), dxn.data(), T, E, s.norm_eps, dh.data(),
                         b.ffn_norm.grad.data());
   for (int64_t i = 0; i < T * E; ++i) dh[i] += dy[i];
 
   // --- attention: h = x + W_o att ---
   std::vector<float> datt(T * Qd), dq(T * Qd, 0.0f), dk(T * KVd, 0.0f), dv(T * KVd, 0.0f);
   linear_backward(b.wo, Qd, E, t.att.data(), dh.data(), T, datt.data(), false, pool);
-  std::vector<float> dp;
   int64_t off = 0, poff = 0;
   for (int n : lens) {
-    dp.resize(n);
     for (int64_t hq = 0; hq < NH; ++hq) {
       const int64_t hk = hq / group;
       const float* P = t.probs.data() + poff + hq * n * n;
-      for (int i = 0; i < n; ++i) {
-        const float* pi = P + static_cast<int64_t>(i) * n;
-        const float* da = datt.data() + (off + i) * Qd + hq * HD;
-        // dP_ij = da_i . v_j; dv_j += P_ij da_i; dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij).
-        double sum = 0;
-        for (int j = 0; j <= i; ++j) {
-          const float* vj = t.v.data() + (off + j) * KVd + hk * HD;
-          float* dvj = dv.data() + (off + j) * KVd + hk * HD;
-          float d = 0;
-          for (int64_t e = 0; e < HD; ++e) {
-            d += da[e] * vj[e];
-            dvj[e] += pi[j] * da[e];
-          }
-          dp[j] = d;
-          sum += static_cast<double>(pi[j]) * d;
-        }
-        const float* qi = t.q.data() + (off + i) * Qd + hq * HD;
-        float* dqi = dq.data() + (off + i) * Qd + hq * HD;
-        for (int j = 0; j <= i; ++j) {
-          const float ds = pi[j] * (dp[j] - static_cast<float>(sum)) * scale;
-          const float* kj = t.k.data() + (off + j) * KVd + hk * HD;
-          float* dkj = dk.data() + (off + j) * KVd + hk * HD;
-          for (int64_t e = 0; e < HD; ++e) {
-            dqi[e] += ds * kj[e];
-            dkj[e] += ds * qi[e];
-          }
-        }
-      }
+      for (int i = 0; i < n; ++i)
+        kernels::attention_backward(t.q.data() + (off + i) * Qd + hq * HD, t.k.data() + off * KVd + hk * HD,
+                                    static_cast<size_t>(KVd), t.v.data() + off * KVd + hk * HD,
+                                    static_cast<size_t>(KVd), P + static_cast<int64_t>(i) * n,
+                                    datt.data() + (off + i) * Qd + hq * HD, i + 1, HD, scale, 0.0f,
+                                    dq.data() + (off + i) * Qd + hq * HD, dk.data() + off * KVd + hk * HD,
+                                    dv.data() + off * KVd + hk * HD);
     }
     off += n;
     poff += static_cast<int64_t>(n) * n * NH;
@@ -392,7 +352,7 @@ void block_backward(TransformerBlock& b, const BlockTrace& t, const float* dy, f
   linear_backward(b.wq, E, Qd, t.xn1.data(), dq.data(), T, dxn.data(), false, pool);
   linear_backward(b.wk, E, KVd, t.xn1.data(), dk.data(), T, dxn.data(), true, pool);
   linear_backward(b.wv, E, KVd, t.xn1.data(), dv.data(), T, dxn.data(), true, pool);
-  rmsnorm_rows_backward(t.x.data(), b.attn_norm.value.data(), t.r1.data(), dxn.data(), T, E, dx,
+  rmsnorm_rows_backward(t.x.data(), b.attn_norm.value.data(), dxn.data(), T, E, s.norm_eps, dx,
                         b.attn_norm.grad.data());
   for (int64_t i = 0; i < T * E; ++i) dx[i] += dh[i];
 }

@@ -33,7 +33,7 @@ TransformerBlock load_block(const Model& model, int layer, int index);
 
 struct BlockTrace {
   std::vector<int> lens;
-  std::vector<float> x, r1, xn1, q, k, v, probs, att, h, r2, xn2, gate, up, act;
+  std::vector<float> x, xn1, q, k, v, probs, att, h, xn2, gate, up, act;
 };
 
 // y = block(x) for T = sum(lens) rows of n_embd floats (y may alias x when no trace is kept).
@@ -45,8 +45,8 @@ void block_backward(TransformerBlock& b, const BlockTrace& trace, const float* d
 
 // RMSNorm of T rows with weight w; r (optional) receives each row's 1/rms.
 void rmsnorm_rows(const float* x, const float* w, int64_t T, int64_t n, float eps, float* out, float* r);
-// dx = d(rmsnorm)/dx^T dout for rows normalised with 1/rms r; dw (optional) accumulates.
-void rmsnorm_rows_backward(const float* x, const float* w, const float* r, const float* dout, int64_t T, int64_t n,
+// dx = d(rmsnorm)/dx^T dout for T rows (kernels::rmsnorm_backward each); dw (optional) accumulates.
+void rmsnorm_rows_backward(const float* x, const float* w, const float* dout, int64_t T, int64_t n, float eps,
                            float* dx, float* dw);
 
 // The residual stream entering block `n_layers` (embeddings, then the model's first n_layers

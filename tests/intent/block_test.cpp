@@ -68,7 +68,7 @@ TEST(Block, BackwardMatchesFiniteDifferences) {
     std::vector<float> y(T * E), r(T), out(T * E), dy(T * E), dx(T * E);
     train::block_forward(train::block_weights(b), s, x.data(), lens, y.data(), &tr, nullptr);
     train::rmsnorm_rows(y.data(), wf.data(), T, E, s.norm_eps, out.data(), r.data());
-    train::rmsnorm_rows_backward(y.data(), wf.data(), r.data(), R.data(), T, E, dy.data(), nullptr);
+    train::rmsnorm_rows_backward(y.data(), wf.data(), R.data(), T, E, s.norm_eps, dy.data(), nullptr);
     for (train::Param* p : b.params()) std::fill(p->grad.begin(), p->grad.end(), 0.0f);
     train::block_backward(b, tr, dy.data(), dx.data(), nullptr);
 

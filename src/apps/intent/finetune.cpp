@@ -198,7 +198,8 @@ std::vector<float> train_unfrozen(const std::shared_ptr<const Model>& model, Hea
     dcur.resize(T * E);
     dprev.resize(T * E);
     train::rmsnorm_rows_backward(p.ins[0].data(), reinterpret_cast<const float*>(model->weights().output_norm.data),
-                                 p.r_final.data(), dfin.data(), static_cast<int64_t>(T), E, dcur.data(), nullptr);
+                                 dfin.data(), static_cast<int64_t>(T), E, model->config().norm_eps, dcur.data(),
+                                 nullptr);
     for (size_t k = head.blocks.size(); k-- > 0;) {
       train::block_backward(head.blocks[k], p.traces[k], dcur.data(), dprev.data(), &pool);
       std::swap(dcur, dprev);

@@ -1,0 +1,154 @@
+#include "kernels/backward.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace edgelm::kernels {
+
+void rmsnorm_backward(const float* x, const float* w, const float* dy, int64_t n, float eps, float* dx, float* dw) {
+  // out_i = x_i r w_i with r = (mean(x^2) + eps)^(-1/2), so with g_i = w_i dy_i:
+  // dx_i = r g_i - x_i r^3 (g . x) / n.
+  double ss = 0;
+  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  const double r = 1.0 / std::sqrt(ss / static_cast<double>(n) + eps);
+  double gx = 0;
+  for (int64_t i = 0; i < n; ++i) gx += static_cast<double>(w ? w[i] * dy[i] : dy[i]) * x[i];
+  const double c = gx / static_cast<double>(n) * r * r * r;
+  for (int64_t i = 0; i < n; ++i) {
+    const double g = w ? static_cast<double>(w[i]) * dy[i] : dy[i];
+    if (dw) dw[i] += static_cast<float>(static_cast<double>(dy[i]) * x[i] * r);
+    dx[i] = static_cast<float>(r * g - x[i] * c);
+  }
+}
+
+void layer_norm_backward(const float* x, const float* w, const float* dy, int64_t n, float eps, float* dx, float* dw,
+                         float* db) {
+  // xhat = (x - mean) r, r = (var + eps)^(-1/2); with g = w dy:
+  // dx_i = r (g_i - mean(g) - xhat_i mean(g xhat)).
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += x[i];
+  const double mean = sum / static_cast<double>(n);
+  double var = 0;
+  for (int64_t i = 0; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
+  const double r = 1.0 / std::sqrt(var / static_cast<double>(n) + eps);
+  double g_mean = 0, gx_mean = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double g = w ? static_cast<double>(w[i]) * dy[i] : dy[i];
+    const double xhat = (x[i] - mean) * r;
+    g_mean += g;
+    gx_mean += g * xhat;
+    if (dw) dw[i] += static_cast<float>(dy[i] * xhat);
+    if (db) db[i] += dy[i];
+  }
+  g_mean /= static_cast<double>(n);
+  gx_mean /= static_cast<double>(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const double g = w ? static_cast<double>(w[i]) * dy[i] : dy[i];
+    dx[i] = static_cast<float>(r * (g - g_mean - (x[i] - mean) * r * gx_mean));
+  }
+}
+
+void rope_backward(float* d, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos, const float* sin,
+                   bool neox) {
+  // Forward: (a, b) -> (a c - b s, a s + b c). Its transpose: (a, b) -> (a c + b s, -a s + b c).
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* x = d + h * head_dim;
+    for (int64_t i = 0; i < n_rot / 2; ++i) {
+      const int64_t a = neox ? i : 2 * i;
+      const int64_t b = neox ? i + n_rot / 2 : 2 * i + 1;
+      const float x0 = x[a], x1 = x[b];
+      x[a] = x0 * cos[i] + x1 * sin[i];
+      x[b] = x1 * cos[i] - x0 * sin[i];
+    }
+  }
+}
+
+void swiglu_backward(const float* gate, const float* up, const float* dy, int64_t n, float* dgate, float* dup) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double g = gate[i];
+    const double sg = 1.0 / (1.0 + std::exp(-g));
+    const double silu = g * sg;
+    dup[i] = static_cast<float>(dy[i] * silu);
+    dgate[i] = static_cast<float>(dy[i] * up[i] * sg * (1.0 + g * (1.0 - sg)));
+  }
+}
+
+void geglu_backward(const float* gate, const float* up, const float* dy, int64_t n, float* dgate, float* dup) {
+  // gelu(x) = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3);
+  // gelu'(x) = (1 + tanh u) / 2 + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2).
+  constexpr double kA = 0.044715, kSqrt2OverPi = 0.79788456080286535587989211986876;
+  for (int64_t i = 0; i < n; ++i) {
+    const double x = gate[i];
+    const double t = std::tanh(kSqrt2OverPi * (x + kA * x * x * x));
+    const double gelu = 0.5 * x * (1.0 + t);
+    const double dgelu = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * kSqrt2OverPi * (1.0 + 3.0 * kA * x * x);
+    dup[i] = static_cast<float>(dy[i] * gelu);
+    dgate[i] = static_cast<float>(dy[i] * up[i] * dgelu);
+  }
+}
+
+void softcap_backward(const float* y, const float* dy, int64_t n, float cap, float* dx) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double t = static_cast<double>(y[i]) / cap;  // tanh(x / cap)
+    dx[i] = static_cast<float>(dy[i] * (1.0 - t * t));
+  }
+}
+
+void attention_backward(const float* q, const float* k, size_t k_stride, const float* v, size_t v_stride,
+                        const float* p, const float* dout, int64_t n, int64_t head_dim, float scale, float softcap,
+                        float* dq, float* dk, float* dv) {
+  // dp_j = dout . v_j; ds_j = p_j (dp_j - sum_i p_i dp_i); through the cap and the scale to the
+  // raw score z_j = q . k_j; then dq = sum_j dz_j k_j, dk_j += dz_j q, dv_j += p_j dout.
+  double pdp = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    const float* vj = v + static_cast<size_t>(j) * v_stride;
+    double dp = 0;
+    for (int64_t e = 0; e < head_dim; ++e) dp += static_cast<double>(dout[e]) * vj[e];
+    pdp += p[j] * dp;
+  }
+  std::fill_n(dq, head_dim, 0.0f);
+  for (int64_t j = 0; j < n; ++j) {
+    const float* kj = k + static_cast<size_t>(j) * k_stride;
+    const float* vj = v + static_cast<size_t>(j) * v_stride;
+    float* dkj = dk + static_cast<size_t>(j) * k_stride;
+    float* dvj = dv + static_cast<size_t>(j) * v_stride;
+    double dp = 0;
+    for (int64_t e = 0; e < head_dim; ++e) dp += static_cast<double>(dout[e]) * vj[e];
+    double dz = p[j] * (dp - pdp) * scale;
+    if (softcap > 0) {
+      double z = 0;
+      for (int64_t e = 0; e < head_dim; ++e) z += static_cast<double>(q[e]) * kj[e];
+      const double t = std::tanh(z / softcap);
+      dz *= 1.0 - t * t;
+    }
+    for (int64_t e = 0; e < head_dim; ++e) {
+      dq[e] += static_cast<float>(dz * kj[e]);
+      dkj[e] += static_cast<float>(dz * q[e]);
+      dvj[e] += p[j] * dout[e];
+    }
+  }
+}
+
+void LogSumExp::add(const float* x, int64_t n) {
+  float m = max;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+  if (m == -__builtin_huge_valf()) return;  // nothing but -inf so far
+  if (m > max) {
+    sum = max == -__builtin_huge_valf() ? 0.0 : sum * std::exp(static_cast<double>(max) - m);
+    max = m;
+  }
+  for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(x[i]) - max);
+}
+
+float LogSumExp::value() const { return static_cast<float>(max + std::log(sum)); }
+
+void xent_backward_chunk(const float* logits, int64_t n, float logsumexp, int64_t target, float scale,
+                         float* dlogits) {
+  for (int64_t i = 0; i < n; ++i) {
+    double g = std::exp(static_cast<double>(logits[i]) - logsumexp);
+    if (i == target) g -= 1.0;
+    dlogits[i] = static_cast<float>(scale * g);
+  }
+}
+
+}  // namespace edgelm::kernels

@@ -1,0 +1,60 @@
+// Backward passes of the transformer block's element-wise operations and attention, each the
+// transpose of its forward in kernels.hpp / simd.hpp: given dL/d(output), dL/d(input) and, for
+// weighted ops, the weight gradient accumulated. Scalar float32 references with sums in double;
+// the training engine's per-row building blocks.
+//
+//   kernels::rmsnorm_backward(x, w, dy, n, eps, dx, dw);  // dx written, dw += (when not null)
+//
+// The derivatives are those of the exact functions (silu with std::exp, GELU's tanh form):
+// the forward's rounding choices that match llama.cpp bit for bit (exp_poly, half-precision
+// tables) are approximations of these and have no derivative of their own.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace edgelm::kernels {
+
+// out = x / sqrt(mean(x^2) + eps) * w  ->  dx (overwritten); dw += dy * x / rms when dw is not
+// null; w null means no weight (all ones).
+void rmsnorm_backward(const float* x, const float* w, const float* dy, int64_t n, float eps, float* dx, float* dw);
+
+// out = (x - mean) / sqrt(var + eps) * w + b  ->  dx (overwritten); dw, db += when not null.
+void layer_norm_backward(const float* x, const float* w, const float* dy, int64_t n, float eps, float* dx, float* dw,
+                         float* db);
+
+// RoPE is a rotation of each pair, so its backward rotates the gradient back: in place on
+// n_heads heads of head_dim floats, with the cos/sin table the forward used (simd::rope_angles).
+void rope_backward(float* d, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos, const float* sin,
+                   bool neox);
+
+// out = silu(gate) * up  ->  dgate, dup (overwritten).
+void swiglu_backward(const float* gate, const float* up, const float* dy, int64_t n, float* dgate, float* dup);
+
+// out = gelu(gate) * up with GELU's tanh form  ->  dgate, dup (overwritten).
+void geglu_backward(const float* gate, const float* up, const float* dy, int64_t n, float* dgate, float* dup);
+
+// y = cap * tanh(x / cap), given y  ->  dx (overwritten; may alias dy).
+void softcap_backward(const float* y, const float* dy, int64_t n, float cap, float* dx);
+
+// One query head's attention over positions [0, n): scores s_j = scale * c(q . k_j) with
+// c(z) = cap * tanh(z / cap) when softcap > 0 (else c(z) = z), p = softmax(s),
+// out = sum_j p_j v_j. Given the forward's weights p and dL/dout (head_dim floats): dq is
+// written, dk_j and dv_j (rows k_stride / v_stride floats apart) are accumulated.
+void attention_backward(const float* q, const float* k, size_t k_stride, const float* v, size_t v_stride,
+                        const float* p, const float* dout, int64_t n, int64_t head_dim, float scale, float softcap,
+                        float* dq, float* dk, float* dv);
+
+// Softmax cross-entropy over a vocabulary read in chunks, so that no tokens x vocabulary matrix
+// is ever held: logsumexp_add() folds each chunk of logits into a running (max, sum), then the
+// loss of target t is logsumexp() - logit[t], and each chunk's gradient
+// dlogit = scale * (softmax - onehot(t)) comes from xent_backward_chunk().
+struct LogSumExp {
+  float max = -__builtin_huge_valf();
+  double sum = 0;  // sum of exp(x - max)
+  void add(const float* x, int64_t n);
+  float value() const;
+};
+// `target` is the target's index within this chunk, or -1 when it lies in another chunk.
+void xent_backward_chunk(const float* logits, int64_t n, float logsumexp, int64_t target, float scale, float* dlogits);
+
+}  // namespace edgelm::kernels
