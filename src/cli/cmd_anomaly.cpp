@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "cli/common.hpp"
 #include "edgelm/anomaly/csv_series.hpp"
 #include "edgelm/anomaly/detector.hpp"
 #include "edgelm/anomaly/detector_config_io.hpp"
@@ -102,7 +103,7 @@ void add_anomaly_command(CLI::App& app) {
   cmd->add_option("input", o->input, "CSV file, or - for standard input");
   add_config_options(cmd, o->config);
   cmd->add_option("--threshold", o->threshold, "score at or above which a row is labelled anomaly")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(Range(0.0, 1.0));
   cmd->add_flag("--allow-backward-time", o->allow_backward_time,
                 "accept timestamps that step back (clock corrections) instead of failing");
   cmd->add_flag("--dump-config", o->dump_config, "print the effective configuration as JSON and exit");

@@ -259,18 +259,18 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-m,--model", a->model, "GGUF file, or a model-cache name (smollm2)")->capture_default_str();
   cmd->add_option("-p,--n-prompt", a->n_prompt, "prompt lengths to test (comma-separated; 0 skips)")
       ->delimiter(',')
-      ->check(CLI::Range(0, 1 << 16))
+      ->check(Range(0, 1 << 16))
       ->capture_default_str();
   cmd->add_option("-n,--n-gen", a->n_gen, "generation lengths to test (comma-separated; 0 skips)")
       ->delimiter(',')
-      ->check(CLI::Range(0, 1 << 16))
+      ->check(Range(0, 1 << 16))
       ->capture_default_str();
   cmd->add_option("-t,--threads", a->threads, "thread counts to test (comma-separated)")
       ->delimiter(',')
-      ->check(CLI::Range(1, 256))
+      ->check(Range(1, 256))
       ->capture_default_str();
-  cmd->add_option("-r,--repetitions", a->reps, "timed repetitions per test")->check(CLI::Range(1, 1000))->capture_default_str();
-  cmd->add_option("-b,--batch-size", a->n_batch, "prompt tokens per forward pass")->check(CLI::Range(1, 8192))->capture_default_str();
+  cmd->add_option("-r,--repetitions", a->reps, "timed repetitions per test")->check(Range(1, 1000))->capture_default_str();
+  cmd->add_option("-b,--batch-size", a->n_batch, "prompt tokens per forward pass")->check(Range(1, 8192))->capture_default_str();
   add_kv_type_option(*cmd, a->kv_type);
   cmd->add_flag("--json", a->json, "one JSON object per measurement instead of a Markdown table");
   cmd->callback([a] { bench(*a); });

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/common.hpp"
 #include "edgelm/error.hpp"
 #include "edgelm/intent.hpp"
 #include "edgelm/model.hpp"
@@ -53,8 +54,8 @@ void add_car_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("car", "in-car assistant demo: driver utterances on stdin act on a simulated vehicle");
   cmd->add_option("-m,--model", a->model, "backbone GGUF file, or a model-cache name")->capture_default_str();
   cmd->add_option("--head", a->head, "intent classifier head (GGUF from train-classifier)")->required();
-  cmd->add_option("-t,--threads", a->threads, "threads (0: all cores)")->check(CLI::Range(0, 256))->capture_default_str();
-  cmd->add_option("--min-confidence", a->min_confidence, "below this the assistant falls back politely")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  cmd->add_option("-t,--threads", a->threads, "threads (0: all cores)")->check(Range(0, 256))->capture_default_str();
+  cmd->add_option("--min-confidence", a->min_confidence, "below this the assistant falls back politely")->check(Range(0.0, 1.0))->capture_default_str();
   cmd->callback([a] { run(*a); });
 }
 

@@ -33,6 +33,7 @@ extern "C" void on_sigint(int) {
 
 struct ChatArgs {
   ModelOptions mo;
+  SamplingOptions so;
   AssistantOptions ao;
   bool stats = false;
 };
@@ -40,6 +41,8 @@ struct ChatArgs {
 void chat(ChatArgs& a) {
   auto model = Model::load(a.mo.model);
   Session session(model, a.mo.session);
+  a.ao.sampling = a.so.params;
+  report_drawn_seed(a.so);
   Assistant bot(session, a.ao);
   const bool tty = stdin_is_terminal();
   struct sigaction sa {};
@@ -50,6 +53,7 @@ void chat(ChatArgs& a) {
     std::fprintf(stderr, "edgelm chat — %s (%s format, %d-token context). /reset clears, /exit leaves, Ctrl-C stops a reply.\n",
                  model->config().name.c_str(), bot.format().name().c_str(), session.n_ctx());
   std::string line;
+  int failed = 0, messages = 0;
   for (;;) {
     if (tty) {
       std::fputs("\n> ", stdout);
@@ -65,6 +69,7 @@ void chat(ChatArgs& a) {
       if (a.stats) std::fprintf(stderr, "[reset]\n");
       continue;
     }
+    ++messages;
     g_interrupt.store(false);
     g_generating.store(true);
     try {
@@ -76,6 +81,7 @@ void chat(ChatArgs& a) {
     } catch (const Error& e) {
       g_generating.store(false);
       std::fprintf(stderr, "error: %s\n", e.message().c_str());
+      ++failed;
       continue;  // one bad message does not end the session
     }
     g_generating.store(false);
@@ -87,19 +93,22 @@ void chat(ChatArgs& a) {
                    s.prompt_tokens, s.reused_tokens, s.reply_tokens, s.dropped_exchanges,
                    bot.history().size(), s.stopped ? " stopped" : "");
   }
+  // A script that pipes messages in learns from the exit code that some went unanswered.
+  if (failed > 0 && !tty)
+    throw Error(std::to_string(failed) + " of " + std::to_string(messages) + " messages failed (see the errors above)");
 }
 
 }  // namespace
 
 void add_chat_command(CLI::App& app) {
   auto a = std::make_shared<ChatArgs>();
-  a->ao.sampling.temp = 0.7f;
+  a->so.params.temp = 0.7f;
   CLI::App* cmd = app.add_subcommand("chat", "talk with the model; reads a pipe when stdin is not a terminal");
   add_model_options(*cmd, a->mo);
-  add_sampling_options(*cmd, a->ao.sampling);
+  add_sampling_options(*cmd, a->so);
   cmd->add_option("--system", a->ao.system, "system prompt (default: the chat template's)");
   cmd->add_option("--chat-format", a->ao.chat_format, "override the model's chat format: chatml, llama3, gemma");
-  cmd->add_option("-n,--n-predict", a->ao.max_reply_tokens, "longest reply in tokens")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  cmd->add_option("-n,--n-predict", a->ao.max_reply_tokens, "longest reply in tokens")->check(Range(1, 1 << 20))->capture_default_str();
   cmd->add_flag("--stats", a->stats, "print per-turn token accounting to stderr");
   cmd->callback([a] { chat(*a); });
 }

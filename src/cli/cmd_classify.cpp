@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/common.hpp"
 #include "edgelm/error.hpp"
 #include "edgelm/intent.hpp"
 #include "edgelm/model.hpp"
@@ -106,10 +107,10 @@ void add_classify_command(CLI::App& app) {
   cmd->add_option("-m,--model", a->model, "backbone GGUF file, or a model-cache name")->capture_default_str();
   cmd->add_option("--head", a->head, "classifier head (GGUF from train-classifier)")->required();
   cmd->add_option("text", a->text, "the utterance, or - for one per stdin line");
-  cmd->add_option("--top", a->top, "also show the K most likely labels")->check(CLI::Range(1, 100000))->capture_default_str();
+  cmd->add_option("--top", a->top, "also show the K most likely labels")->check(Range(1, 100000))->capture_default_str();
   cmd->add_flag("--json", a->json, "one JSON object per input");
-  cmd->add_option("-t,--threads", a->threads, "threads (0: all cores)")->check(CLI::Range(0, 256))->capture_default_str();
-  cmd->add_option("--batch", a->batch, "stdin lines per batched forward pass")->check(CLI::Range(1, 64))->capture_default_str();
+  cmd->add_option("-t,--threads", a->threads, "threads (0: all cores)")->check(Range(0, 256))->capture_default_str();
+  cmd->add_option("--batch", a->batch, "stdin lines per batched forward pass")->check(Range(1, 64))->capture_default_str();
   cmd->add_flag("--timings", a->timings, "print time per text and texts/s to stderr (model loading excluded)");
   cmd->callback([a] { run(*a); });
 }

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/common.hpp"
 #include "cli/progress_line.hpp"
 #include "cli/text_file.hpp"
 #include "edgelm/quant.hpp"
@@ -37,9 +38,9 @@ void add_imatrix_command(CLI::App& app) {
   cmd->add_option("-m,--model", a->model, "GGUF file, or a model-cache name")->capture_default_str();
   cmd->add_option("-f,--file", a->text, "calibration text file")->required();
   cmd->add_option("-o,--output", a->out, "output file (GGUF, llama.cpp's imatrix layout)")->capture_default_str();
-  cmd->add_option("-c,--ctx-size", a->o.n_ctx, "tokens per chunk")->check(CLI::Range(16, 1 << 20))->capture_default_str();
-  cmd->add_option("--chunks", a->o.n_chunks, "chunks to process (-1: all)")->check(CLI::Range(-1, 1 << 24))->capture_default_str();
-  cmd->add_option("-t,--threads", a->o.n_threads, "threads (0: all cores)")->check(CLI::Range(0, 256));
+  cmd->add_option("-c,--ctx-size", a->o.n_ctx, "tokens per chunk")->check(Range(16, 1 << 20))->capture_default_str();
+  cmd->add_option("--chunks", a->o.n_chunks, "chunks to process (-1: all)")->check(Range(-1, 1 << 24))->capture_default_str();
+  cmd->add_option("-t,--threads", a->o.n_threads, "threads (0: all cores)")->check(Range(0, 256));
   cmd->callback([a] { run_imatrix(*a); });
 }
 

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/common.hpp"
 #include "edgelm/error.hpp"
 #include "edgelm/model.hpp"
 #include "edgelm/quant.hpp"
@@ -58,7 +59,7 @@ void add_info_command(CLI::App& app) {
   auto n_ctx = std::make_shared<int>(2048);
   CLI::App* cmd = app.add_subcommand("info", "describe a model: architecture, sizes, tensor types, memory");
   cmd->add_option("model", *name, "GGUF file or model-cache name")->required();
-  cmd->add_option("-c,--ctx-size", *n_ctx, "context for the KV-cache estimate")->check(CLI::Range(1, 1 << 24))->capture_default_str();
+  cmd->add_option("-c,--ctx-size", *n_ctx, "context for the KV-cache estimate")->check(Range(1, 1 << 24))->capture_default_str();
   cmd->callback([name, n_ctx] { info(*name, *n_ctx); });
 }
 

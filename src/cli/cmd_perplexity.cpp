@@ -41,10 +41,10 @@ void add_perplexity_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("perplexity", "perplexity of a model on a text (llama.cpp's method)");
   cmd->add_option("-m,--model", a->model, "GGUF file, or a model-cache name")->capture_default_str();
   cmd->add_option("-f,--file", a->text, "text file")->required();
-  cmd->add_option("-c,--ctx-size", a->o.n_ctx, "tokens per chunk")->check(CLI::Range(16, 1 << 20))->capture_default_str();
-  cmd->add_option("--chunks", a->o.n_chunks, "chunks to score (-1: all)")->check(CLI::Range(-1, 1 << 24))->capture_default_str();
-  cmd->add_option("-b,--batch-size", a->o.n_batch, "tokens per forward pass")->check(CLI::Range(1, 1 << 16))->capture_default_str();
-  cmd->add_option("-t,--threads", a->o.n_threads, "threads (0: all cores)")->check(CLI::Range(0, 256));
+  cmd->add_option("-c,--ctx-size", a->o.n_ctx, "tokens per chunk")->check(Range(16, 1 << 20))->capture_default_str();
+  cmd->add_option("--chunks", a->o.n_chunks, "chunks to score (-1: all)")->check(Range(-1, 1 << 24))->capture_default_str();
+  cmd->add_option("-b,--batch-size", a->o.n_batch, "tokens per forward pass")->check(Range(1, 1 << 16))->capture_default_str();
+  cmd->add_option("-t,--threads", a->o.n_threads, "threads (0: all cores)")->check(Range(0, 256));
   add_kv_type_option(*cmd, a->o.kv_type);
   cmd->callback([a] { run_perplexity(*a); });
 }

@@ -5,8 +5,10 @@
 #include <set>
 
 #include "cli/commands.hpp"
+#include "cli/common.hpp"
 #include "cli/progress_line.hpp"
 #include "edgelm/error.hpp"
+#include "edgelm/model.hpp"
 #include "edgelm/quant.hpp"
 
 namespace edgelm::cli {
@@ -53,7 +55,7 @@ void run_quantize(const QuantizeArgs& a) {
     const double f = p.elements_total ? static_cast<double>(p.elements_done) / p.elements_total : 1.0;
     progress.update(f, "[" + std::to_string(p.tensors_done) + "/" + std::to_string(p.tensors_total) + "] " + *p.current);
   };
-  const quant::QuantizeReport r = quant::quantize_file(a.in, a.out, o);
+  const quant::QuantizeReport r = quant::quantize_file(resolve_model_path(a.in), a.out, o);
   progress.finish();
 
   struct ClassSum {
@@ -96,7 +98,7 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("type", a->type, "file type: " + quant::supported_file_types())->required();
   cmd->add_option("--keep", a->keep, "GLOB=TYPE: tensors whose name matches GLOB get TYPE (repeatable)");
   cmd->add_option("--imatrix", a->imatrix, "importance matrix from 'edgelm imatrix' (or llama-imatrix)");
-  cmd->add_option("-t,--threads", a->threads, "threads (0: all cores)")->check(CLI::Range(0, 256));
+  cmd->add_option("-t,--threads", a->threads, "threads (0: all cores)")->check(Range(0, 256));
   cmd->callback([a] { run_quantize(*a); });
 }
 

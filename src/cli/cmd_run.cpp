@@ -14,7 +14,7 @@ namespace {
 
 struct RunArgs {
   ModelOptions mo;
-  SamplerParams sp;
+  SamplingOptions sp;
   std::string prompt;
   std::string prompt_file;
   int n_predict = 128;
@@ -45,7 +45,8 @@ void run(const RunArgs& a) {
     throw Error("the prompt has " + std::to_string(ids.size()) + " tokens but the context holds " +
                     std::to_string(session.n_ctx()),
                 "shorten the prompt or raise -c");
-  Sampler sampler(a.sp);
+  report_drawn_seed(a.sp);
+  Sampler sampler(a.sp.params);
   TokenStreamDecoder dec(tok);
   std::fwrite(prompt.data(), 1, prompt.size(), stdout);
   std::fflush(stdout);
@@ -78,13 +79,13 @@ void run(const RunArgs& a) {
 
 void add_run_command(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
-  a->sp.temp = 0.8f;
+  a->sp.params.temp = 0.8f;
   CLI::App* cmd = app.add_subcommand("run", "complete a prompt, streaming the tokens");
   add_model_options(*cmd, a->mo);
   add_sampling_options(*cmd, a->sp);
   cmd->add_option("-p,--prompt", a->prompt, "prompt text");
   cmd->add_option("-f,--file", a->prompt_file, "read the prompt from a file");
-  cmd->add_option("-n,--n-predict", a->n_predict, "tokens to generate")->check(CLI::Range(0, 1 << 20))->capture_default_str();
+  cmd->add_option("-n,--n-predict", a->n_predict, "tokens to generate")->check(Range(0, 1 << 20))->capture_default_str();
   cmd->add_flag("--no-special", a->no_special, "tokenize special-token text such as <|im_start|> as plain text");
   cmd->add_flag("--timings", a->timings, "print load / prompt / generation speed to stderr");
   cmd->callback([a] { run(*a); });

@@ -61,17 +61,17 @@ void add_serve_command(CLI::App& app) {
   add_model_options(*cmd, a->mo);
   cmd->add_option("--host", a->so.host, "address to listen on (loopback by default)")->capture_default_str();
   cmd->add_option("--port", a->so.port, "TCP port (0: any free port, printed at start)")
-      ->check(CLI::Range(0, 65535))
+      ->check(Range(0, 65535))
       ->capture_default_str();
   cmd->add_option("-P,--parallel", a->so.parallel, "requests decoded together, each in its own slot (KV cache of -c tokens)")
-      ->check(CLI::Range(1, 64))
+      ->check(Range(1, 64))
       ->capture_default_str();
   cmd->add_option("--queue", a->so.queue, "requests that may wait for a slot before 503 (default: 4 x --parallel)")
-      ->check(CLI::Range(0, 4096));
+      ->check(Range(0, 4096));
   cmd->add_option("--api-key", a->so.api_key, "require 'Authorization: Bearer KEY' on /v1/* and /metrics");
   cmd->add_option("--alias", a->so.model_name, "model id shown to clients (default: the file name)");
   cmd->add_option("--max-body", a->so.max_body_bytes, "largest request body in bytes")
-      ->check(CLI::Range(size_t{1024}, size_t{1} << 30))
+      ->check(Range(size_t{1024}, size_t{1} << 30))
       ->capture_default_str();
   cmd->callback([a] { serve(*a); });
 }

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/common.hpp"
 #include "cli/progress_line.hpp"
 #include "edgelm/error.hpp"
 #include "edgelm/intent.hpp"
@@ -83,15 +84,15 @@ void add_train_classifier_command(CLI::App& app) {
   cmd->add_option("--val", a->val, "validation data (same format)")->required();
   cmd->add_option("-o,--output", a->out, "head file to write (GGUF)")->required();
   cmd->add_option("--pooling", a->pooling, "last, mean or attention")->capture_default_str();
-  cmd->add_option("--hidden", a->o.hidden, "hidden layer width (0: linear head)")->check(CLI::Range(0, 65536))->capture_default_str();
-  cmd->add_option("--epochs", a->o.epochs, "maximum epochs")->check(CLI::Range(1, 100000))->capture_default_str();
+  cmd->add_option("--hidden", a->o.hidden, "hidden layer width (0: linear head)")->check(Range(0, 65536))->capture_default_str();
+  cmd->add_option("--epochs", a->o.epochs, "maximum epochs")->check(Range(1, 100000))->capture_default_str();
   cmd->add_option("--lr", a->o.lr, "AdamW learning rate")->capture_default_str();
   cmd->add_option("--weight-decay", a->o.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
-  cmd->add_option("--batch-size", a->o.batch_size, "examples per step")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  cmd->add_option("--batch-size", a->o.batch_size, "examples per step")->check(Range(1, 1 << 20))->capture_default_str();
   cmd->add_option("--seed", a->o.seed, "random seed (same seed, same head)")->capture_default_str();
-  cmd->add_option("--patience", a->o.patience, "stop after this many epochs without a better val loss (0: never)")->check(CLI::Range(0, 100000))->capture_default_str();
-  cmd->add_option("--lr-patience", a->o.lr_patience, "halve the lr after this many epochs without improvement")->check(CLI::Range(0, 100000))->capture_default_str();
-  cmd->add_option("--clip", a->o.clip, "gradient-norm clipping (0: off)")->check(CLI::Range(0.0, 1e6))->capture_default_str();
+  cmd->add_option("--patience", a->o.patience, "stop after this many epochs without a better val loss (0: never)")->check(Range(0, 100000))->capture_default_str();
+  cmd->add_option("--lr-patience", a->o.lr_patience, "halve the lr after this many epochs without improvement")->check(Range(0, 100000))->capture_default_str();
+  cmd->add_option("--clip", a->o.clip, "gradient-norm clipping (0: off)")->check(Range(0.0, 1e6))->capture_default_str();
   cmd->add_option("--dropout", a->o.dropout, "dropout on the pooled features")->capture_default_str();
   cmd->add_option("--oos-threshold", a->o.oos_threshold, "auto (chosen on validation), none, or a probability")->capture_default_str();
   cmd->add_option("--template", a->o.features.templ, "how a text is shown to the backbone; {text} is replaced")->capture_default_str();
@@ -99,11 +100,11 @@ void add_train_classifier_command(CLI::App& app) {
   cmd->add_flag("--no-cache", a->no_cache, "always run the backbone; do not read or write the feature cache");
   cmd->add_option("--layers", a->o.features.n_layers,
                   "early exit: features after the backbone's first K blocks (0 or K >= its blocks: all; 6 suits SmolLM2-135M, "
-                  "see the README). The head records K; classify and car follow it")->check(CLI::Range(0, 4096))->capture_default_str();
-  cmd->add_option("--unfreeze", a->o.unfreeze, "fine-tune the top K of the blocks used with the head (0: frozen)")->check(CLI::Range(0, 4096))->capture_default_str();
-  cmd->add_option("--unfreeze-epochs", a->o.unfreeze_epochs, "epochs of fine-tuning after the head is trained")->check(CLI::Range(1, 100000))->capture_default_str();
+                  "see the README). The head records K; classify and car follow it")->check(Range(0, 4096))->capture_default_str();
+  cmd->add_option("--unfreeze", a->o.unfreeze, "fine-tune the top K of the blocks used with the head (0: frozen)")->check(Range(0, 4096))->capture_default_str();
+  cmd->add_option("--unfreeze-epochs", a->o.unfreeze_epochs, "epochs of fine-tuning after the head is trained")->check(Range(1, 100000))->capture_default_str();
   cmd->add_option("--block-lr", a->o.block_lr, "AdamW learning rate of the fine-tuned blocks")->capture_default_str();
-  cmd->add_option("-t,--threads", a->threads, "threads for the backbone and fine-tuned blocks (0: all cores)")->check(CLI::Range(0, 256))->capture_default_str();
+  cmd->add_option("-t,--threads", a->threads, "threads for the backbone and fine-tuned blocks (0: all cores)")->check(Range(0, 256))->capture_default_str();
   cmd->callback([a] { run(*a); });
 }
 

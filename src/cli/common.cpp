@@ -2,19 +2,23 @@
 
 #include <unistd.h>
 
+#include <cstdio>
+#include <limits>
+#include <random>
+
 namespace edgelm::cli {
 
 void add_model_options(CLI::App& cmd, ModelOptions& o) {
   cmd.add_option("-m,--model", o.model, "GGUF file, or a model-cache name (smollm2)")
       ->capture_default_str();
   cmd.add_option("-c,--ctx-size", o.session.n_ctx, "context size in tokens")
-      ->check(CLI::Range(16, 1 << 20))
+      ->check(Range(16, 1 << 20))
       ->capture_default_str();
   cmd.add_option("-t,--threads", o.session.n_threads, "threads (0: all cores)")
-      ->check(CLI::Range(0, 256))
+      ->check(Range(0, 256))
       ->capture_default_str();
   cmd.add_option("-b,--batch-size", o.session.n_batch, "prompt tokens per forward pass")
-      ->check(CLI::Range(1, 8192))
+      ->check(Range(1, 8192))
       ->capture_default_str();
   add_kv_type_option(cmd, o.session.kv_type);
 }
@@ -27,14 +31,29 @@ void add_kv_type_option(CLI::App& cmd, DType& kv_type) {
       ->default_str("f16");
 }
 
-void add_sampling_options(CLI::App& cmd, SamplerParams& p) {
-  cmd.add_option("--temp", p.temp, "temperature (0: greedy)")->check(CLI::Range(0.0, 100.0))->capture_default_str();
-  cmd.add_option("--top-k", p.top_k, "keep the k most likely tokens (0: off)")->check(CLI::Range(0, 1 << 24))->capture_default_str();
-  cmd.add_option("--top-p", p.top_p, "nucleus sampling threshold (1: off)")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  cmd.add_option("--min-p", p.min_p, "drop tokens below min-p x the top probability (0: off)")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  cmd.add_option("--repeat-penalty", p.repeat_penalty, "penalty for repeated tokens (1: off)")->check(CLI::Range(0.0, 10.0))->capture_default_str();
-  cmd.add_option("--repeat-last-n", p.repeat_last_n, "tokens the repeat penalty looks back on")->check(CLI::Range(0, 1 << 20))->capture_default_str();
-  cmd.add_option("-s,--seed", p.seed, "random seed")->capture_default_str();
+void add_sampling_options(CLI::App& cmd, SamplingOptions& o) {
+  SamplerParams& p = o.params;
+  cmd.add_option("--temp", p.temp, "temperature (0: greedy)")->check(Range(0.0, 100.0))->capture_default_str();
+  cmd.add_option("--top-k", p.top_k, "keep the k most likely tokens (0: off)")->check(Range(0, 1 << 24))->capture_default_str();
+  cmd.add_option("--top-p", p.top_p, "nucleus sampling threshold (1: off)")->check(Range(0.0, 1.0))->capture_default_str();
+  cmd.add_option("--min-p", p.min_p, "drop tokens below min-p x the top probability (0: off)")->check(Range(0.0, 1.0))->capture_default_str();
+  cmd.add_option("--repeat-penalty", p.repeat_penalty, "penalty for repeated tokens (1: off)")->check(Range(0.0, 10.0))->capture_default_str();
+  cmd.add_option("--repeat-last-n", p.repeat_last_n, "tokens the repeat penalty looks back on")->check(Range(0, 1 << 20))->capture_default_str();
+  p.seed = std::random_device{}();
+  cmd.add_option_function<int64_t>(
+         "-s,--seed",
+         [&o](int64_t seed) {
+           o.seed_drawn = seed < 0;
+           if (seed >= 0) o.params.seed = static_cast<uint64_t>(seed);
+         },
+         "random seed (-1: a random one, the default; printed so that a run can be repeated)")
+      ->check(Range<int64_t>(-1, std::numeric_limits<int64_t>::max()));
+}
+
+void report_drawn_seed(const SamplingOptions& o) {
+  if (o.seed_drawn && o.params.temp > 0)
+    std::fprintf(stderr, "seed %llu (pass -s %llu to repeat)\n", static_cast<unsigned long long>(o.params.seed),
+                 static_cast<unsigned long long>(o.params.seed));
 }
 
 bool stdout_is_terminal() { return isatty(STDOUT_FILENO) == 1; }

@@ -1,6 +1,7 @@
 // Options shared by the model-running subcommands, named as llama.cpp names them.
 #pragma once
 #include <string>
+#include <type_traits>
 
 #include <CLI/CLI.hpp>
 
@@ -14,10 +15,34 @@ struct ModelOptions {
   SessionOptions session{};
 };
 
+// CLI::Range's check, with a message that tells a malformed number ("--temp: 'abc' is not a
+// number") from one out of range ("--temp: 200 is outside [0, 100]").
+template <class T>
+CLI::Validator Range(T lo, T hi) {
+  const std::string bounds = "[" + CLI::detail::to_string(lo) + ", " + CLI::detail::to_string(hi) + "]";
+  return CLI::Validator(
+      [lo, hi, bounds](std::string& text) -> std::string {
+        T v{};
+        if (!CLI::detail::lexical_cast(text, v))
+          return "'" + text + (std::is_integral_v<T> ? "' is not a whole number" : "' is not a number");
+        if (v < lo || v > hi) return text + " is outside " + bounds;
+        return {};
+      },
+      bounds, "RANGE");
+}
+
 // --kv-type f16|q8_0
 void add_kv_type_option(CLI::App& cmd, DType& kv_type);
 void add_model_options(CLI::App& cmd, ModelOptions& o);
-void add_sampling_options(CLI::App& cmd, SamplerParams& p);
+// Sampling options; the seed is a random one unless -s gives one (-1 also asks for a random
+// seed, as in llama.cpp).
+struct SamplingOptions {
+  SamplerParams params;
+  bool seed_drawn = true;  // no -s N: the seed was drawn at random
+};
+void add_sampling_options(CLI::App& cmd, SamplingOptions& o);
+// Prints the seed a sampled run drew at random to stderr, so that `-s N` can repeat the run.
+void report_drawn_seed(const SamplingOptions& o);
 bool stdout_is_terminal();
 bool stdin_is_terminal();
 

@@ -2,6 +2,7 @@
 // libedgelm. Errors are printed once, on one line, with a non-zero exit code.
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -25,6 +26,19 @@ int main(int argc, char** argv) {
   edgelm::cli::add_train_classifier_command(app);
   edgelm::cli::add_classify_command(app);
   edgelm::cli::add_car_command(app);
+  if (argc > 1 && argv[1][0] != '-') {  // CLI11 would only say "A subcommand is required"
+    std::string names;
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      known = known || sub->check_name(argv[1]);
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr, "error: unknown command '%s' — the commands are %s (run '%s --help')\n", argv[1],
+                   names.c_str(), argv[0]);
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -41,6 +41,15 @@ def test_keep_override_and_fallback_note():
     check(line.split()[3] == "Q8_0", line)
 
 
+def test_a_cached_model_is_found_by_name():
+    out = os.path.join(TMP, "by-name.gguf")
+    for name in ("smollm2", "smollm2.gguf"):  # the names run, info and the others accept
+        r = edgelm("quantize", name, out, "Q8_0", "-t", "2")
+        check(r.returncode == 0, f"{name}: {r.stderr}")
+        info = edgelm("info", out)
+        check(info.returncode == 0 and "Q8_0" in info.stdout, info.stdout + info.stderr)
+
+
 def test_bad_input_gives_one_line_errors():
     junk = os.path.join(TMP, "junk.gguf")
     with open(junk, "w") as f:

@@ -2,6 +2,7 @@
 """`edgelm run` and `edgelm info` end to end, including bad input."""
 import json
 import os
+import re
 import tempfile
 
 from harness import SRC, check, edgelm, run_all
@@ -28,6 +29,44 @@ def test_seed_reproduces_sampled_text():
     check(a.returncode == 0 and b.returncode == 0 and c.returncode == 0, a.stderr + c.stderr)
     check(a.stdout == b.stdout, "same seed gave different text")
     check(a.stdout != c.stdout, "different seeds gave the same 16 sampled tokens")
+
+
+def drawn_seed(stderr):
+    m = re.search(r"^seed (\d+) \(pass -s \1 to repeat\)$", stderr, re.M)
+    check(m, f"no seed line: {stderr!r}")
+    return m.group(1)
+
+
+def test_unseeded_runs_differ_and_print_the_seed_that_repeats_them():
+    args = ["run", "-m", "smollm2", "-p", "Once upon a time", "-n", "24", "--temp", "1.5", "-t", "2"]
+    a, b = edgelm(*args), edgelm(*args)
+    check(a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr)
+    sa, sb = drawn_seed(a.stderr), drawn_seed(b.stderr)
+    check(sa != sb, f"two runs drew the same seed {sa}")
+    check(a.stdout != b.stdout, "two unseeded runs gave the same 24 sampled tokens")
+    again = edgelm(*args, "-s", sa)
+    check(again.returncode == 0 and again.stdout == a.stdout, "the printed seed did not repeat the run")
+    check("seed" not in again.stderr, f"a given seed is printed again: {again.stderr!r}")
+    r = edgelm(*args, "-s", "-1")  # llama.cpp's spelling of "random"
+    check(r.returncode == 0, r.stderr)
+    drawn_seed(r.stderr)
+    greedy = edgelm("run", "-m", "smollm2", "-p", "Hi", "-n", "2", "--temp", "0")
+    check("seed" not in greedy.stderr, f"greedy decoding has no seed to print: {greedy.stderr!r}")
+
+
+def test_malformed_numbers_seeds_and_commands_are_named():
+    cases = [
+        (["run", "--temp", "abc", "-p", "x"], "--temp: 'abc' is not a number"),
+        (["run", "--temp", "200", "-p", "x"], "--temp: 200 is outside [0"),
+        (["run", "-n", "1.5", "-p", "x"], "--n-predict: '1.5' is not a whole number"),
+        (["run", "-s", "-2", "-p", "x"], "--seed: -2 is outside [-1"),
+        (["run", "-s", "x7", "-p", "x"], "--seed: 'x7' is not a whole number"),
+        (["frobnicate"], "unknown command 'frobnicate' — the commands are run, chat"),
+    ]
+    for args, want in cases:
+        r = edgelm(*args)
+        lines = r.stderr.strip().splitlines()
+        check(r.returncode == 2 and len(lines) == 1 and want in lines[0], f"{args}: {r.returncode} {r.stderr!r}")
 
 
 def test_prompt_longer_than_context_is_rejected():
