@@ -85,11 +85,21 @@ class Session {
   std::unique_ptr<Impl> impl_;
 };
 
+// What generate() does when the context is full: stop, or shift -- keep the first n_keep cached
+// tokens, drop the older half of the rest, re-evaluate what is kept after them and go on (as
+// llama.cpp's context shift does; the kept tokens are evaluated again at their new positions,
+// so the cache is exactly what a fresh evaluation of them gives).
+struct ContextShift {
+  int n_keep = 0;
+  std::function<void(int n_dropped)> on_shift;  // optional: told after each shift
+};
+
 // Samples up to max_tokens tokens after the cached history of seq (`prompt` is evaluated first).
 // on_token is called with each new token before it is fed back; returning false stops. Stops at
-// an end-of-generation token (not passed to on_token) or when the context is full. Returns the
-// number of tokens generated.
+// an end-of-generation token (not passed to on_token), or when the context is full unless
+// `shift` is given (and keeps fewer tokens than the context holds). Returns the number of tokens
+// generated.
 int generate(Session& s, Sampler& sampler, std::span<const int32_t> prompt, int max_tokens,
-             const std::function<bool(int32_t)>& on_token, int seq = 0);
+             const std::function<bool(int32_t)>& on_token, int seq = 0, const ContextShift* shift = nullptr);
 
 }  // namespace edgelm

@@ -1,4 +1,5 @@
 // edgelm run: complete a prompt, streaming tokens to stdout.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -18,6 +19,8 @@ struct RunArgs {
   std::string prompt;
   std::string prompt_file;
   int n_predict = 128;
+  int keep = 0;
+  bool no_context_shift = false;
   bool no_special = false;
   bool timings = false;
 };
@@ -51,18 +54,31 @@ void run(const RunArgs& a) {
   std::fwrite(prompt.data(), 1, prompt.size(), stdout);
   std::fflush(stdout);
   clock::time_point t_first{};
-  const int n = generate(session, sampler, ids, a.n_predict, [&](int32_t t) {
-    if (t_first == clock::time_point{}) t_first = clock::now();
-    const std::string piece = dec.push(t);
-    std::fwrite(piece.data(), 1, piece.size(), stdout);
-    std::fflush(stdout);
-    return true;
-  });
+  // Context shift keeps the BOS token (if any) and `--keep` prompt tokens (-1: all of them).
+  const int bos = tok.add_bos() ? 1 : 0;
+  ContextShift shift;
+  shift.n_keep = a.keep < 0 ? static_cast<int>(ids.size()) : std::min<int>(bos + a.keep, static_cast<int>(ids.size()));
+  shift.on_shift = [&](int dropped) {
+    std::fprintf(stderr, "\n[context full: dropped %d tokens after the first %d, continuing]\n", dropped, shift.n_keep);
+  };
+  const int n = generate(
+      session, sampler, ids, a.n_predict,
+      [&](int32_t t) {
+        if (t_first == clock::time_point{}) t_first = clock::now();
+        const std::string piece = dec.push(t);
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+        return true;
+      },
+      0, a.no_context_shift ? nullptr : &shift);
   const std::string tail = dec.flush();
   std::fwrite(tail.data(), 1, tail.size(), stdout);
   std::fputc('\n', stdout);
   std::fflush(stdout);
   const auto t2 = clock::now();
+  if (n < a.n_predict && session.n_past() >= session.n_ctx())
+    std::fprintf(stderr, "[context full at %d tokens: generation stopped after %d tokens — raise -c%s]\n",
+                 session.n_ctx(), n, a.no_context_shift ? ", or leave out --no-context-shift" : " or lower --keep");
   if (a.timings) {
     auto sec = [](auto d) { return std::chrono::duration<double>(d).count(); };
     const double prefill = t_first == clock::time_point{} ? sec(t2 - t1) : sec(t_first - t1);
@@ -86,6 +102,11 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("-p,--prompt", a->prompt, "prompt text");
   cmd->add_option("-f,--file", a->prompt_file, "read the prompt from a file");
   cmd->add_option("-n,--n-predict", a->n_predict, "tokens to generate")->check(Range(0, 1 << 20))->capture_default_str();
+  cmd->add_option("--keep", a->keep, "prompt tokens kept when the context fills and shifts (-1: all)")
+      ->check(Range(-1, 1 << 20))
+      ->capture_default_str();
+  cmd->add_flag("--no-context-shift", a->no_context_shift,
+                "stop when the context is full instead of dropping the oldest half of the text and going on");
   cmd->add_flag("--no-special", a->no_special, "tokenize special-token text such as <|im_start|> as plain text");
   cmd->add_flag("--timings", a->timings, "print load / prompt / generation speed to stderr");
   cmd->callback([a] { run(*a); });

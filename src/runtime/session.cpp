@@ -198,7 +198,7 @@ int Session::reuse_prefix(int seq, std::span<const int32_t> toks) {
 }
 
 int generate(Session& s, Sampler& sampler, std::span<const int32_t> prompt, int max_tokens,
-             const std::function<bool(int32_t)>& on_token, int seq) {
+             const std::function<bool(int32_t)>& on_token, int seq, const ContextShift* shift) {
   const Tokenizer& tok = s.model().tokenizer();
   for (int32_t t : prompt) sampler.accept(t);
   std::span<const float> logits = s.eval(prompt, seq);
@@ -209,9 +209,21 @@ int generate(Session& s, Sampler& sampler, std::span<const int32_t> prompt, int 
     sampler.accept(next);
     ++n;
     if (!on_token(next)) break;
-    if (s.n_past(seq) >= s.n_ctx()) break;
     const int32_t one[1] = {next};
-    logits = s.eval(one, seq);
+    if (s.n_past(seq) < s.n_ctx()) {
+      logits = s.eval(one, seq);
+      continue;
+    }
+    const int n_past = s.n_past(seq);
+    const int n_keep = shift ? std::max(0, shift->n_keep) : n_past;
+    if (n_keep >= n_past - 1) break;  // no shift asked for, or nothing it may drop
+    const int n_drop = std::max(1, (n_past - n_keep) / 2);
+    const std::vector<int32_t>& cached = s.tokens(seq);
+    std::vector<int32_t> feed(cached.begin() + n_keep + n_drop, cached.end());
+    feed.push_back(next);
+    s.truncate(seq, n_keep);
+    if (shift->on_shift) shift->on_shift(n_drop);
+    logits = s.eval(feed, seq);
   }
   return n;
 }

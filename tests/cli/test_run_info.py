@@ -69,6 +69,28 @@ def test_malformed_numbers_seeds_and_commands_are_named():
         check(r.returncode == 2 and len(lines) == 1 and want in lines[0], f"{args}: {r.returncode} {r.stderr!r}")
 
 
+def test_generation_past_the_context_shifts_it_with_a_notice():
+    prompt = "1, 2, 3, 4, 5, 6, 7, 8,"
+    args = ["run", "-m", "smollm2", "-p", prompt, "-c", "48", "-n", "100", "--temp", "0", "-t", "2", "--timings"]
+    r = edgelm(*args)
+    check(r.returncode == 0, r.stderr)
+    check("generated 100 tokens" in r.stderr, f"stopped early: {r.stderr!r}")
+    kept = re.findall(r"\[context full: dropped \d+ tokens after the first (\d+), continuing\]", r.stderr)
+    check(len(kept) >= 2 and all(int(k) <= 1 for k in kept), f"no context shift notices, or the prompt kept: {r.stderr!r}")
+    check(r.stdout.startswith(prompt) and len(r.stdout) > len(prompt) + 100, r.stdout)
+    # Keeping the whole prompt: it stays in the context at every shift.
+    r = edgelm(*args, "--keep", "-1")
+    check(r.returncode == 0 and "generated 100 tokens" in r.stderr, r.stderr)
+    kept = re.findall(r"dropped \d+ tokens after the first (\d+)", r.stderr)
+    check(kept and all(int(k) >= 8 for k in kept), f"the prompt was not kept: {r.stderr!r}")
+    # --no-context-shift stops at the end of the context and says so.
+    r = edgelm(*args, "--no-context-shift")
+    check(r.returncode == 0 and "dropped" not in r.stderr, r.stderr)
+    m = re.search(r"generated (\d+) tokens", r.stderr)
+    check(m and int(m.group(1)) < 48, r.stderr)
+    check("[context full at 48 tokens: generation stopped" in r.stderr, r.stderr)
+
+
 def test_prompt_longer_than_context_is_rejected():
     r = edgelm("run", "-m", "smollm2", "-p", "hello " * 300, "-c", "64", "-n", "4")
     check(r.returncode != 0, "should fail")
