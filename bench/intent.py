@@ -4,7 +4,7 @@ pooling (and an MLP variant), reports in-scope accuracy / oos recall with the oo
 with the validation-chosen threshold, then measures single-utterance latency and batch
 throughput with `edgelm classify --timings`.
 
-  python3 bench/intent.py --bin build/src/cli/edgelm --data ../shared/data/clinc150 --out /tmp/intent-bench
+  python3 bench/intent.py --bin build/src/cli/edgelm --data data/clinc150 --out /tmp/intent-bench
 
 The backbone runs once over the data (features are cached under --cache-dir); every later
 training run reads the cache. Prints a Markdown table and writes results.json to --out.
@@ -60,7 +60,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bin", default="edgelm")
     p.add_argument("--model", default="smollm2")
-    p.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "clinc150"))
+    p.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "data", "clinc150"))
     p.add_argument("--out", default="/tmp/edgelm-intent-bench")
     p.add_argument("--cache-dir", default="")
     p.add_argument("--threads", type=int, default=2, help="threads for feature extraction")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Wall-clock latency of one utterance and batch throughput of `edgelm classify`, one thread.
 
-  python3 bench/intent_latency.py BIN BACKBONE HEAD [N=25] [--val ../shared/data/clinc150/val.jsonl]
+  python3 bench/intent_latency.py BIN BACKBONE HEAD [N=25] [--val data/clinc150/val.jsonl]
 
 Single utterance: N validation utterances, one process each (pinned to one core with taskset),
 the time `--timings` reports (model load excluded); median, min and max. Stream: 200 utterances
@@ -29,7 +29,7 @@ def main():
     p.add_argument("backbone")
     p.add_argument("head")
     p.add_argument("n", nargs="?", type=int, default=25)
-    p.add_argument("--val", default=os.path.join(HERE, "..", "..", "shared", "data", "clinc150", "val.jsonl"))
+    p.add_argument("--val", default=os.path.join(HERE, "..", "data", "clinc150", "val.jsonl"))
     p.add_argument("--cpu", default="1", help="core to pin to (taskset -c)")
     a = p.parse_args()
     val = [json.loads(line)["text"] for line in open(a.val)]

@@ -3,12 +3,12 @@
 # and prints the three normalised NAB scores, per-category scores, time per sample and the
 # detector's state size. Usage:
 #   bench/nab.sh [NAB_FOLDER] [--files] [--phases N] [--config FILE] [field=value ...]
-# NAB_FOLDER defaults to ../shared/data/nab next to the repository. The bench program is built
+# NAB_FOLDER defaults to data/nab in the repository. The bench program is built
 # in $EDGELM_BUILD_DIR (default: build/ in the repository) if it is missing or stale.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${EDGELM_BUILD_DIR:-$root/build}"
-data="$root/../shared/data/nab"
+data="$root/data/nab"
 if [[ $# -gt 0 && "$1" != -* && "$1" != *=* ]]; then data="$1"; shift; fi
 if [[ ! -d "$data/data" || ! -f "$data/labels/combined_windows.json" ]]; then
   echo "error: '$data' is not a NAB-style folder (needs data/ and labels/combined_windows.json)" >&2
