@@ -21,6 +21,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "edgelm/energy.hpp"
 #include "edgelm/error.hpp"
 #include "edgelm/model.hpp"
 #include "edgelm/session.hpp"
@@ -40,6 +41,8 @@ struct BenchArgs {
   int n_batch = 512;
   bool json = false;
   DType kv_type = DType::F16;
+  bool energy = false;
+  double watts_per_core = EnergyOptions{}.watts_per_core;
 };
 
 struct Stats {
@@ -111,10 +114,18 @@ struct Measurement {
   int threads = 0, n_prompt = 0, n_gen = 0;
   std::vector<double> samples_ts;   // tokens per second, one per repetition
   std::vector<double> samples_ms;   // wall time per repetition
+  std::vector<double> samples_jpt;  // joules per token, one per repetition (with --energy)
+};
+
+// With --energy: the meter and the idle draw measured once before the tests.
+struct EnergyProbe {
+  const EnergyMeter* meter = nullptr;
+  double idle_watts = 0;
 };
 
 // One test (pp or tg) at one thread count: warm-up, then `reps` timed runs.
-Measurement run_test(Session& s, const std::vector<int32_t>& tokens, int n_prompt, int n_gen, int reps) {
+Measurement run_test(Session& s, const std::vector<int32_t>& tokens, int n_prompt, int n_gen, int reps,
+                     const EnergyProbe& energy) {
   Measurement m;
   m.threads = s.n_threads();
   m.n_prompt = n_prompt;
@@ -132,8 +143,10 @@ Measurement run_test(Session& s, const std::vector<int32_t>& tokens, int n_promp
   };
   once();  // warm-up: page in the weights, settle the threads
   for (int r = 0; r < reps; ++r) {
+    const EnergyMeter::Reading e0 = energy.meter ? energy.meter->read() : EnergyMeter::Reading{};
     const double sec = once();
     const int n = n_prompt > 0 ? n_prompt : n_gen;
+    if (energy.meter) m.samples_jpt.push_back(energy.meter->joules(e0, energy.meter->read(), energy.idle_watts) / n);
     m.samples_ms.push_back(sec * 1e3);
     m.samples_ts.push_back(n / sec);
   }
@@ -171,6 +184,15 @@ void bench(const BenchArgs& a) {
       wtype = std::max_element(bytes.begin(), bytes.end(), [](auto& x, auto& y) { return x.second < y.second; })->first;
   }
 
+  std::unique_ptr<EnergyMeter> meter;
+  EnergyProbe energy;
+  if (a.energy) {
+    EnergyOptions eo;
+    eo.watts_per_core = a.watts_per_core;
+    meter = std::make_unique<EnergyMeter>(eo);
+    energy = {meter.get(), meter->idle_watts(1.0)};  // the machine's draw with this process asleep
+  }
+
   std::vector<Measurement> results;
   uint64_t kv_bytes = 0;
   double session_ms = 0;
@@ -185,9 +207,9 @@ void bench(const BenchArgs& a) {
     session_ms = std::max(session_ms, seconds_since(t_sess) * 1e3);
     kv_bytes = s.kv_bytes();
     for (int p : a.n_prompt)
-      if (p > 0) results.push_back(run_test(s, tokens, p, 0, a.reps));
+      if (p > 0) results.push_back(run_test(s, tokens, p, 0, a.reps, energy));
     for (int n : a.n_gen)
-      if (n > 0) results.push_back(run_test(s, tokens, 0, n, a.reps));
+      if (n > 0) results.push_back(run_test(s, tokens, 0, n, a.reps, energy));
   }
   const uint64_t rss = peak_rss_bytes();
   const uint64_t huge = huge_mapped_bytes(model->path());
@@ -229,6 +251,13 @@ void bench(const BenchArgs& a) {
       // Time to first token: the prompt's evaluation (the first new token is sampled from
       // the logits it returns).
       if (m.n_prompt > 0) j["ttft_ms"] = ms.median;
+      if (meter) {
+        j["energy_source"] = meter->description();
+        j["energy_measured"] = meter->measured();
+        j["idle_watts"] = energy.idle_watts;
+        j["samples_joules_per_token"] = m.samples_jpt;
+        j["joules_per_token"] = stats_of(m.samples_jpt).median;
+      }
       std::printf("%s\n", j.dump().c_str());
     }
     return;
@@ -239,15 +268,21 @@ void bench(const BenchArgs& a) {
               human_mib(kv_bytes).c_str(), std::string(dtype_name(a.kv_type)).c_str(), n_ctx, simd.c_str());
   std::printf("load %.1f ms (+ %.1f ms session), peak RSS %s, %d repetitions\n\n", load_ms, session_ms,
               human_mib(rss).c_str(), a.reps);
-  std::printf("| threads | test | t/s (median) | spread (min .. max) | ms / run | TTFT ms |\n");
-  std::printf("|--------:|-----:|-------------:|--------------------:|---------:|--------:|\n");
+  if (meter)
+    std::printf("energy: %s%s\n\n", meter->description().c_str(),
+                meter->measured() ? (", idle " + std::to_string(energy.idle_watts) + " W subtracted").c_str() : "");
+  std::printf("| threads | test | t/s (median) | spread (min .. max) | ms / run | TTFT ms |%s\n",
+              meter ? (meter->measured() ? " mJ / token |" : " mJ / token (estimate) |") : "");
+  std::printf("|--------:|-----:|-------------:|--------------------:|---------:|--------:|%s\n", meter ? "-----------:|" : "");
   for (const auto& m : results) {
     const Stats ts = stats_of(m.samples_ts);
     const Stats ms = stats_of(m.samples_ms);
     char ttft[32] = "";
     if (m.n_prompt > 0) std::snprintf(ttft, sizeof ttft, "%.1f", ms.median);
-    std::printf("| %7d | %4s | %12.2f | %8.2f .. %8.2f | %8.1f | %7s |\n", m.threads, m.test.c_str(), ts.median,
-                ts.min, ts.max, ms.median, ttft);
+    char mj[32] = "";
+    if (meter) std::snprintf(mj, sizeof mj, " %10.3f |", stats_of(m.samples_jpt).median * 1e3);
+    std::printf("| %7d | %4s | %12.2f | %8.2f .. %8.2f | %8.1f | %7s |%s\n", m.threads, m.test.c_str(), ts.median,
+                ts.min, ts.max, ms.median, ttft, mj);
   }
 }
 
@@ -273,6 +308,12 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-b,--batch-size", a->n_batch, "prompt tokens per forward pass")->check(Range(1, 8192))->capture_default_str();
   add_kv_type_option(*cmd, a->kv_type);
   cmd->add_flag("--json", a->json, "one JSON object per measurement instead of a Markdown table");
+  cmd->add_flag("--energy", a->energy,
+                "joules per token from RAPL or perf's energy-pkg counter (idle draw subtracted), or a labelled "
+                "estimate from CPU time where neither is readable");
+  cmd->add_option("--watts-per-core", a->watts_per_core, "the estimate's power of one busy core")
+      ->check(Range(0.1, 1000.0))
+      ->capture_default_str();
   cmd->callback([a] { bench(*a); });
 }
 

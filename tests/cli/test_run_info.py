@@ -112,6 +112,21 @@ def test_kv_type_q8_0_runs_and_a_bad_one_is_named():
     check(r.returncode != 0 and "--kv-type" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr)
 
 
+def test_bench_energy_names_its_source():
+    r = edgelm("bench", "-m", "smollm2", "-p", "16", "-n", "4", "-t", "1", "-r", "2", "--json", "--energy",
+               "--watts-per-core", "3.5")
+    check(r.returncode == 0, r.stderr)
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    check([j["test"] for j in rows] == ["pp16", "tg4"], r.stdout)
+    for j in rows:
+        check(j["joules_per_token"] > 0 and len(j["samples_joules_per_token"]) == 2, f"{j}")
+        src = j["energy_source"]
+        # Measured (RAPL / perf) with the idle draw subtracted, or an estimate that says it is one.
+        check(src.startswith(("rapl", "perf")) if j["energy_measured"] else "estimate" in src and "3.5 W" in src, src)
+    r = edgelm("bench", "-m", "smollm2", "-p", "16", "-n", "0", "-t", "1", "-r", "1", "--energy")
+    check(r.returncode == 0 and "energy: " in r.stdout and "mJ / token" in r.stdout, r.stdout)
+
+
 def test_bad_flag_and_missing_file():
     r = edgelm("run", "--temp", "abc", "-p", "x")
     check(r.returncode != 0 and "error:" in r.stderr, r.stderr)
