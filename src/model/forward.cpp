@@ -29,7 +29,6 @@
 #include "edgelm/error.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/simd.hpp"
-#include "tensor/fp16.hpp"
 
 namespace edgelm {
 namespace {
@@ -65,118 +64,6 @@ struct Converted {
     return 0;  // unreachable: every weight's type was added
   }
 };
-
-// GELU as ggml's CPU backend computes it for f32 activations: the input rounded to half
-// precision indexes a table of the tanh approximation, itself rounded to half precision
-// (entry: 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))); whether the inner multiply-add is
-// fused changed no logit on the Gemma 3 fixtures). Inputs <= -10 give 0, >= 10 give x.
-const uint16_t* gelu_table() {
-  static const std::vector<uint16_t> table = [] {
-    std::vector<uint16_t> t(1 << 16);
-    constexpr float kA = 0.044715f, kSqrt2OverPi = 0.79788456080286535587989211986876f;
-    for (uint32_t i = 0; i < t.size(); ++i) {
-      const float x = fp16_to_f32(static_cast<uint16_t>(i));
-      const float inner = kSqrt2OverPi * x * (1.0f + kA * x * x);
-      t[i] = f32_to_fp16(0.5f * x * (1.0f + std::tanh(inner)));
-    }
-    return t;
-  }();
-  return table.data();
-}
-
-// out[i] = gelu(gate[i]) * up[i] (GeGLU), with gelu_table(); out may be gate.
-void geglu(const uint16_t* table, const float* gate, const float* up, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    if (g <= -10.0f)
-      out[i] = 0.0f;
-    else if (g >= 10.0f)
-      out[i] = g * up[i];
-    else
-      out[i] = fp16_to_f32(table[f32_to_fp16(g)]) * up[i];
-  }
-}
-
-// LayerNorm as ggml computes it (mean and variance of the row, then times w plus b); `out` may
-// alias `x`.
-void layer_norm(const float* x, const float* w, const float* b, float* out, int64_t n, float eps) {
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += x[i];
-  const float mean = static_cast<float>(sum / static_cast<double>(n));
-  double var = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const float d = x[i] - mean;
-    var += static_cast<double>(d * d);
-  }
-  const float scale = 1.0f / std::sqrt(static_cast<float>(var / static_cast<double>(n)) + eps);
-  for (int64_t i = 0; i < n; ++i) {
-    float y = (x[i] - mean) * scale;
-    if (w) y *= w[i];
-    if (b) y += b[i];
-    out[i] = y;
-  }
-}
-
-// Attention of query heads over one KV head's cached positions [first, last] with scores
-// soft-capped (c * tanh(s / c)) before the softmax, as llama.cpp's classic path does for
-// Gemma 2: scores from the half-precision query and keys summed in float, then capped, scaled,
-// softmax, weights rounded to half precision for the sum over the values. Scalar; used only by
-// soft-capped layers.
-void attend_softcap(const float* q, int64_t n_q, const KvCache& kv, int seq, int il, int64_t hk, int64_t head_dim,
-                    int first, int last, float cap, float scale, float* scores, float* out) {
-  const float inv_cap = 1.0f / cap;
-  for (int64_t h = 0; h < n_q; ++h) {
-    const float* qh = q + h * head_dim;
-    float q16[1024];
-    for (int64_t d = 0; d < head_dim; ++d) q16[d] = fp16_to_f32(f32_to_fp16(qh[d]));
-    float mx = -INFINITY;
-    for (int p = first; p <= last; ++p) {
-      float sum = 0;
-      for (int64_t d = 0; d < head_dim; ++d) sum += q16[d] * fp16_to_f32(kv.k_at(seq, il, p, hk * head_dim + d));
-      const float sc = std::tanh(sum * inv_cap) * cap * scale;
-      scores[p - first] = sc;
-      mx = std::max(mx, sc);
-    }
-    double total = 0;
-    for (int p = first; p <= last; ++p) {
-      scores[p - first] = std::exp(scores[p - first] - mx);
-      total += scores[p - first];
-    }
-    const float inv = static_cast<float>(1.0 / total);
-    float* o = out + h * head_dim;
-    std::fill_n(o, head_dim, 0.0f);
-    for (int p = first; p <= last; ++p) {
-      const float wgt = fp16_to_f32(f32_to_fp16(scores[p - first] * inv));
-      const uint16_t* vp = kv.v(seq, il, p) + hk * head_dim;
-      for (int64_t d = 0; d < head_dim; ++d) o[d] += wgt * fp16_to_f32(vp[d]);
-    }
-  }
-}
-
-// cos/sin of the n_rot / 2 rotation angles at `pos` with YaRN scaling, as ggml's rope computes
-// them (ext_factor 1, beta_fast 32, beta_slow 1); the magnitude scale is folded into both.
-void yarn_angles(int64_t n_rot, int64_t pos, float freq_base, float freq_scale, int orig_ctx, float attn_factor,
-                 float* cs, float* sn) {
-  const float kPi = 3.14159265358979323846f;
-  auto corr_dim = [&](float beta) {
-    return static_cast<float>(n_rot) * std::log(static_cast<float>(orig_ctx) / (beta * 2 * kPi)) /
-           (2 * std::log(freq_base));
-  };
-  const float lo = std::max(0.0f, std::floor(corr_dim(32.0f)));
-  const float hi = std::min(static_cast<float>(n_rot - 1), std::ceil(corr_dim(1.0f)));
-  const float mscale = attn_factor * (1.0f + 0.1f * std::log(1.0f / freq_scale));
-  const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
-  float theta_extrap = static_cast<float>(pos);
-  for (int64_t i = 0; i < n_rot / 2; ++i) {
-    const float theta_interp = freq_scale * theta_extrap;
-    const float y = (static_cast<float>(i) - lo) / std::max(0.001f, hi - lo);
-    const float ramp = 1 - std::min(1.0f, std::max(0.0f, y));
-    const float theta = theta_interp * (1 - ramp) + theta_extrap * ramp;
-    cs[i] = std::cos(theta) * mscale;
-    sn[i] = std::sin(theta) * mscale;
-    theta_extrap *= theta_scale;
-  }
-}
 
 }  // namespace
 
@@ -235,11 +122,11 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
   const float q_scale = c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(HD));
   const float kq_scale = c.q_prescale ? 1.0f : 1.0f / std::sqrt(static_cast<float>(HD));
   const float embd_scale = std::sqrt(static_cast<float>(E));
-  const uint16_t* gelu = c.ffn_act == ModelConfig::Act::kGelu ? gelu_table() : nullptr;
+  const bool gelu = c.ffn_act == ModelConfig::Act::kGelu;
   auto fdata = [](const TensorView& t) { return reinterpret_cast<const float*>(t.data); };
   auto angles = [&](int64_t pos, float base, float scale, float* cs, float* sn) {
     if (c.rope_yarn)
-      yarn_angles(c.n_rot, pos, base, scale, c.yarn_orig_ctx, c.yarn_attn_factor, cs, sn);
+      kernels::yarn_angles(c.n_rot, pos, base, scale, c.yarn_orig_ctx, c.yarn_attn_factor, cs, sn);
     else
       kernels::simd::rope_angles(c.n_rot, pos, base, scale, cs, sn);
   };
@@ -249,7 +136,7 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
   // The block and output norms: RMSNorm (weights only) or LayerNorm (weights and bias).
   auto norm_row = [&](const float* x, const float* w, const float* b, float* out) {
     if (use_layer_norm)
-      layer_norm(x, w, b, out, E, c.norm_eps);
+      kernels::layer_norm(x, w, b, out, E, c.norm_eps);
     else
       ks.flt.rmsnorm(x, w, out, E, c.norm_eps);
   };
@@ -473,7 +360,10 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
           const uint16_t* kt = kv.k_block(e.seq, il, b0) + hk * HD * KvCache::kPosBlock;
           const uint16_t* vt = kv.v(e.seq, il, b0 * KvCache::kPosBlock) + hk * HD;
           if (c.attn_softcap > 0) {
-            attend_softcap(qh, nq, kv, e.seq, il, hk, HD, first, e.pos, c.attn_softcap, kq_scale, scores, out);
+            kernels::attend_softcap(qh, static_cast<size_t>(HD), static_cast<int>(nq),
+                                    kv.k_block(e.seq, il, 0) + hk * HD * KvCache::kPosBlock, kv.k_block_stride(),
+                                    kv.v(e.seq, il, 0) + hk * HD, static_cast<size_t>(kv_dim), HD, first, e.pos + 1,
+                                    kq_scale, c.attn_softcap, scores, out, static_cast<size_t>(HD));
           } else if (lead == 0) {
             ks.flt.attend(qh, static_cast<size_t>(HD), static_cast<int>(nq), kt, kv.k_block_stride(), vt,
                           static_cast<size_t>(kv_dim), HD, n_kv, kq_scale, scores, out, static_cast<size_t>(HD), order);
@@ -530,7 +420,7 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
           for (int64_t t = 0; t < N; ++t) {
             float* h = s.gate.data() + t * FF + f0;  // the activation overwrites gate, element by element
             if (gelu)
-              geglu(gelu, h, s.up.data() + t * FF + f0, h, f1 - f0);
+              kernels::geglu(h, s.up.data() + t * FF + f0, h, f1 - f0);
             else
               ks.flt.swiglu(h, s.up.data() + t * FF + f0, h, f1 - f0);
             if (fused) kernels::ops(vd).from_float(h, xd + t * sd + row_size(vd, f0), f1 - f0);
