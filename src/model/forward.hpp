@@ -1,7 +1,9 @@
-// The transformer forward pass over a batch of tokens that may belong to different sequences.
+// The transformer forward pass over a batch of tokens that may belong to different sequences,
+// and the seam through which a caller asks it for more than logits.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -19,14 +21,24 @@ struct BatchEntry {
   bool logits;   // produce the next-token logits after this entry
 };
 
+// The matrix products of a block, and the output head.
+enum class Projection { kQ, kK, kV, kO, kGate, kUp, kDown, kOutput };
+
+// What a caller asks of the forward pass besides logits and final hidden states. Every member
+// is optional; an absent one costs the pass a null check and nothing else.
+struct ForwardSeam {
+  // Every matrix product's float input, from thread 0 once the whole input is complete; views
+  // of one fused tensor are reported once (the importance matrix: SessionOptions::on_matmul_input).
+  const MatmulInputHook* on_matmul_input = nullptr;
+};
+
 // Activations for up to max_tokens tokens in flight; allocated once per session. Buffers are
 // left uninitialised, so pages a short batch never touches cost no resident memory.
 class ForwardScratch {
  public:
   ForwardScratch(const ModelConfig& c, int max_tokens, int n_ctx, int n_threads);
   int max_tokens() const { return max_tokens_; }
-  // When set, forward() reports every matrix product's float input to it (from thread 0).
-  const MatmulInputHook* on_matmul_input = nullptr;
+  ForwardSeam seam;
 
   // A buffer of n elements, allocated once and not zeroed.
   template <class T>
@@ -42,8 +54,14 @@ class ForwardScratch {
   };
 
  private:
-  friend void forward(const Model&, std::span<const BatchEntry>, KvCache&, ForwardScratch&,
-                      kernels::ThreadPool&, float*, float*);
+  friend class ForwardPass;
+  // Converted activation matrices in `xq`: the inputs of a norm (one per distinct activation
+  // type of the weights that read them), the attention output for W_o, the FFN activation for
+  // W_down.
+  static constexpr int kInputSlots = 3;
+  static constexpr int kSlotAtt = kInputSlots;
+  static constexpr int kSlotHidden = kInputSlots + 1;
+  static constexpr int kSlots = kInputSlots + 2;
   int max_tokens_;
   int n_ctx_;
   int n_threads_;
@@ -62,7 +80,7 @@ class ForwardScratch {
 // cache and each sequence's earlier positions already filled). For every entry with
 // logits=true, n_vocab floats are written to `logits` (unless it is null) and, if `hidden` is
 // not null, the final hidden state after the output norm (n_embd floats) to `hidden`, in batch
-// order.
+// order. scratch.seam says what else the caller asks for.
 void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
              ForwardScratch& scratch, kernels::ThreadPool& pool, float* logits, float* hidden = nullptr);
 
