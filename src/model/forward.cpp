@@ -55,6 +55,7 @@ void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
       pass.attention(il, ith, nth);
       pass.attention_output(il, ith, nth);
       pass.feed_forward(il, ith, nth);
+      pass.block_output(il, ith);
     }
     pass.output(ith, nth);
   });

@@ -24,12 +24,43 @@ struct BatchEntry {
 // The matrix products of a block, and the output head.
 enum class Projection { kQ, kK, kV, kO, kGate, kUp, kDown, kOutput };
 
+// One thread's share of a matrix product y = W x, handed to ForwardSeam::adapter between the
+// product and the first use of y: output rows [r0, r1) of every token, which the calling
+// thread has just computed and alone may touch until it returns.
+struct ProductRows {
+  int layer;          // block index; -1 for the output head
+  Projection proj;
+  const float* x;     // token t's float input at x + t * x_stride (n_in floats; read only)
+  size_t x_stride;
+  int64_t n_in;
+  float* y;           // token t's output at y + t * y_stride; rows r in [r0, r1) may be added to
+  size_t y_stride;
+  int64_t n_tok, r0, r1;
+};
+
+// The residual stream after block `layer`: n_tok rows of n_embd floats, row t for batch entry t.
+using BlockOutputHook = std::function<void(int layer, const float* x, int64_t n_tok, int64_t n_embd)>;
+using AdapterHook = std::function<void(const ProductRows&)>;
+
+// Where a training run records the activations its backward pass reads. Declared only: the
+// forward pass records nothing yet, so it refuses a non-null tape rather than leave it empty.
+class ActivationTape;
+
 // What a caller asks of the forward pass besides logits and final hidden states. Every member
 // is optional; an absent one costs the pass a null check and nothing else.
 struct ForwardSeam {
   // Every matrix product's float input, from thread 0 once the whole input is complete; views
   // of one fused tensor are reported once (the importance matrix: SessionOptions::on_matmul_input).
   const MatmulInputHook* on_matmul_input = nullptr;
+  // The residual stream after each block, from thread 0 once every thread has finished the
+  // block (features from an intermediate layer, a distillation target).
+  const BlockOutputHook* on_block_output = nullptr;
+  // Beside every matrix product, from each thread on the rows it computed (the place of an
+  // adapter's y += scale * B (A x)). Q/K/V see W x before bias, norm and RoPE; W_o and
+  // W_down before the residual add or post-norm; gate and up before the activation; the
+  // output head before the final soft-cap.
+  const AdapterHook* adapter = nullptr;
+  ActivationTape* tape = nullptr;
 };
 
 // Activations for up to max_tokens tokens in flight; allocated once per session. Buffers are

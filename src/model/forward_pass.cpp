@@ -77,6 +77,7 @@ ForwardPass::ForwardPass(const Model& model, std::span<const BatchEntry> batch, 
 
   if (N > s.max_tokens()) throw Error("internal: batch larger than the session's scratch");
   if (pool.size() > s.n_threads_) throw Error("internal: thread pool larger than the session's scratch");
+  if (s.seam.tape) throw Error("internal: the forward pass cannot record activations for a backward pass");
   for (int64_t t = 0; t < N; ++t) {
     const auto& e = batch[t];
     if (e.token < 0 || e.token >= c.n_vocab)
@@ -121,6 +122,7 @@ void ForwardPass::attention_input(int il, int ith, int nth) {
     const int64_t c0 = (lo - g.first) * HD, c1 = (hi - g.first) * HD;
     const int slot = in.slot_of(vec_dot_type(*g.w));
     kernels::matmul_rows(*g.w, in.data[slot], in.stride[slot], g.y, static_cast<size_t>(g.dim), N, c0, c1);
+    adapt(il, g.proj, in.x, in.x_stride, E, g.y, static_cast<size_t>(g.dim), N, c0, c1);
     for (int64_t t = 0; t < N; ++t) finish_qkv_row(g, il, t, c0, c1);
   }
   pool_.barrier();
@@ -157,9 +159,9 @@ void ForwardPass::attention_output(int il, int ith, int nth) {
   const LayerWeights& L = w_.layers[il];
   const OwnInput o = wo_input(L);
   if (c_.post_norms)
-    project_norm_add(L.wo, o, fdata(L.attn_post_norm), ith, nth);
+    project_norm_add(il, Projection::kO, L.wo, o, s_.att.data(), q_dim, fdata(L.attn_post_norm), ith, nth);
   else
-    project_add(L.wo, o, ith, nth);
+    project_add(il, Projection::kO, L.wo, o, s_.att.data(), q_dim, ith, nth);
   pool_.barrier();
 }
 
@@ -173,7 +175,9 @@ void ForwardPass::feed_forward(int il, int ith, int nth) {
   if (f0 < f1) {
     const int sg = in.slot_of(vec_dot_type(L.ffn_gate)), su = in.slot_of(vec_dot_type(L.ffn_up));
     kernels::matmul_rows(L.ffn_gate, in.data[sg], in.stride[sg], s_.gate.data(), static_cast<size_t>(FF), N, f0, f1);
+    adapt(il, Projection::kGate, in.x, in.x_stride, E, s_.gate.data(), static_cast<size_t>(FF), N, f0, f1);
     kernels::matmul_rows(L.ffn_up, in.data[su], in.stride[su], s_.up.data(), static_cast<size_t>(FF), N, f0, f1);
+    adapt(il, Projection::kUp, in.x, in.x_stride, E, s_.up.data(), static_cast<size_t>(FF), N, f0, f1);
     for (int64_t t = 0; t < N; ++t) {
       float* h = s_.gate.data() + t * FF + f0;
       ffn_activation(h, s_.up.data() + t * FF + f0, f1 - f0);
@@ -188,10 +192,16 @@ void ForwardPass::feed_forward(int il, int ith, int nth) {
     pool_.barrier();
   }
   if (c_.post_norms)
-    project_norm_add(L.ffn_down, d, fdata(L.ffn_post_norm), ith, nth);
+    project_norm_add(il, Projection::kDown, L.ffn_down, d, s_.gate.data(), FF, fdata(L.ffn_post_norm), ith, nth);
   else
-    project_add(L.ffn_down, d, ith, nth);
+    project_add(il, Projection::kDown, L.ffn_down, d, s_.gate.data(), FF, ith, nth);
   pool_.barrier();
+}
+
+void ForwardPass::block_output(int il, int ith) {
+  // The other threads go on to the next block meanwhile, which reads x but writes it only
+  // after a barrier that this thread reaches after the call.
+  if (seam_.on_block_output && ith == 0) (*seam_.on_block_output)(il, s_.x.data(), N, E);
 }
 
 void ForwardPass::output(int ith, int nth) {
@@ -208,6 +218,7 @@ void ForwardPass::output(int ith, int nth) {
     auto [r0, r1] = kernels::split_range_aligned(V, ith, nth, kRowAlign);
     if (r0 >= r1) return;
     kernels::matmul_rows(w_.output, in.data[0], in.stride[0], logits_, static_cast<size_t>(V), n_out, r0, r1);
+    adapt(-1, Projection::kOutput, in.x, in.x_stride, E, logits_, static_cast<size_t>(V), n_out, r0, r1);
     if (c_.final_softcap > 0) {  // Gemma 2: logits -> c * tanh(logits / c)
       const float cap = c_.final_softcap, inv_cap = 1.0f / cap;
       for (int64_t j = 0; j < n_out; ++j)
@@ -408,18 +419,24 @@ ForwardPass::ProductInput ForwardPass::norm_convert(int ith, int nth, const floa
 }
 
 // Rows [r0, r1) of y = W x for all N tokens, then y's rows added into the residual.
-void ForwardPass::project_add(const TensorView& w, const OwnInput& in, int ith, int nth) {
+void ForwardPass::project_add(int il, Projection p, const TensorView& w, const OwnInput& in, const float* x,
+                              int64_t n_in, int ith, int nth) {
   auto [r0, r1] = kernels::split_range_aligned(E, ith, nth, kRowAlign);
   if (r0 >= r1) return;
   kernels::matmul_rows(w, in.data, in.stride, s_.tmp.data(), static_cast<size_t>(E), N, r0, r1);
+  adapt(il, p, x, static_cast<size_t>(n_in), n_in, s_.tmp.data(), static_cast<size_t>(E), N, r0, r1);
   for (int64_t t = 0; t < N; ++t) ks_.flt.add(s_.x.data() + t * E + r0, s_.tmp.data() + t * E + r0, r1 - r0);
 }
 
 // Gemma: y = W x for all N tokens, RMSNorm of each token's whole row y with `post_w`, then
 // added into the residual (the norm needs every row of y: one barrier between).
-void ForwardPass::project_norm_add(const TensorView& w, const OwnInput& in, const float* post_w, int ith, int nth) {
+void ForwardPass::project_norm_add(int il, Projection p, const TensorView& w, const OwnInput& in, const float* x,
+                                   int64_t n_in, const float* post_w, int ith, int nth) {
   auto [r0, r1] = kernels::split_range_aligned(E, ith, nth, kRowAlign);
-  if (r0 < r1) kernels::matmul_rows(w, in.data, in.stride, s_.tmp.data(), static_cast<size_t>(E), N, r0, r1);
+  if (r0 < r1) {
+    kernels::matmul_rows(w, in.data, in.stride, s_.tmp.data(), static_cast<size_t>(E), N, r0, r1);
+    adapt(il, p, x, static_cast<size_t>(n_in), n_in, s_.tmp.data(), static_cast<size_t>(E), N, r0, r1);
+  }
   pool_.barrier();
   auto [t0, t1] = kernels::split_range(N, ith, nth);
   for (int64_t t = t0; t < t1; ++t) {

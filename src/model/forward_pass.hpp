@@ -50,6 +50,8 @@ class ForwardPass {
   void attention_output(int il, int ith, int nth);
   // Norm, gate and up, SwiGLU or GeGLU, W_down and the residual add (or post-norm and add).
   void feed_forward(int il, int ith, int nth);
+  // The residual stream after the block, to ForwardSeam::on_block_output.
+  void block_output(int il, int ith);
   // Final norm: hidden states and/or output projection, final soft-cap.
   void output(int ith, int nth);
 
@@ -98,13 +100,19 @@ class ForwardPass {
   // --- products with their share of rows ---
   ProductInput norm_convert(int ith, int nth, const float* norm_w, const float* norm_b,
                             std::initializer_list<const TensorView*> ws, const int64_t* rows, int64_t n_rows);
-  void project_add(const TensorView& w, const OwnInput& in, int ith, int nth);
-  void project_norm_add(const TensorView& w, const OwnInput& in, const float* post_w, int ith, int nth);
+  void project_add(int il, Projection p, const TensorView& w, const OwnInput& in, const float* x, int64_t n_in,
+                   int ith, int nth);
+  void project_norm_add(int il, Projection p, const TensorView& w, const OwnInput& in, const float* x, int64_t n_in,
+                        const float* post_w, int ith, int nth);
   OwnInput wo_input(const LayerWeights& L) const;
   OwnInput down_input(const LayerWeights& L) const;
 
   // --- the seam ---
   void report(int ith, std::initializer_list<const TensorView*> ws, const float* x, int64_t rows, int64_t cols) const;
+  void adapt(int il, Projection p, const float* x, size_t x_stride, int64_t n_in, float* y, size_t y_stride,
+             int64_t n_tok, int64_t r0, int64_t r1) const {
+    if (seam_.adapter) (*seam_.adapter)(ProductRows{il, p, x, x_stride, n_in, y, y_stride, n_tok, r0, r1});
+  }
 
   std::byte* slot(int i) const;
   const float* rope_cos(int il) const;
