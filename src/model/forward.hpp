@@ -42,8 +42,8 @@ struct ProductRows {
 using BlockOutputHook = std::function<void(int layer, const float* x, int64_t n_tok, int64_t n_embd)>;
 using AdapterHook = std::function<void(const ProductRows&)>;
 
-// Where a training run records the activations its backward pass reads. Declared only: the
-// forward pass records nothing yet, so it refuses a non-null tape rather than leave it empty.
+// The activations a training run records for its backward pass. Declared only: nothing
+// records into a tape, so forward() refuses a non-null one rather than leave it empty.
 class ActivationTape;
 
 // What a caller asks of the forward pass besides logits and final hidden states. Every member
@@ -55,11 +55,12 @@ struct ForwardSeam {
   // The residual stream after each block, from thread 0 once every thread has finished the
   // block (features from an intermediate layer, a distillation target).
   const BlockOutputHook* on_block_output = nullptr;
-  // Beside every matrix product, from each thread on the rows it computed (the place of an
-  // adapter's y += scale * B (A x)). Q/K/V see W x before bias, norm and RoPE; W_o and
-  // W_down before the residual add or post-norm; gate and up before the activation; the
-  // output head before the final soft-cap.
+  // Beside every matrix product, from each thread on the rows it computed, so from several
+  // threads at once (the place of an adapter's y += scale * B (A x)). Q/K/V see W x before
+  // bias, norm and RoPE; W_o and W_down before the residual add or post-norm; gate and up
+  // before the activation; the output head before the final soft-cap.
   const AdapterHook* adapter = nullptr;
+  // Where a training run records what its backward pass reads (see ActivationTape).
   ActivationTape* tape = nullptr;
 };
 

@@ -3,6 +3,7 @@
 // product against a model whose weight for that product holds the adapter folded in. Each runs
 // a prompt in one batch on two threads and again one token at a time.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -119,7 +120,7 @@ struct LowRank {
     for (int64_t r = 0; r < n_out; ++r)
       for (int64_t col = 0; col < n_in; ++col) w[r * n_in + col] += b[r * 2] * a[col] + b[r * 2 + 1] * a[n_in + col];
   }
-  int calls = 0;
+  std::atomic<int> calls = 0;  // the hook runs on every thread at once
   void add_to(const ProductRows& p) {
     if (p.layer != layer || p.proj != proj) return;
     ++calls;
@@ -199,7 +200,7 @@ TEST(ForwardSeam, AdapterBesideAProductEqualsTheFoldedWeight) {
         r.scratch.seam.adapter = &hook;
         r.run_prompt(single, adapted.data(), nullptr);
       }
-      EXPECT_GT(lr.calls, 0) << name;
+      EXPECT_GT(lr.calls.load(), 0) << name;
       Runner(*merged, 2).run_prompt(single, want.data(), nullptr);
       Runner(*base, 2).run_prompt(single, plain.data(), nullptr);
       const char* how = single ? ", one token per pass" : ", one batch";
@@ -217,7 +218,7 @@ TEST(ForwardSeam, AnAdapterThatAddsNothingChangesNoBit) {
   const auto model = synthetic_llama("llama_noop.gguf");
   ASSERT_TRUE(model);
   const size_t n = kPrompt.size() * model->config().n_vocab;
-  int calls = 0;
+  std::atomic<int> calls = 0;
   const AdapterHook hook = [&](const ProductRows& p) {
     if (p.r0 < p.r1) ++calls;
   };
@@ -229,7 +230,7 @@ TEST(ForwardSeam, AnAdapterThatAddsNothingChangesNoBit) {
     Runner(*model, 2).run_prompt(single, without.data(), nullptr);
     EXPECT_EQ(with, without);
   }
-  EXPECT_GT(calls, 0);
+  EXPECT_GT(calls.load(), 0);
 }
 
 }  // namespace
