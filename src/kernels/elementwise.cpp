@@ -1,7 +1,10 @@
 // Float32 element-wise operations of the transformer block.
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/kernels.hpp"
+#include "tensor/fp16.hpp"
 
 namespace edgelm::kernels {
 
@@ -53,6 +56,74 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
     out[i] = g / (1.0f + exp_poly(-g)) * up[i];
+  }
+}
+
+const uint16_t* gelu_table() {
+  static const std::vector<uint16_t> table = [] {
+    std::vector<uint16_t> t(1 << 16);
+    constexpr float kA = 0.044715f, kSqrt2OverPi = 0.79788456080286535587989211986876f;
+    for (uint32_t i = 0; i < t.size(); ++i) {
+      const float x = fp16_to_f32(static_cast<uint16_t>(i));
+      const float inner = kSqrt2OverPi * x * (1.0f + kA * x * x);
+      t[i] = f32_to_fp16(0.5f * x * (1.0f + std::tanh(inner)));
+    }
+    return t;
+  }();
+  return table.data();
+}
+
+void geglu(const float* gate, const float* up, float* out, int64_t n) {
+  const uint16_t* table = gelu_table();
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    if (g <= -10.0f)
+      out[i] = 0.0f;
+    else if (g >= 10.0f)
+      out[i] = g * up[i];
+    else
+      out[i] = fp16_to_f32(table[f32_to_fp16(g)]) * up[i];
+  }
+}
+
+void layer_norm(const float* x, const float* w, const float* b, float* out, int64_t n, float eps) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += x[i];
+  const float mean = static_cast<float>(sum / static_cast<double>(n));
+  double var = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = x[i] - mean;
+    var += static_cast<double>(d * d);
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(var / static_cast<double>(n)) + eps);
+  for (int64_t i = 0; i < n; ++i) {
+    float y = (x[i] - mean) * scale;
+    if (w) y *= w[i];
+    if (b) y += b[i];
+    out[i] = y;
+  }
+}
+
+void yarn_angles(int64_t n_rot, int64_t pos, float freq_base, float freq_scale, int orig_ctx, float attn_factor,
+                 float* cs, float* sn) {
+  const float kPi = 3.14159265358979323846f;
+  auto corr_dim = [&](float beta) {
+    return static_cast<float>(n_rot) * std::log(static_cast<float>(orig_ctx) / (beta * 2 * kPi)) /
+           (2 * std::log(freq_base));
+  };
+  const float lo = std::max(0.0f, std::floor(corr_dim(32.0f)));
+  const float hi = std::min(static_cast<float>(n_rot - 1), std::ceil(corr_dim(1.0f)));
+  const float mscale = attn_factor * (1.0f + 0.1f * std::log(1.0f / freq_scale));
+  const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
+  float theta_extrap = static_cast<float>(pos);
+  for (int64_t i = 0; i < n_rot / 2; ++i) {
+    const float theta_interp = freq_scale * theta_extrap;
+    const float y = (static_cast<float>(i) - lo) / std::max(0.001f, hi - lo);
+    const float ramp = 1 - std::min(1.0f, std::max(0.0f, y));
+    const float theta = theta_interp * (1 - ramp) + theta_extrap * ramp;
+    cs[i] = std::cos(theta) * mscale;
+    sn[i] = std::sin(theta) * mscale;
+    theta_extrap *= theta_scale;
   }
 }
 

@@ -86,6 +86,18 @@ void attend_q8_0(const float* q, size_t q_stride, int n_q, const std::byte* k, c
                  size_t row_stride, int64_t hd, int first, int n_kv, float scale, float softcap, float* scores,
                  float* out, size_t out_stride);
 
+// Attention of n_q query heads (q_stride floats apart) sharing one KV head over cached
+// positions [first, n_kv), keys and values laid out as for attend_reference, with each score
+// soft-capped (softcap * tanh(s / softcap)) before the scale and the softmax, as llama.cpp's
+// classic path does for Gemma 2: the query rounded to half precision, scores summed in float in
+// dimension order, softmax with std::exp summed in double, weights rounded to half precision
+// for the sum over the values in position order. scores: scratch of n_kv - first floats.
+// Scalar only: soft-capped layers are rare. hd <= kMaxSoftcapHeadDim.
+inline constexpr int64_t kMaxSoftcapHeadDim = 1024;
+void attend_softcap(const float* q, size_t q_stride, int n_q, const uint16_t* kt, size_t kt_block_stride,
+                    const uint16_t* v, size_t v_stride, int64_t hd, int first, int n_kv, float scale, float softcap,
+                    float* scores, float* out, size_t out_stride);
+
 // Rotary position embedding on one head of head_dim floats, first n_rot dims rotated.
 // neox=false rotates adjacent pairs (x[2i], x[2i+1]) as llama.cpp's "normal" mode (used by the
 // Llama family, whose GGUF Q/K weights are permuted for it); neox=true pairs x[i], x[i+n_rot/2].
@@ -93,6 +105,25 @@ void rope(float* x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_bas
           float freq_scale, bool neox);
 // out[i] = silu(gate[i]) * up[i]; out may be gate (each element is read before it is written)
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
+// GELU as ggml's CPU backend computes it for f32 activations: the input rounded to half
+// precision indexes a table of the tanh approximation, itself rounded to half precision
+// (entry: 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))); whether the inner multiply-add is
+// fused changed no logit on the Gemma 3 fixtures). The table has one entry per half-precision
+// bit pattern, built on first use.
+const uint16_t* gelu_table();
+// out[i] = gelu(gate[i]) * up[i] (GeGLU) with gelu_table(); gate <= -10 gives 0 and gate >= 10
+// gives gate * up, as ggml's. out may be gate.
+void geglu(const float* gate, const float* up, float* out, int64_t n);
+// LayerNorm as ggml computes it: mean and variance of the row (sums in double), then
+// (x - mean) / sqrt(var + eps), times w and plus b where given (either may be null). out may
+// be x.
+void layer_norm(const float* x, const float* w, const float* b, float* out, int64_t n, float eps);
+// cos/sin of the n_rot / 2 rotation angles at `pos` with YaRN scaling, as ggml's rope computes
+// them (ext_factor 1, beta_fast 32, beta_slow 1): per pair a ramp over the correction dims of
+// orig_ctx mixes the interpolated angle (times freq_scale) with the extrapolated one; the
+// magnitude scale attn_factor * (1 + 0.1 ln(1 / freq_scale)) is folded into both.
+void yarn_angles(int64_t n_rot, int64_t pos, float freq_base, float freq_scale, int orig_ctx, float attn_factor,
+                 float* cos, float* sin);
 // y[i] += x[i]
 void add_inplace(float* y, const float* x, int64_t n);
 

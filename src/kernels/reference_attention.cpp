@@ -3,6 +3,7 @@
 // whose dot products accumulate in 16 lanes that are then added pairwise. Matching these
 // orders (not just the math) is what keeps greedy decoding token-identical on a small model,
 // where activations are re-quantized to 8 bits and top-2 logit gaps of 0.01 are common.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -108,6 +109,40 @@ void attend_reference(const float* q, size_t q_stride, int n_q, const uint16_t* 
       og[i] = dot_ordered(order, n_sum,
                           [&](int64_t p) { return p < n_kv ? fp16_to_f32(v[static_cast<size_t>(p) * v_stride + i]) : 0.0f; },
                           [&](int64_t p) { return p < n_kv ? sc[p] : 0.0f; });
+  }
+}
+
+void attend_softcap(const float* q, size_t q_stride, int n_q, const uint16_t* kt, size_t kt_block_stride,
+                    const uint16_t* v, size_t v_stride, int64_t hd, int first, int n_kv, float scale, float softcap,
+                    float* scores, float* out, size_t out_stride) {
+  constexpr int B = kAttnKeyBlock;
+  const float inv_cap = 1.0f / softcap;
+  float q16[kMaxSoftcapHeadDim];
+  for (int h = 0; h < n_q; ++h) {
+    const float* qh = q + static_cast<size_t>(h) * q_stride;
+    for (int64_t d = 0; d < hd; ++d) q16[d] = fp16_to_f32(f32_to_fp16(qh[d]));
+    float mx = -INFINITY;
+    for (int p = first; p < n_kv; ++p) {
+      const uint16_t* kb = kt + static_cast<size_t>(p / B) * kt_block_stride + p % B;
+      float sum = 0;
+      for (int64_t d = 0; d < hd; ++d) sum += q16[d] * fp16_to_f32(kb[d * B]);
+      const float sc = std::tanh(sum * inv_cap) * softcap * scale;
+      scores[p - first] = sc;
+      mx = std::max(mx, sc);
+    }
+    double total = 0;
+    for (int p = first; p < n_kv; ++p) {
+      scores[p - first] = std::exp(scores[p - first] - mx);
+      total += scores[p - first];
+    }
+    const float inv = static_cast<float>(1.0 / total);
+    float* o = out + static_cast<size_t>(h) * out_stride;
+    std::fill_n(o, hd, 0.0f);
+    for (int p = first; p < n_kv; ++p) {
+      const float wgt = fp16_to_f32(f32_to_fp16(scores[p - first] * inv));
+      const uint16_t* vp = v + static_cast<size_t>(p) * v_stride;
+      for (int64_t d = 0; d < hd; ++d) o[d] += wgt * fp16_to_f32(vp[d]);
+    }
   }
 }
 

@@ -1,7 +1,9 @@
-// The transformer forward pass over a batch of tokens that may belong to different sequences.
+// The transformer forward pass over a batch of tokens that may belong to different sequences,
+// and the seam through which a caller asks it for more than logits.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -19,14 +21,56 @@ struct BatchEntry {
   bool logits;   // produce the next-token logits after this entry
 };
 
+// The matrix products of a block, and the output head.
+enum class Projection { kQ, kK, kV, kO, kGate, kUp, kDown, kOutput };
+
+// One thread's share of a matrix product y = W x, handed to ForwardSeam::adapter between the
+// product and the first use of y: output rows [r0, r1) of every token, which the calling
+// thread has just computed and alone may touch until it returns.
+struct ProductRows {
+  int layer;          // block index; -1 for the output head
+  Projection proj;
+  const float* x;     // token t's float input at x + t * x_stride (n_in floats; read only)
+  size_t x_stride;
+  int64_t n_in;
+  float* y;           // token t's output at y + t * y_stride; rows r in [r0, r1) may be added to
+  size_t y_stride;
+  int64_t n_tok, r0, r1;
+};
+
+// The residual stream after block `layer`: n_tok rows of n_embd floats, row t for batch entry t.
+using BlockOutputHook = std::function<void(int layer, const float* x, int64_t n_tok, int64_t n_embd)>;
+using AdapterHook = std::function<void(const ProductRows&)>;
+
+// The activations a training run records for its backward pass. Declared only: nothing
+// records into a tape, so forward() refuses a non-null one rather than leave it empty.
+class ActivationTape;
+
+// What a caller asks of the forward pass besides logits and final hidden states. Every member
+// is optional; an absent one costs the pass a null check and nothing else.
+struct ForwardSeam {
+  // Every matrix product's float input, from thread 0 once the whole input is complete; views
+  // of one fused tensor are reported once (the importance matrix: SessionOptions::on_matmul_input).
+  const MatmulInputHook* on_matmul_input = nullptr;
+  // The residual stream after each block, from thread 0 once every thread has finished the
+  // block (features from an intermediate layer, a distillation target).
+  const BlockOutputHook* on_block_output = nullptr;
+  // Beside every matrix product, from each thread on the rows it computed, so from several
+  // threads at once (the place of an adapter's y += scale * B (A x)). Q/K/V see W x before
+  // bias, norm and RoPE; W_o and W_down before the residual add or post-norm; gate and up
+  // before the activation; the output head before the final soft-cap.
+  const AdapterHook* adapter = nullptr;
+  // Where a training run records what its backward pass reads (see ActivationTape).
+  ActivationTape* tape = nullptr;
+};
+
 // Activations for up to max_tokens tokens in flight; allocated once per session. Buffers are
 // left uninitialised, so pages a short batch never touches cost no resident memory.
 class ForwardScratch {
  public:
   ForwardScratch(const ModelConfig& c, int max_tokens, int n_ctx, int n_threads);
   int max_tokens() const { return max_tokens_; }
-  // When set, forward() reports every matrix product's float input to it (from thread 0).
-  const MatmulInputHook* on_matmul_input = nullptr;
+  ForwardSeam seam;
 
   // A buffer of n elements, allocated once and not zeroed.
   template <class T>
@@ -42,8 +86,14 @@ class ForwardScratch {
   };
 
  private:
-  friend void forward(const Model&, std::span<const BatchEntry>, KvCache&, ForwardScratch&,
-                      kernels::ThreadPool&, float*, float*);
+  friend class ForwardPass;
+  // Converted activation matrices in `xq`: the inputs of a norm (one per distinct activation
+  // type of the weights that read them), the attention output for W_o, the FFN activation for
+  // W_down.
+  static constexpr int kInputSlots = 3;
+  static constexpr int kSlotAtt = kInputSlots;
+  static constexpr int kSlotHidden = kInputSlots + 1;
+  static constexpr int kSlots = kInputSlots + 2;
   int max_tokens_;
   int n_ctx_;
   int n_threads_;
@@ -62,7 +112,7 @@ class ForwardScratch {
 // cache and each sequence's earlier positions already filled). For every entry with
 // logits=true, n_vocab floats are written to `logits` (unless it is null) and, if `hidden` is
 // not null, the final hidden state after the output norm (n_embd floats) to `hidden`, in batch
-// order.
+// order. scratch.seam says what else the caller asks for.
 void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
              ForwardScratch& scratch, kernels::ThreadPool& pool, float* logits, float* hidden = nullptr);
 

@@ -73,7 +73,7 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions opts)
   if (opts_.n_batch <= 0) opts_.n_batch = 256;
   opts_.n_batch = std::min(opts_.n_batch, opts_.n_ctx);
   impl_ = std::make_unique<Impl>(*model_, opts_, resolve_threads(opts_.n_threads));
-  if (opts_.on_matmul_input) impl_->scratch.on_matmul_input = &opts_.on_matmul_input;
+  if (opts_.on_matmul_input) impl_->scratch.seam.on_matmul_input = &opts_.on_matmul_input;
 }
 
 Session::~Session() = default;

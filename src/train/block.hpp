@@ -1,5 +1,5 @@
 // Forward and backward passes of Llama-family transformer blocks over packed sequences, for
-// fine-tuning the top blocks of a backbone. The math is src/model/forward.cpp's (RMSNorm ->
+// fine-tuning the top blocks of a backbone. The math is src/model/forward_pass.cpp's (RMSNorm ->
 // Q/K/V -> RoPE -> causal softmax attention with GQA -> W_o -> residual -> RMSNorm -> SwiGLU
 // -> W_down -> residual), in float32 with plain exp and softmax; matrix products go through
 // kernels::matmul_rows, so a frozen block can run on its quantized weights (activations

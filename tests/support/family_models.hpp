@@ -9,6 +9,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -147,9 +148,14 @@ inline uint64_t fnv1a(uint64_t h, const void* p, size_t n) {
   return h;
 }
 
+// Changes a tensor's generated values (row-major, ne[0] contiguous) before they are written.
+using WeightEdit = std::function<void(const std::string& tensor_name, std::vector<float>& data)>;
+
 // Writes the family's model to out_path (vocabulary from vocab_path); returns a hash of all
-// tensor names and bytes.
-inline uint64_t write_family_model(const FamilySpec& s, const std::string& vocab_path, const std::string& out_path) {
+// tensor names and bytes. `edit`, if given, sees every tensor first (the generator's sequence
+// is unchanged, so the other tensors keep their values).
+inline uint64_t write_family_model(const FamilySpec& s, const std::string& vocab_path, const std::string& out_path,
+                                   const WeightEdit& edit = {}) {
   const gguf::File voc = gguf::File::open(vocab_path);
   const int64_t n_vocab = static_cast<int64_t>(voc.get_string_array("tokenizer.ggml.tokens").size());
   gguf::Writer w;
@@ -199,6 +205,7 @@ inline uint64_t write_family_model(const FamilySpec& s, const std::string& vocab
     for (int64_t d : ne) n *= d;
     std::vector<float> data(static_cast<size_t>(n));
     for (auto& x : data) x = center + rng.uniform(spread);
+    if (edit) edit(name, data);
     hash = fnv1a(hash, name.data(), name.size());
     hash = fnv1a(hash, data.data(), data.size() * sizeof(float));
     w.add_tensor(name, DType::F32, ne, data.data(), data.size() * sizeof(float));  // copied
