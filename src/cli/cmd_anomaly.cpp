@@ -28,7 +28,12 @@ struct ConfigOptions {
 void add_config_options(CLI::App* cmd, ConfigOptions& o) {
   cmd->add_option("--config", o.config_file, "detector configuration (JSON object of field: value)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--set", o.overrides, "override one configuration field, e.g. --set rest_period=500");
+  // One FIELD=VALUE per --set, so that a file name after it stays the input file.
+  cmd->add_option("--set", o.overrides, "override one configuration field, e.g. --set rest_period=500 (repeatable)")
+      ->allow_extra_args(false)
+      ->check(CLI::Validator(
+          [](std::string& v) { return v.find('=') == std::string::npos ? "'" + v + "' is not FIELD=VALUE" : std::string(); },
+          "FIELD=VALUE", "FIELD=VALUE"));
 }
 
 an::DetectorConfig load_config(const ConfigOptions& o) {

@@ -6,6 +6,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/text_file.hpp"
 #include "edgelm/error.hpp"
 #include "edgelm/model.hpp"
 #include "edgelm/session.hpp"
@@ -28,14 +29,8 @@ struct RunArgs {
 void run(const RunArgs& a) {
   using clock = std::chrono::steady_clock;
   std::string prompt = a.prompt;
-  if (!a.prompt_file.empty()) {
-    std::FILE* f = std::fopen(a.prompt_file.c_str(), "rb");
-    if (!f) throw Error("cannot open prompt file '" + a.prompt_file + "'", "check the path");
-    char buf[65536];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) prompt.append(buf, n);
-    std::fclose(f);
-  }
+  // 64 MiB is far more text than the largest context (-c 1048576 tokens) holds.
+  if (!a.prompt_file.empty()) prompt += read_text_file(a.prompt_file, size_t{64} << 20, "prompt file");
   if (prompt.empty()) throw Error("the prompt is empty", "pass -p TEXT or -f FILE");
   const auto t0 = clock::now();
   auto model = Model::load(a.mo.model);

@@ -125,6 +125,19 @@ def test_config_file_and_bad_config():
     check(r.returncode == 1 and "unknown detector config field 'rest_periods'" in r.stderr, r.stderr)
 
 
+def test_set_takes_one_field_and_leaves_the_file_name_alone():
+    data = write_temp(series_csv(rows=400, spike_at=300))
+    r = edgelm("anomaly", "--set", "rest_period=50", "--set", "alarm_threshold=0.3", data)
+    check(r.returncode == 0, r.stderr)
+    check(len(r.stdout.strip().splitlines()) == 401, f"{len(r.stdout.splitlines())} lines")
+    r = edgelm("anomaly", "--set", "rest_period=50", "--set", "alarm_threshold=0.3", "--dump-config")
+    dumped = json.loads(r.stdout)
+    check(dumped["rest_period"] == 50 and abs(dumped["alarm_threshold"] - 0.3) < 1e-6, r.stdout)
+    r = edgelm("anomaly", "--set", "rest_period", data)
+    check(r.returncode == 2 and "'rest_period' is not FIELD=VALUE" in r.stderr and len(r.stderr.strip().splitlines()) == 1,
+          r.stderr)
+
+
 def test_nab_score_on_a_tiny_folder():
     with tempfile.TemporaryDirectory(prefix="edgelm-cli-nab-") as root:
         nab_score_on(root)

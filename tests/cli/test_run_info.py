@@ -132,6 +132,12 @@ def test_bad_flag_and_missing_file():
     check(r.returncode != 0 and "error:" in r.stderr, r.stderr)
     r = edgelm("run", "-m", "/nonexistent/model.gguf", "-p", "x")
     check(r.returncode != 0 and "does not exist" in r.stderr, r.stderr)
+    r = edgelm("run", "-f", "/nonexistent/prompt.txt")
+    check(r.returncode == 1 and "cannot open prompt file '/nonexistent/prompt.txt'" in r.stderr, r.stderr)
+    # A file that never ends is read up to a cap, not until memory runs out.
+    r = edgelm("run", "-f", "/dev/zero")
+    lines = r.stderr.strip().splitlines()
+    check(r.returncode == 1 and len(lines) == 1 and "prompt file '/dev/zero' is larger than 64 MiB" in lines[0], r.stderr)
 
 
 def test_corrupt_model_is_a_clear_error():
