@@ -147,12 +147,7 @@ void ForwardPass::attention(int il, int ith, int nth) {
                                       nq * HD);
   }
   pool_.barrier();
-  report(ith, {&L.wo}, s_.att.data(), N, q_dim);
-  if (!o.fused) {
-    auto [t0, t1] = kernels::split_range(N, ith, nth);
-    for (int64_t t = t0; t < t1; ++t) kernels::ops(o.type).from_float(s_.att.data() + t * q_dim, o.data + t * o.stride, q_dim);
-    pool_.barrier();
-  }
+  complete_own_input(ith, nth, L.wo, o, s_.att.data(), q_dim);
 }
 
 void ForwardPass::attention_output(int il, int ith, int nth) {
@@ -185,12 +180,7 @@ void ForwardPass::feed_forward(int il, int ith, int nth) {
     }
   }
   pool_.barrier();
-  report(ith, {&L.ffn_down}, s_.gate.data(), N, FF);
-  if (!d.fused) {
-    auto [t0, t1] = kernels::split_range(N, ith, nth);
-    for (int64_t t = t0; t < t1; ++t) kernels::ops(d.type).from_float(s_.gate.data() + t * FF, d.data + t * d.stride, FF);
-    pool_.barrier();
-  }
+  complete_own_input(ith, nth, L.ffn_down, d, s_.gate.data(), FF);
   if (c_.post_norms)
     project_norm_add(il, Projection::kDown, L.ffn_down, d, s_.gate.data(), FF, fdata(L.ffn_post_norm), ith, nth);
   else
@@ -361,6 +351,15 @@ void ForwardPass::ffn_activation(float* gate, const float* up, int64_t n) const 
 
 std::byte* ForwardPass::slot(int i) const {
   return s_.xq.data() + static_cast<size_t>(i) * s_.max_tokens_ * s_.act_row_bytes_;
+}
+
+void ForwardPass::complete_own_input(int ith, int nth, const TensorView& w, const OwnInput& in, const float* x,
+                                     int64_t width) {
+  report(ith, {&w}, x, N, width);
+  if (in.fused) return;
+  auto [t0, t1] = kernels::split_range(N, ith, nth);
+  for (int64_t t = t0; t < t1; ++t) kernels::ops(in.type).from_float(x + t * width, in.data + t * in.stride, width);
+  pool_.barrier();
 }
 
 ForwardPass::OwnInput ForwardPass::wo_input(const LayerWeights& L) const {

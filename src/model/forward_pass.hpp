@@ -106,6 +106,9 @@ class ForwardPass {
                         const float* post_w, int ith, int nth);
   OwnInput wo_input(const LayerWeights& L) const;
   OwnInput down_input(const LayerWeights& L) const;
+  // After the barrier that completes x (N rows of `width` floats), the input of `w`: reported
+  // to the seam, and converted by a pass of its own when its producers could not convert it.
+  void complete_own_input(int ith, int nth, const TensorView& w, const OwnInput& in, const float* x, int64_t width);
 
   // --- the seam ---
   void report(int ith, std::initializer_list<const TensorView*> ws, const float* x, int64_t rows, int64_t cols) const;

@@ -182,8 +182,8 @@ TEST(Backward, Attention) {
     auto dout = random_floats(hd, 19);
     const float* k = kv_k.data() + hd;
     const float* v = kv_v.data() + hd;
-    // Forward in double, over (q, keys of this head, values of this head) as one flat input.
-    auto fwd = [&](const Vec& qv, const Vec& kh, const Vec& vh) {
+    // Softmax weights and the forward, in double, over (q, keys of this head, values of this head).
+    auto weights = [&](const Vec& qv, const Vec& kh) {
       Vec s(n);
       double mx = -1e300;
       for (int64_t j = 0; j < n; ++j) {
@@ -194,9 +194,14 @@ TEST(Backward, Attention) {
       }
       double sum = 0;
       for (double& sj : s) sum += (sj = std::exp(sj - mx));
+      for (double& sj : s) sj /= sum;
+      return s;
+    };
+    auto fwd = [&](const Vec& qv, const Vec& kh, const Vec& vh) {
+      const Vec w = weights(qv, kh);
       Vec out(hd, 0.0);
       for (int64_t j = 0; j < n; ++j)
-        for (int64_t e = 0; e < hd; ++e) out[e] += s[j] / sum * vh[j * hd + e];
+        for (int64_t e = 0; e < hd; ++e) out[e] += w[j] * vh[j * hd + e];
       return out;
     };
     std::vector<float> kh(n * hd), vh(n * hd);
@@ -206,21 +211,9 @@ TEST(Backward, Attention) {
         vh[j * hd + e] = v[j * stride + e];
       }
     const Vec qd(q.begin(), q.end()), khd(kh.begin(), kh.end()), vhd(vh.begin(), vh.end());
-    // The forward's softmax weights (float), as a training tape would hold them.
-    std::vector<float> p(n);
-    {
-      Vec s(n);
-      double mx = -1e300;
-      for (int64_t j = 0; j < n; ++j) {
-        double z = 0;
-        for (int64_t e = 0; e < hd; ++e) z += qd[e] * khd[j * hd + e];
-        s[j] = scale * (cap > 0 ? cap * std::tanh(z / cap) : z);
-        mx = std::max(mx, s[j]);
-      }
-      double sum = 0;
-      for (double& sj : s) sum += (sj = std::exp(sj - mx));
-      for (int64_t j = 0; j < n; ++j) p[j] = static_cast<float>(s[j] / sum);
-    }
+    // The forward's softmax weights in float, as a training tape would hold them.
+    const Vec wd = weights(qd, khd);
+    const std::vector<float> p(wd.begin(), wd.end());
     std::vector<float> dq(hd), dk(n * stride, 0.0f), dv(n * stride, 0.0f);
     attention_backward(q.data(), k, stride, v, stride, p.data(), dout.data(), n, hd, scale, cap, dq.data(),
                        dk.data() + hd, dv.data() + hd);
