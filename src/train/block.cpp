@@ -214,13 +214,12 @@ TransformerBlock load_block(const Model& model, int layer, int index) {
   return b;
 }
 
-void rmsnorm_rows(const float* x, const float* w, int64_t T, int64_t n, float eps, float* out, float* r) {
+void rmsnorm_rows(const float* x, const float* w, int64_t T, int64_t n, float eps, float* out) {
   for (int64_t t = 0; t < T; ++t) {
     const float* xt = x + t * n;
     double ss = 0;
     for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(xt[i]) * xt[i];
     const float inv = static_cast<float>(1.0 / std::sqrt(ss / n + eps));
-    if (r) r[t] = inv;
     float* o = out + t * n;
     for (int64_t i = 0; i < n; ++i) o[i] = xt[i] * inv * (w ? w[i] : 1.0f);
   }
@@ -255,7 +254,7 @@ void block_forward(const BlockWeights& w, const BlockShape& s, const float* x_in
   for (int n : lens) n_probs += static_cast<int64_t>(n) * n * NH;
   t.probs.assign(n_probs, 0.0f);
 
-  rmsnorm_rows(t.x.data(), w.attn_norm, T, E, s.norm_eps, t.xn1.data(), nullptr);
+  rmsnorm_rows(t.x.data(), w.attn_norm, T, E, s.norm_eps, t.xn1.data());
   linear(w.wq, t.xn1.data(), T, t.q.data(), pool);
   linear(w.wk, t.xn1.data(), T, t.k.data(), pool);
   linear(w.wv, t.xn1.data(), T, t.v.data(), pool);
@@ -300,7 +299,7 @@ void block_forward(const BlockWeights& w, const BlockShape& s, const float* x_in
 
   linear(w.wo, t.att.data(), T, t.h.data(), pool);
   for (int64_t i = 0; i < T * E; ++i) t.h[i] += t.x[i];
-  rmsnorm_rows(t.h.data(), w.ffn_norm, T, E, s.norm_eps, t.xn2.data(), nullptr);
+  rmsnorm_rows(t.h.data(), w.ffn_norm, T, E, s.norm_eps, t.xn2.data());
   linear(w.ffn_gate, t.xn2.data(), T, t.gate.data(), pool);
   linear(w.ffn_up, t.xn2.data(), T, t.up.data(), pool);
   for (int64_t i = 0; i < T * FF; ++i) t.act[i] = silu(t.gate[i]) * t.up[i];

@@ -43,8 +43,8 @@ void block_forward(const BlockWeights& w, const BlockShape& s, const float* x, s
 void block_backward(TransformerBlock& b, const BlockTrace& trace, const float* dy, float* dx,
                     kernels::ThreadPool* pool);
 
-// RMSNorm of T rows with weight w; r (optional) receives each row's 1/rms.
-void rmsnorm_rows(const float* x, const float* w, int64_t T, int64_t n, float eps, float* out, float* r);
+// RMSNorm of T rows with weight w (out may be x).
+void rmsnorm_rows(const float* x, const float* w, int64_t T, int64_t n, float eps, float* out);
 // dx = d(rmsnorm)/dx^T dout for T rows (kernels::rmsnorm_backward each); dw (optional) accumulates.
 void rmsnorm_rows_backward(const float* x, const float* w, const float* dout, int64_t T, int64_t n, float eps,
                            float* dx, float* dw);

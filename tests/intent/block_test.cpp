@@ -40,7 +40,7 @@ double loss_of(const TransformerBlock& b, const std::vector<float>& x, const std
   const int64_t E = b.shape().n_embd, T = static_cast<int64_t>(x.size()) / E;
   std::vector<float> y(x.size()), out(x.size());
   train::block_forward(train::block_weights(b), b.shape(), x.data(), lens, y.data(), nullptr, nullptr);
-  train::rmsnorm_rows(y.data(), wf.data(), T, E, b.shape().norm_eps, out.data(), nullptr);
+  train::rmsnorm_rows(y.data(), wf.data(), T, E, b.shape().norm_eps, out.data());
   double l = 0;
   for (size_t i = 0; i < out.size(); ++i) l += static_cast<double>(R[i]) * out[i];
   return l;
@@ -65,9 +65,9 @@ TEST(Block, BackwardMatchesFiniteDifferences) {
 
     // Analytic: through the final norm, then the block.
     train::BlockTrace tr;
-    std::vector<float> y(T * E), r(T), out(T * E), dy(T * E), dx(T * E);
+    std::vector<float> y(T * E), out(T * E), dy(T * E), dx(T * E);
     train::block_forward(train::block_weights(b), s, x.data(), lens, y.data(), &tr, nullptr);
-    train::rmsnorm_rows(y.data(), wf.data(), T, E, s.norm_eps, out.data(), r.data());
+    train::rmsnorm_rows(y.data(), wf.data(), T, E, s.norm_eps, out.data());
     train::rmsnorm_rows_backward(y.data(), wf.data(), R.data(), T, E, s.norm_eps, dy.data(), nullptr);
     for (train::Param* p : b.params()) std::fill(p->grad.begin(), p->grad.end(), 0.0f);
     train::block_backward(b, tr, dy.data(), dx.data(), nullptr);
@@ -123,13 +123,13 @@ TEST(Block, Float32TopBlocksReproduceTheEngine) {
     train::block_forward(train::block_weights(b), b.shape(), mine.data(), lens, mine.data(), nullptr, &pool);
   const int64_t E = c.n_embd, T = static_cast<int64_t>(ref.size()) / E;
   train::rmsnorm_rows(mine.data(), reinterpret_cast<const float*>(model->weights().output_norm.data), T, E, c.norm_eps,
-                      mine.data(), nullptr);
+                      mine.data());
   // The same blocks on their quantized weights, through this file's attention: only weight and
   // activation quantization of two blocks differ.
   std::vector<float> quant(ref.size());
   train::prefix_forward(*model, c.n_layer, seqs, quant.data(), &pool);
   train::rmsnorm_rows(quant.data(), reinterpret_cast<const float*>(model->weights().output_norm.data), T, E,
-                      c.norm_eps, quant.data(), nullptr);
+                      c.norm_eps, quant.data());
   auto compare = [&](const float* want, double max_rel, double min_cos, const char* what) {
     for (int64_t t = 0; t < T; ++t) {
       double dd = 0, rr = 0, dot = 0, mm = 0;

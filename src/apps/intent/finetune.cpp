@@ -43,7 +43,7 @@ struct Packed {
   std::vector<float> x;  // input rows
   std::vector<std::vector<float>> ins;  // input of each block (trace), then of the final norm
   std::vector<train::BlockTrace> traces;
-  std::vector<float> r_final, out;  // final norm: 1/rms per row, output rows
+  std::vector<float> out;  // output rows of the final norm
 };
 
 void run_blocks(const Model& model, const Head& head, const TokenStates& s, std::span<const int> idx, Packed& p,
@@ -71,11 +71,9 @@ void run_blocks(const Model& model, const Head& head, const TokenStates& s, std:
     train::block_forward(train::block_weights(b), b.shape(), cur.data(), p.lens, cur.data(),
                          keep_trace ? &p.traces[k] : nullptr, &pool);
   }
-  p.r_final.resize(T);
   p.out.resize(T * E);
   const float* onorm = reinterpret_cast<const float*>(model.weights().output_norm.data);
-  train::rmsnorm_rows(cur.data(), onorm, static_cast<int64_t>(T), E, model.config().norm_eps, p.out.data(),
-                      p.r_final.data());
+  train::rmsnorm_rows(cur.data(), onorm, static_cast<int64_t>(T), E, model.config().norm_eps, p.out.data());
   p.ins.assign(1, std::move(cur));  // input of the final norm
 }
 
@@ -91,7 +89,7 @@ void tuned_states(const Model& model, const Head& head, std::span<const std::vec
   int64_t T = 0;
   for (int n : lens) T += n;
   train::rmsnorm_rows(out, reinterpret_cast<const float*>(model.weights().output_norm.data), T,
-                      model.config().n_embd, model.config().norm_eps, out, nullptr);
+                      model.config().n_embd, model.config().norm_eps, out);
 }
 
 std::vector<float> train_unfrozen(const std::shared_ptr<const Model>& model, Head& head,
@@ -182,7 +180,7 @@ std::vector<float> train_unfrozen(const std::shared_ptr<const Model>& model, Hea
   train::ClassifierHead::Trace trace;
   auto train_batch = [&](std::span<const int> idx, float scale, double& loss_sum) {
     run_blocks(*model, head, s_tr, idx, p, true, pool);
-    const size_t T = p.r_final.size();
+    const size_t T = p.out.size() / E;
     dfin.assign(T * E, 0.0f);
     std::vector<float> dtok;
     size_t off = 0;
