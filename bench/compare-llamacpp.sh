@@ -4,10 +4,8 @@
 #   bench/compare-llamacpp.sh                      # SmolLM2 Q4_1 and a Q8_0 copy, -p 512 -n 128 -t 1,2
 #   bench/compare-llamacpp.sh -r 9 -t 1,2,4 MODEL.gguf ...
 #
-# llama.cpp comes from the llama-cpp-python source package (pip download --no-binary), whose
-# sdist vendors llama.cpp; only llama-bench and llama-quantize are built, with GGML_NATIVE=ON so
-# it uses the best code paths for this CPU. Everything lives in a cache directory outside the
-# repository ($EDGELM_BENCH_CACHE, default ~/.cache/edgelm/llamacpp); nothing is copied in.
+# llama.cpp's llama-bench and llama-quantize are built once by bench/llamacpp.sh (from the pinned
+# llama-cpp-python source package, GGML_NATIVE=ON without AMX) in a cache outside the repository.
 #
 # Both tools run the same tests (ppP: a P-token prompt into an empty context; tgN: N tokens one
 # at a time from an empty context) at the same thread counts, one repetition per process,
@@ -20,8 +18,6 @@ cd "$root"
 
 n_prompt=512 n_gen=128 threads=1,2 reps=5
 jobs="${EDGELM_JOBS:-2}"
-llama_version="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
-cache="${EDGELM_BENCH_CACHE:-$HOME/.cache/edgelm/llamacpp}"
 models_dir="${EDGELM_MODELS:-$HOME/.cache/edgelm/models}"
 while getopts "p:n:t:r:h" opt; do
   case "$opt" in
@@ -29,7 +25,7 @@ while getopts "p:n:t:r:h" opt; do
     n) n_gen="$OPTARG" ;;
     t) threads="$OPTARG" ;;
     r) reps="$OPTARG" ;;
-    *) sed -n '2,17p' "$0"; exit 2 ;;
+    *) sed -n '2,14p' "$0"; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -41,25 +37,10 @@ need_root_apt() {
 [ -x /usr/bin/time ] || need_root_apt time
 command -v cmake >/dev/null || { echo "error: cmake is missing (scripts/install-deps.sh)"; exit 1; }
 
-# --- llama.cpp: llama-bench and llama-quantize from the pinned llama-cpp-python sdist ---
-llama_build="$cache/build-$llama_version"
-llama_bench="$llama_build/bin/llama-bench"
-llama_quantize="$llama_build/bin/llama-quantize"
-if [ ! -x "$llama_bench" ] || [ ! -x "$llama_quantize" ]; then
-  mkdir -p "$cache"
-  src="$cache/llama_cpp_python-$llama_version"
-  if [ ! -d "$src/vendor/llama.cpp" ]; then
-    echo "=== downloading llama-cpp-python $llama_version (source package)"
-    python3 -m pip download -q --no-deps --no-binary :all: "llama-cpp-python==$llama_version" -d "$cache"
-    tar -xzf "$cache/llama_cpp_python-$llama_version.tar.gz" -C "$cache"
-  fi
-  echo "=== building llama-bench and llama-quantize (GGML_NATIVE=ON) in $llama_build"
-  cmake -S "$src/vendor/llama.cpp" -B "$llama_build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
-    -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
-    -DBUILD_SHARED_LIBS=OFF >"$cache/configure.log" 2>&1 || { tail -30 "$cache/configure.log"; exit 1; }
-  cmake --build "$llama_build" -j "$jobs" --target llama-bench llama-quantize >"$cache/build.log" 2>&1 ||
-    { tail -30 "$cache/build.log"; exit 1; }
-fi
+# --- llama.cpp: llama-bench and llama-quantize (bench/llamacpp.sh) ---
+# shellcheck source=bench/llamacpp.sh
+source "$root/bench/llamacpp.sh"
+build_llamacpp
 
 # --- edgelm (release build of the current tree) ---
 edgelm_build="$root/build-bench"
@@ -75,8 +56,8 @@ if [ "$#" -eq 0 ]; then
   q8="$models_dir/SmolLM2-135M-Instruct.Q8_0.gguf"
   if [ ! -f "$q8" ]; then
     echo "=== making a Q8_0 copy with llama-quantize --allow-requantize"
-    "$llama_quantize" --allow-requantize "$q4" "$q8.tmp" Q8_0 >"$cache/quantize.log" 2>&1 ||
-      { tail -20 "$cache/quantize.log"; exit 1; }
+    "$llama_quantize" --allow-requantize "$q4" "$q8.tmp" Q8_0 >"$llama_cache/quantize.log" 2>&1 ||
+      { tail -20 "$llama_cache/quantize.log"; exit 1; }
     mv "$q8.tmp" "$q8"
   fi
   set -- "$q4" "$q8"
