@@ -208,7 +208,7 @@ class Classifier {
   Prediction predict(const float* states, int n_tokens, int top_k) const;
   std::shared_ptr<const Model> model_;
   Head head_;
-  std::unique_ptr<Session> session_;  // frozen backbone only
+  std::unique_ptr<Session> session_;  // the frozen backbone, or the blocks below the fine-tuned ones
   std::shared_ptr<void> tuned_;       // fine-tuned blocks: their thread pool
   int max_batch_;
 };

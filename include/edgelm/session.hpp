@@ -31,6 +31,9 @@ struct SessionOptions {
   // often better features than the last one's, and the skipped blocks cost no time, no KV
   // cache and, with the weights memory-mapped, no resident memory.
   int n_layers = 0;
+  // embed() and embed_batch() return the residual stream after the last block run, without
+  // the output norm: the input of further blocks that the caller runs itself.
+  bool residual_hidden = false;
 };
 
 // "f16" or "q8_0" (any case) as a KV cache type; throws edgelm::Error naming the choices.

@@ -62,6 +62,9 @@ struct ForwardSeam {
   const AdapterHook* adapter = nullptr;
   // Where a training run records what its backward pass reads (see ActivationTape).
   ActivationTape* tape = nullptr;
+  // forward()'s `hidden` gets the residual stream after the last block run instead of the
+  // output norm of it: the input of blocks the caller runs itself (fine-tuned copies).
+  bool residual_hidden = false;
 };
 
 // Activations for up to max_tokens tokens in flight; allocated once per session. Buffers are

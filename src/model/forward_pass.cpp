@@ -201,7 +201,13 @@ void ForwardPass::output(int ith, int nth) {
   const float* onorm_b = fdata(w_.output_norm_b);
   if (hidden_) {  // final hidden states: features for pooling and classifiers
     auto [j0, j1] = kernels::split_range(n_out, ith, nth);
-    for (int64_t j = j0; j < j1; ++j) norm_row(s_.x.data() + out_rows_[j] * E, onorm, onorm_b, hidden_ + j * E);
+    for (int64_t j = j0; j < j1; ++j) {
+      const float* x = s_.x.data() + out_rows_[j] * E;
+      if (seam_.residual_hidden)
+        std::copy_n(x, E, hidden_ + j * E);
+      else
+        norm_row(x, onorm, onorm_b, hidden_ + j * E);
+    }
   }
   if (logits_) {  // only for the entries that want logits
     const ProductInput in = norm_convert(ith, nth, onorm, onorm_b, {&w_.output}, out_rows_.data(), n_out);

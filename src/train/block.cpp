@@ -356,27 +356,4 @@ void block_backward(TransformerBlock& b, const BlockTrace& t, const float* dy, f
   for (int64_t i = 0; i < T * E; ++i) dx[i] += dh[i];
 }
 
-void prefix_forward(const Model& model, int n_layers, std::span<const std::vector<int32_t>> seqs, float* out,
-                    kernels::ThreadPool* pool) {
-  const ModelConfig& c = model.config();
-  const BlockShape s = block_shape(c);
-  if (n_layers < 0 || n_layers > c.n_layer) throw Error("internal: prefix of " + std::to_string(n_layers) + " blocks");
-  std::vector<int> lens;
-  int64_t T = 0;
-  for (const auto& q : seqs) {
-    lens.push_back(static_cast<int>(q.size()));
-    T += static_cast<int64_t>(q.size());
-  }
-  const int64_t E = c.n_embd;
-  const TensorView& emb = model.weights().token_embd;
-  int64_t row = 0;
-  for (const auto& q : seqs)
-    for (int32_t id : q) {
-      if (id < 0 || id >= c.n_vocab) throw Error("token id " + std::to_string(id) + " is outside the vocabulary");
-      kernels::dequantize_row(emb.type, emb.row(id), out + row++ * E, E);
-    }
-  BlockTrace scratch;
-  for (int il = 0; il < n_layers; ++il) block_forward(block_weights(model, il), s, out, lens, out, &scratch, pool);
-}
-
 }  // namespace edgelm::train

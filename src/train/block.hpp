@@ -49,9 +49,4 @@ void rmsnorm_rows(const float* x, const float* w, int64_t T, int64_t n, float ep
 void rmsnorm_rows_backward(const float* x, const float* w, const float* dout, int64_t T, int64_t n, float eps,
                            float* dx, float* dw);
 
-// The residual stream entering block `n_layers` (embeddings, then the model's first n_layers
-// blocks on their own weights) for packed token sequences.
-void prefix_forward(const Model& model, int n_layers, std::span<const std::vector<int32_t>> seqs, float* out,
-                    kernels::ThreadPool* pool);
-
 }  // namespace edgelm::train

@@ -69,6 +69,7 @@ struct Runner {
   kernels::ThreadPool pool;
 };
 
+// Also: SessionOptions::residual_hidden (ForwardSeam::residual_hidden) returns that residual.
 TEST(ForwardSeam, BlockOutputIsTheResidualOfAnEarlyExit) {
   const auto model = synthetic_llama("llama_block_output.gguf");
   ASSERT_TRUE(model);
@@ -99,6 +100,11 @@ TEST(ForwardSeam, BlockOutputIsTheResidualOfAnEarlyExit) {
         kernels::simd::best().flt.rmsnorm(residual[layer].data() + t * E, out_norm, normed.data() + t * E,
                                           static_cast<int64_t>(E), c.norm_eps);
       EXPECT_EQ(normed, hidden) << "block " << layer << (single ? ", one token per pass" : ", one batch");
+      // Asked for the residual instead, the early exit returns the stream itself.
+      Runner raw(*model, 2, layer + 1);
+      raw.scratch.seam.residual_hidden = true;
+      raw.run_prompt(single, nullptr, hidden.data());
+      EXPECT_EQ(residual[layer], hidden) << "block " << layer << (single ? ", one token per pass" : ", one batch");
     }
   }
 }

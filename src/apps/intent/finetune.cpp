@@ -8,6 +8,7 @@
 
 #include "apps/intent/epoch_loop.hpp"
 #include "edgelm/error.hpp"
+#include "kernels/kernels.hpp"
 #include "tensor/fp16.hpp"
 #include "train/block.hpp"
 
@@ -16,20 +17,26 @@ namespace edgelm::intent {
 namespace {
 
 // Residual states entering the first trainable block, every token (BOS included).
-TokenStates prefix_states(const Model& model, int n_layers, const std::vector<std::vector<int32_t>>& ids,
-                          kernels::ThreadPool& pool, const std::function<void(size_t, size_t)>& progress) {
-  const int E = model.config().n_embd;
+TokenStates prefix_states(const std::shared_ptr<const Model>& model, int first_block,
+                          const std::vector<std::vector<int32_t>>& ids, int n_threads,
+                          const std::function<void(size_t, size_t)>& progress) {
+  const int E = model->config().n_embd;
   TokenStates s;
   s.n_embd = E;
   s.offsets.push_back(0);
-  for (const auto& v : ids) s.offsets.push_back(s.offsets.back() + v.size());
+  size_t longest = 1;
+  for (const auto& v : ids) {
+    s.offsets.push_back(s.offsets.back() + v.size());
+    longest = std::max(longest, v.size());
+  }
   s.data.resize(s.offsets.back() * E);
   constexpr size_t kChunk = 32;
+  const auto frozen = frozen_session(model, first_block, static_cast<int>(longest), kChunk, n_threads);
   std::vector<float> out;
   for (size_t b = 0; b < ids.size(); b += kChunk) {
     const size_t e = std::min(ids.size(), b + kChunk);
     out.resize((s.offsets[e] - s.offsets[b]) * E);
-    train::prefix_forward(model, n_layers, std::span(ids).subspan(b, e - b), out.data(), &pool);
+    frozen_states(frozen.get(), *model, std::span(ids).subspan(b, e - b), out.data());
     uint16_t* dst = s.data.data() + s.offsets[b] * E;
     for (size_t i = 0; i < out.size(); ++i) dst[i] = f32_to_fp16(out[i]);
     if (progress) progress(e, ids.size());
@@ -79,11 +86,40 @@ void run_blocks(const Model& model, const Head& head, const TokenStates& s, std:
 
 }  // namespace
 
-void tuned_states(const Model& model, const Head& head, std::span<const std::vector<int32_t>> seqs, float* out,
-                  kernels::ThreadPool* pool) {
+std::unique_ptr<Session> frozen_session(const std::shared_ptr<const Model>& model, int first_block, int n_ctx,
+                                        int n_seq, int n_threads) {
+  if (first_block <= 0) return nullptr;
+  SessionOptions so;
+  so.n_ctx = n_ctx;
+  so.n_seq = n_seq;
+  so.n_threads = n_threads;
+  so.n_batch = 512;
+  so.n_layers = first_block;
+  so.residual_hidden = true;
+  return std::make_unique<Session>(model, so);
+}
+
+void frozen_states(Session* frozen, const Model& model, std::span<const std::vector<int32_t>> seqs, float* out) {
+  if (frozen) {
+    const std::span<const float> h = frozen->embed_batch(seqs);
+    std::copy(h.begin(), h.end(), out);
+    return;
+  }
+  const ModelConfig& c = model.config();
+  const TensorView& emb = model.weights().token_embd;
+  for (const auto& q : seqs)
+    for (int32_t id : q) {
+      if (id < 0 || id >= c.n_vocab) throw Error("token id " + std::to_string(id) + " is outside the vocabulary");
+      kernels::dequantize_row(emb.type, emb.row(id), out, c.n_embd);
+      out += c.n_embd;
+    }
+}
+
+void tuned_states(Session* frozen, const Model& model, const Head& head, std::span<const std::vector<int32_t>> seqs,
+                  float* out, kernels::ThreadPool* pool) {
   std::vector<int> lens;
   for (const auto& q : seqs) lens.push_back(static_cast<int>(q.size()));
-  train::prefix_forward(model, head.first_block, seqs, out, pool);
+  frozen_states(frozen, model, seqs, out);
   for (const train::TransformerBlock& b : head.blocks)
     train::block_forward(train::block_weights(b), b.shape(), out, lens, out, nullptr, pool);
   int64_t T = 0;
@@ -127,8 +163,8 @@ std::vector<float> train_unfrozen(const std::shared_ptr<const Model>& model, Hea
     if (!cb.on_progress) return {};
     return [&cb, stage](size_t d, size_t t) { cb.on_progress(stage, d, t); };
   };
-  const TokenStates s_tr = prefix_states(*model, first, encode_all(x_tr), pool, progress("frozen blocks (train)"));
-  const TokenStates s_va = prefix_states(*model, first, encode_all(x_va), pool, progress("frozen blocks (val)"));
+  const TokenStates s_tr = prefix_states(model, first, encode_all(x_tr), n_threads, progress("frozen blocks (train)"));
+  const TokenStates s_va = prefix_states(model, first, encode_all(x_va), n_threads, progress("frozen blocks (val)"));
   rep.block_feature_seconds = seconds_since(t_feat);
 
   const auto t_train = Clock::now();

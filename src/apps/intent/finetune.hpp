@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "edgelm/intent.hpp"
+#include "edgelm/session.hpp"
 #include "kernels/thread_pool.hpp"
 
 namespace edgelm::intent {
@@ -19,9 +20,20 @@ std::vector<float> train_unfrozen(const std::shared_ptr<const Model>& model, Hea
                                   const TrainOptions& o, float head_lr, const TrainCallbacks& cb, TrainReport& rep,
                                   const std::string& out_path);
 
+// The session that runs the model's blocks below the fine-tuned ones and returns their residual
+// output, the input of the first fine-tuned block; null when every block used is fine-tuned
+// (that input is then the token embeddings).
+std::unique_ptr<Session> frozen_session(const std::shared_ptr<const Model>& model, int first_block, int n_ctx,
+                                        int n_seq, int n_threads);
+
+// The residual stream entering block `first_block` for packed token sequences (at most the
+// session's n_seq of them): the frozen session's output, or the token embeddings without one.
+void frozen_states(Session* frozen, const Model& model, std::span<const std::vector<int32_t>> seqs, float* out);
+
 // Final hidden states (after the output norm, BOS row included) of packed token sequences:
-// the model's first head.first_block blocks, then the head's fine-tuned ones.
-void tuned_states(const Model& model, const Head& head, std::span<const std::vector<int32_t>> seqs, float* out,
-                  kernels::ThreadPool* pool);
+// the model's first head.first_block blocks (`frozen`, from frozen_session), then the head's
+// fine-tuned ones.
+void tuned_states(Session* frozen, const Model& model, const Head& head, std::span<const std::vector<int32_t>> seqs,
+                  float* out, kernels::ThreadPool* pool);
 
 }  // namespace edgelm::intent
