@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "edgelm/model.hpp"
 #include "edgelm/session.hpp"
@@ -23,6 +24,13 @@ struct ServerOptions {
   int queue = -1;                // requests that may wait for a slot; < 0: 4 x parallel
   std::string api_key;           // non-empty: /v1/* and /metrics need "Authorization: Bearer KEY"
   std::string model_name;        // the id clients see; empty: the model's name
+  // Other ids a request's "model" may name besides model_name (e.g. the cache name it was
+  // loaded by); any other id is answered 404 model_not_found.
+  std::vector<std::string> model_aliases;
+  // Web origins (scheme://host[:port], or "*") whose pages may call the API; none by default,
+  // so a page on another site can neither read replies nor send a JSON request.
+  std::vector<std::string> cors_origins;
+  int backlog = 512;             // connections the kernel queues before the server accepts them
   size_t max_body_bytes = 1 << 20;
   SessionOptions session{};      // n_ctx is per slot; n_seq comes from parallel
 };

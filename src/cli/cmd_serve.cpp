@@ -3,6 +3,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <thread>
 
@@ -32,6 +33,10 @@ void serve(ServeArgs& a) {
 
   auto model = Model::load(a.mo.model);
   a.so.session = a.mo.session;
+  // A request may name the model as -m named it, or by its file name.
+  const std::filesystem::path file(model->path());
+  for (const std::string& id : {a.mo.model, file.filename().string(), file.stem().string()})
+    if (!id.empty()) a.so.model_aliases.push_back(id);
   HttpServer server(model, a.so);
   const int port = server.bind();
   std::fprintf(stderr,
@@ -70,6 +75,12 @@ void add_serve_command(CLI::App& app) {
       ->check(Range(0, 4096));
   cmd->add_option("--api-key", a->so.api_key, "require 'Authorization: Bearer KEY' on /v1/* and /metrics");
   cmd->add_option("--alias", a->so.model_name, "model id shown to clients (default: the file name)");
+  cmd->add_option("--cors-origin", a->so.cors_origins,
+                  "a web origin (https://host[:port], or *) whose pages may call the API; repeatable. None by default")
+      ->allow_extra_args(false);
+  cmd->add_option("--backlog", a->so.backlog, "connections queued before the server accepts them (a burst beyond it is refused)")
+      ->check(Range(1, 65535))
+      ->capture_default_str();
   cmd->add_option("--max-body", a->so.max_body_bytes, "largest request body in bytes")
       ->check(Range(size_t{1024}, size_t{1} << 30))
       ->capture_default_str();

@@ -163,7 +163,10 @@ CompletionRequest parse_completion_request(const std::string& body, bool chat) {
 
   CompletionRequest r;
   r.chat = chat;
-  if (const json* m = field(j, "model"); m && !m->is_string()) bad("model", "'model' must be a string", "invalid_type");
+  if (const json* m = field(j, "model")) {
+    if (!m->is_string()) bad("model", "'model' must be a string", "invalid_type");
+    r.model = m->get<std::string>();
+  }
   if (chat) parse_messages(j, r); else parse_prompt(j, r);
 
   r.stream = boolean(j, "stream", false);

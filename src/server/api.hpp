@@ -36,6 +36,7 @@ std::string error_type_for_status(int status);
 
 struct CompletionRequest {
   bool chat = false;
+  std::string model;                    // "" when absent
   bool stream = false;
   bool include_usage = false;           // stream_options.include_usage
   std::vector<ChatMessage> messages;    // chat

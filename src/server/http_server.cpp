@@ -2,6 +2,7 @@
 // Generation itself is the Engine's; this file only turns requests into jobs and jobs into
 // responses.
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -41,6 +42,16 @@ void send_json(httplib::Response& res, int status, const json& body) {
 }
 
 void send_error(httplib::Response& res, const ApiError& e) { send_json(res, e.status(), e.body()); }
+
+// The media type of a request body, lower case, without parameters ("application/json").
+std::string media_type(const httplib::Request& req) {
+  std::string t = req.get_header_value("Content-Type");
+  t = t.substr(0, t.find(';'));
+  t.erase(0, t.find_first_not_of(" \t"));
+  t.erase(t.find_last_not_of(" \t") + 1);
+  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  return t;
+}
 
 bool constant_time_equal(const std::string& a, const std::string& b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
@@ -90,6 +101,7 @@ struct HttpServer::Impl {
   std::mt19937_64 rng;
   std::atomic<uint64_t> next_id{0};
   bool bound = false;
+  int listen_fd = -1;  // the listening socket (set_socket_options sees it before bind)
 
   uint64_t random() {
     std::lock_guard lk(rng_mu);
@@ -105,6 +117,17 @@ struct HttpServer::Impl {
 
   void setup();
   bool authorized(const httplib::Request& req) const;
+  bool known_model(const std::string& id) const {
+    return id == name || std::find(opts.model_aliases.begin(), opts.model_aliases.end(), id) != opts.model_aliases.end();
+  }
+  // The Access-Control-Allow-Origin value for a request's Origin ("" when it may not call).
+  std::string allowed_origin(const httplib::Request& req) const {
+    const std::string origin = req.get_header_value("Origin");
+    if (origin.empty()) return "";
+    for (const std::string& o : opts.cors_origins)
+      if (o == "*" || o == origin) return origin;
+    return "";
+  }
   std::vector<int32_t> prompt_tokens(const CompletionRequest& r) const;
   void handle_generation(const httplib::Request& req, httplib::Response& res, bool chat);
   json models_json() const {
@@ -170,6 +193,9 @@ struct StreamState {
 
 void HttpServer::Impl::handle_generation(const httplib::Request& req, httplib::Response& res, bool chat) {
   CompletionRequest r = server::parse_completion_request(req.body, chat);
+  if (!r.model.empty() && !known_model(r.model))
+    throw ApiError(404, "the model '" + r.model + "' does not exist; this server has '" + name + "'", "model",
+                   "model_not_found");
   server::GenerationParams gp;
   gp.prompt = prompt_tokens(r);
   gp.sampling = r.sampling;
@@ -257,11 +283,48 @@ void HttpServer::Impl::setup() {
   svr.set_payload_max_length(opts.max_body_bytes);
   svr.set_keep_alive_timeout(5);
 
+  // Sockets: SO_REUSEADDR only (a restarted server rebinds a port in TIME_WAIT), never
+  // SO_REUSEPORT, so a second server on a port in use fails instead of sharing it; the
+  // listening socket is kept to raise its backlog after bind.
+  svr.set_socket_options([this](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_fd = sock;
+  });
+
   svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     const bool api = req.path.rfind("/v1/", 0) == 0 || req.path == "/v1" || req.path == "/metrics";
+    const std::string origin = allowed_origin(req);
+    if (!origin.empty()) {
+      res.set_header("Access-Control-Allow-Origin", origin);
+      res.set_header("Vary", "Origin");
+    }
+    if (req.method == "OPTIONS") {  // a CORS preflight: answered here, before authentication
+      if (origin.empty()) {
+        send_error(res, ApiError(403, "cross-origin requests are not allowed from '" + req.get_header_value("Origin") +
+                                          "'; start the server with --cors-origin ORIGIN to allow a web page",
+                                 "", "cors_not_allowed"));
+      } else {
+        res.status = 204;
+        res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+        res.set_header("Access-Control-Max-Age", "600");
+      }
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (api && !authorized(req)) {
       res.set_header("WWW-Authenticate", "Bearer");
       send_error(res, ApiError(401, "a valid API key is required: send 'Authorization: Bearer KEY'", "", "invalid_api_key"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // Generation takes a JSON body only: a form or text/plain POST, which any web page may
+    // send without a CORS preflight, is refused here, before its body is read.
+    const bool generation = req.path == "/v1/chat/completions" || req.path == "/v1/completions";
+    if (generation && req.method == "POST" && media_type(req) != "application/json") {
+      res.set_header("Connection", "close");
+      send_error(res, ApiError(415, "the request body must be JSON sent with 'Content-Type: application/json' (got '" +
+                                        req.get_header_value("Content-Type") + "')",
+                               "", "unsupported_media_type"));
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
@@ -347,6 +410,7 @@ HttpServer::HttpServer(std::shared_ptr<const Model> model, ServerOptions opts) {
   if (opts.parallel < 1 || opts.parallel > 64) throw Error("--parallel must be between 1 and 64");
   if (opts.port < 0 || opts.port > 65535) throw Error("--port must be between 0 and 65535");
   if (opts.max_body_bytes < 1024) throw Error("the request body limit must be at least 1 KiB");
+  if (opts.backlog < 1 || opts.backlog > 65535) throw Error("--backlog must be between 1 and 65535");
   impl_ = std::make_unique<Impl>(std::move(model), std::move(opts));
 }
 
@@ -365,6 +429,9 @@ int HttpServer::bind() {
   if (!ok)
     throw Error("cannot listen on " + m.opts.host + ":" + std::to_string(m.opts.port),
                 "the port may be in use or the host is not an address of this machine; pick another --port or --host");
+  // cpp-httplib listens with a backlog of 5: a burst of clients beyond it got TCP resets
+  // instead of a 503. Listening again on the bound socket raises it.
+  if (m.listen_fd >= 0) ::listen(m.listen_fd, m.opts.backlog);
   m.bound = true;
   return port;
 }

@@ -16,7 +16,7 @@ def edgelm(*args, input=None, timeout=None, env=None):
     e = dict(os.environ)
     if env:
         e.update(env)
-    return subprocess.run([BIN, *args], input=input, capture_output=True, text=True, env=e)
+    return subprocess.run([BIN, *args], input=input, capture_output=True, text=True, env=e, timeout=timeout)
 
 
 def check(cond, msg):
