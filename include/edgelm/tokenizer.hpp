@@ -71,9 +71,13 @@ class Tokenizer {
   std::string token_to_piece(int32_t id, bool special = false) const;
   // The pieces concatenated: decode(encode(s)) == s for any valid UTF-8 `s` (with `special` as
   // parse_special was, add_special false; a SentencePiece vocabulary with a space prefix also
-  // puts a space after each special token). As llama_detokenize (remove_special false), a leading
-  // space of the first piece is dropped when the vocabulary adds a space prefix; unlike it, this
-  // never cleans up spaces.
+  // puts a space after each special token), except that a SentencePiece "▁" comes back as the
+  // space it stands for, and a character with a byte the vocabulary has no token for (byte-level
+  // vocabularies without all 256) is encoded as U+FFFD, never dropped. As llama_detokenize
+  // (remove_special false), a leading space of the first piece is dropped when the vocabulary
+  // adds a space prefix; unlike it, this never cleans up spaces. The result is always valid
+  // UTF-8: ids that split a character (a reply cut mid-character, a byte token alone) give
+  // U+FFFD in its place, as Hugging Face's decode does; token_to_piece keeps the raw bytes.
   std::string decode(std::span<const int32_t> ids, bool special = false) const;
 
   int32_t n_vocab() const;

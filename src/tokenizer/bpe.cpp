@@ -1,6 +1,9 @@
 #include "tokenizer/bpe.hpp"
 
 #include <algorithm>
+#include <string>
+
+#include "tokenizer/utf8.hpp"
 
 namespace edgelm::tokenizer {
 
@@ -78,6 +81,28 @@ void BpeEncoder::queue_pair(std::string_view word, int32_t left, int32_t right) 
 
 void BpeEncoder::encode_word(std::string_view word, std::vector<int32_t>& out) {
   if (word.empty()) return;
+  const auto missing = [&](char b) { return vocab_.byte_token(static_cast<uint8_t>(b)) < 0; };
+  if (std::any_of(word.begin(), word.end(), missing)) {
+    std::string fixed;
+    for (size_t pos = 0; pos < word.size();) {
+      const Utf8Scan sc = scan_utf8(word, pos);
+      const size_t len = std::max<size_t>(1, sc.length);
+      const std::string_view ch = word.substr(pos, len);
+      if (std::any_of(ch.begin(), ch.end(), missing))
+        append_utf8(fixed, kReplacementChar);
+      else
+        fixed.append(ch);
+      pos += len;
+    }
+    // Only a vocabulary without U+FFFD's own bytes has anything left to drop.
+    std::erase_if(fixed, missing);
+    if (fixed.empty()) return;
+    return encode_word_known(fixed, out);
+  }
+  encode_word_known(word, out);
+}
+
+void BpeEncoder::encode_word_known(std::string_view word, std::vector<int32_t>& out) {
   if (ignore_merges_) {
     if (const auto id = vocab_.find_bytes(word)) {
       out.push_back(*id);

@@ -48,7 +48,11 @@ class BpeEncoder {
              bool ignore_merges)
       : vocab_(vocab), merges_(merges), alphabet_(alphabet), ignore_merges_(ignore_merges) {}
 
-  // Appends the ids for one pre-tokenized word given as raw bytes.
+  // Appends the ids for one pre-tokenized word given as raw bytes. A character with a byte that
+  // has no token in the vocabulary (SmolLM2 lacks 21 of the 256, 8 of them
+  // possible in UTF-8) is encoded as U+FFFD, so that
+  // it shows as a replacement character instead of vanishing or leaving the rest of its bytes
+  // behind as invalid UTF-8.
   void encode_word(std::string_view word, std::vector<int32_t>& out);
 
  private:
@@ -68,6 +72,7 @@ class BpeEncoder {
     int32_t result;
   };
 
+  void encode_word_known(std::string_view word, std::vector<int32_t>& out);  // every byte has a token
   void queue_pair(std::string_view word, int32_t left, int32_t right);
   void emit(std::string_view bytes, int32_t token, std::vector<int32_t>& out) const;
 

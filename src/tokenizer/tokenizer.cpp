@@ -213,7 +213,7 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool special) const 
     }
     strip_space = false;
   }
-  return out;
+  return tokenizer::to_valid_utf8(out);
 }
 
 int32_t Tokenizer::n_vocab() const { return impl_->vocab.size(); }

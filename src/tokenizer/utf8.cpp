@@ -1,5 +1,7 @@
 #include "tokenizer/utf8.hpp"
 
+#include <algorithm>
+
 namespace edgelm::tokenizer {
 
 void append_utf8(std::string& out, char32_t cp) {
@@ -116,6 +118,21 @@ Utf8Scan scan_utf8(std::string_view s, size_t pos) {
     if (!ok) return {Utf8Status::Invalid, k};
   }
   return {Utf8Status::Complete, n_cont + 1};
+}
+
+std::string to_valid_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t pos = 0; pos < s.size();) {
+    const Utf8Scan sc = scan_utf8(s, pos);
+    const size_t len = std::max<size_t>(1, sc.length);
+    if (sc.status == Utf8Status::Complete)
+      out.append(s.substr(pos, len));
+    else
+      append_utf8(out, kReplacementChar);
+    pos += len;
+  }
+  return out;
 }
 
 }  // namespace edgelm::tokenizer

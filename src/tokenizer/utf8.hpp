@@ -38,4 +38,8 @@ struct Utf8Scan {
 };
 Utf8Scan scan_utf8(std::string_view s, size_t pos);
 
+// `s` with every ill-formed sequence (and an incomplete one at the end) replaced by U+FFFD,
+// one per maximal invalid subpart as scan_utf8 finds them; well-formed text is unchanged.
+std::string to_valid_utf8(std::string_view s);
+
 }  // namespace edgelm::tokenizer
