@@ -173,7 +173,7 @@ std::vector<Value> Interpreter::iterate(const Value& v, uint32_t pos) {
     }
     case Kind::List: {
       ListObject& l = v.list();
-      tick(pos, (l.items.size() - std::min(l.next, l.items.size())) / 16);
+      tick(pos, l.items.size() - std::min(l.next, l.items.size()));  // a step per copied element
       if (l.kind == SeqKind::Iterator) {
         std::vector<Value> rest(l.items.begin() + static_cast<std::ptrdiff_t>(l.next), l.items.end());
         l.next = l.items.size();

@@ -66,7 +66,7 @@ Value repeat(Interpreter& in, const Value& seq, int64_t times, uint32_t pos) {
   std::vector<Value> out;
   out.reserve(items.size() * static_cast<size_t>(times));
   for (int64_t i = 0; i < times; ++i) out.insert(out.end(), items.begin(), items.end());
-  in.tick(pos, out.size() / 16);
+  in.tick(pos, out.size());  // a copied element costs a step, so a growing copy stays bounded
   return make_list(in, std::move(out), pos, seq.seq_kind());
 }
 
@@ -178,7 +178,7 @@ Value binary_op(Interpreter& in, BinOp op, const Value& a, const Value& b, uint3
         return Value::string(a.as_string() + b.as_string());
       }
       if (is_list_or_tuple(a) && is_list_or_tuple(b) && a.seq_kind() == b.seq_kind()) {
-        in.tick(pos, (a.list().items.size() + b.list().items.size()) / 16);
+        in.tick(pos, a.list().items.size() + b.list().items.size());  // a step per copied element
         std::vector<Value> items = a.list().items;
         items.insert(items.end(), b.list().items.begin(), b.list().items.end());
         return make_list(in, std::move(items), pos, a.seq_kind());
