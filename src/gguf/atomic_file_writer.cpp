@@ -4,10 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <random>
 
 #include "edgelm/error.hpp"
@@ -24,9 +28,86 @@ std::string random_suffix() {
   return buf;
 }
 
+// Temporary files in progress, for the signal handler: fixed storage, since a handler may
+// neither allocate nor lock. A slot is claimed, filled, then published; the handler reads only
+// published slots.
+constexpr int kSlots = 32;
+constexpr size_t kPathBytes = 4096;
+char g_paths[kSlots][kPathBytes];
+std::atomic<bool> g_claimed[kSlots];
+std::atomic<bool> g_published[kSlots];
+struct sigaction g_previous[3];
+constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
+
+extern "C" void remove_temporaries_and_reraise(int sig) {
+  for (int i = 0; i < kSlots; ++i)
+    if (g_published[i].load(std::memory_order_acquire)) ::unlink(g_paths[i]);
+  for (int i = 0; i < 3; ++i)
+    if (kSignals[i] == sig) ::sigaction(sig, &g_previous[i], nullptr);
+  ::raise(sig);  // the default action now: the process ends as it would have
+}
+
+// Checked at every new temporary file (a program may set its own handlers at any time): a
+// signal still at its default action gets the handler.
+void install_handlers() {
+  static std::mutex m;
+  const std::lock_guard lock(m);
+  for (int i = 0; i < 3; ++i) {
+    struct sigaction current {};
+    if (::sigaction(kSignals[i], nullptr, &current) != 0 || current.sa_handler != SIG_DFL) continue;
+    struct sigaction sa {};
+    sa.sa_handler = remove_temporaries_and_reraise;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(kSignals[i], &sa, &g_previous[i]);
+  }
+}
+
+int publish(const std::string& path) {
+  if (path.size() >= kPathBytes) return -1;  // not removable by the handler; still by the destructor
+  install_handlers();
+  for (int i = 0; i < kSlots; ++i) {
+    bool expected = false;
+    if (!g_claimed[i].compare_exchange_strong(expected, true)) continue;
+    std::memcpy(g_paths[i], path.c_str(), path.size() + 1);
+    g_published[i].store(true, std::memory_order_release);
+    return i;
+  }
+  return -1;
+}
+
+void unpublish(int slot) {
+  if (slot < 0) return;
+  g_published[slot].store(false, std::memory_order_release);
+  g_claimed[slot].store(false, std::memory_order_release);
+}
+
+// Temporary files of `path` whose process no longer exists: removed, each with a note.
+void remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  fs::path dir = target.parent_path();
+  if (dir.empty()) dir = ".";
+  const std::string prefix = target.filename().string() + ".tmp.";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string rest = name.substr(prefix.size());  // PID.HEX
+    const size_t dot = rest.find('.');
+    if (dot == 0 || dot == std::string::npos || rest.find_first_not_of("0123456789") != dot) continue;
+    const long pid = std::strtol(rest.substr(0, dot).c_str(), nullptr, 10);
+    // Only a file whose process is gone: a live writer (or one we may not signal) keeps its own.
+    if (pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    std::error_code rm;
+    if (fs::remove(entry.path(), rm))
+      std::fprintf(stderr, "note: removed %s, left by an interrupted write (process %ld)\n", entry.path().c_str(), pid);
+  }
+}
+
 }  // namespace
 
 AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
+  remove_stale_temporaries(path_);
   // O_EXCL with a random name instead of mkstemp: mkstemp creates mode 0600, while open() applies
   // the user's umask to 0666 like any other newly written file.
   for (int attempt = 0; attempt < 16 && fd_ < 0; ++attempt) {
@@ -41,6 +122,7 @@ AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
     temp_path_.clear();  // nothing of ours to remove
     fail("cannot create a temporary file next to it", err);
   }
+  signal_slot_ = publish(temp_path_);
 }
 
 AtomicFileWriter::~AtomicFileWriter() {
@@ -76,6 +158,8 @@ void AtomicFileWriter::commit() {
   if (::close(fd) != 0) fail("cannot close", errno);
   if (::rename(temp_path_.c_str(), path_.c_str()) != 0) fail("cannot rename into place", errno);
   committed_ = true;
+  unpublish(signal_slot_);
+  signal_slot_ = -1;
   // The rename itself is only durable once the directory entry is on disk. Failing to sync the
   // directory does not undo a completed write, so it is not reported.
   std::filesystem::path dir = std::filesystem::path(path_).parent_path();
@@ -102,6 +186,8 @@ void AtomicFileWriter::discard() noexcept {
     ::unlink(temp_path_.c_str());
     temp_path_.clear();
   }
+  unpublish(signal_slot_);
+  signal_slot_ = -1;
 }
 
 }  // namespace edgelm::gguf

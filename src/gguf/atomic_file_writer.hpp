@@ -1,5 +1,10 @@
 // Writes a file so that `path` either keeps its old content or gets the complete new one:
 // data goes to a temporary file in the same directory, is fsynced, and is renamed into place.
+// The temporary file ("PATH.tmp.PID.HEX") is removed on error, on destruction, and when the
+// process is ended by SIGINT, SIGTERM or SIGHUP (a handler is installed for each that has its
+// default action; the signal then ends the process as before). One left by a process that was
+// killed outright (SIGKILL, power loss) is removed by the next writer of the same path, with a
+// note on stderr.
 #pragma once
 #include <cstddef>
 #include <string>
@@ -26,6 +31,7 @@ class AtomicFileWriter {
 
   std::string path_;
   std::string temp_path_;
+  int signal_slot_ = -1;  // where the signal handler finds temp_path_
   int fd_ = -1;
   bool committed_ = false;
 };

@@ -4,7 +4,14 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <csignal>
+#include <filesystem>
+#include <fstream>
+
+#include "gguf/atomic_file_writer.hpp"
 
 #include "gguf/gguf_test_support.hpp"
 
@@ -99,6 +106,50 @@ TEST(Writer, FailedWriteKeepsTheOldFileAndRemovesTheTemporary) {
   EXPECT_NE(message.find(path), std::string::npos) << message;
   EXPECT_EQ(testing::read_file(path), before);
   EXPECT_FALSE(has_temp_files(dir));
+}
+
+// The temporary file of a write in progress when SIGINT or SIGTERM ends the process.
+TEST(Writer, ASignalRemovesTheTemporaryFileAndStillEndsTheProcess) {
+  for (int sig : {SIGINT, SIGTERM}) {
+    ScratchDir dir;
+    const std::string path = dir.file("model.gguf");
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      std::signal(sig, SIG_DFL);  // as in a program started from a shell
+      AtomicFileWriter w(path);
+      w.write("partial", 7);
+      ::raise(sig);
+      ::_exit(0);  // not reached: the signal ends the process
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == sig) << "signal " << sig << ", status " << status;
+    EXPECT_EQ(dir.entries(), std::vector<std::string>{}) << "signal " << sig;
+  }
+}
+
+// SIGKILL leaves the temporary file; the next write of the same path removes it (and only it).
+TEST(Writer, AKilledWritersTemporaryFileIsRemovedByTheNextWrite) {
+  ScratchDir dir;
+  const std::string path = dir.file("model.gguf");
+  const pid_t gone = ::fork();
+  ASSERT_GE(gone, 0);
+  if (gone == 0) ::_exit(0);
+  ASSERT_EQ(::waitpid(gone, nullptr, 0), gone);
+  const std::string stale = path + ".tmp." + std::to_string(gone) + ".00112233445566778899";
+  const std::string live = path + ".tmp." + std::to_string(::getpid()) + ".aabbccddeeff0011";
+  const std::string other = dir.file("other.gguf.tmp.1.00");
+  for (const auto& f : {stale, live, other}) std::ofstream(f) << "x";
+  {
+    AtomicFileWriter w(path);
+    w.write("new", 3);
+    w.commit();
+  }
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_TRUE(std::filesystem::exists(live));   // its process is running (this one)
+  EXPECT_TRUE(std::filesystem::exists(other));  // another file's
+  EXPECT_TRUE(std::filesystem::exists(path));
 }
 
 TEST(Writer, NewFilesFollowTheUmask) {
