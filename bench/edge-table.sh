@@ -11,7 +11,8 @@
 # Options are bench/edge_table.py's (--help lists them); the F16 and Q8_0 rows are requantized from
 # the weights the model packages ship (SmolLM2: Q4_1, Gemma 3: Q4_K_M). llama-bench is built once
 # by bench/llamacpp.sh. By default the table goes to bench/results/<date>-edge-table.md and the
-# chart to docs/edge-chart.png. Takes about 40 minutes on 2 cores with the default models.
+# chart to docs/edge-chart.png. Takes about an hour on 2 cores with the default models (mostly the
+# CLINC150 heads); --render RESULTS.jsonl redraws the table and chart from an earlier run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 llama=1 args=()

@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 
@@ -88,7 +89,7 @@ def variants(a, spec):
 
 def measure(a, model, label, path):
     row = {"model": model, "label": label, "file": path, "file_bytes": os.path.getsize(path),
-           "requantized": path.startswith(os.path.abspath(a.out) + os.sep)}
+           "requantized": path.startswith(os.path.abspath(a.out) + os.sep), "setup": setup(a)}
     progress(f"  {label}: memory")
     info = sh([a.bin, "info", path, "-c", str(a.kv_ctx)]).stdout
     m = MEMORY.search(info)
@@ -137,11 +138,20 @@ def mib(kib):
     return f"{kib / 1024:.0f}"
 
 
-def table(a, rows):
-    llama = bool(a.llama_bench)
+def setup(a):
+    """What a run measured with, stored in every row so that --render writes the same notes."""
+    return {"prompt": a.prompt, "gen": a.gen, "reps": a.reps, "kv_ctx": a.kv_ctx, "ctx": a.ctx, "chunks": a.chunks,
+            "layers": a.layers, "text": os.path.relpath(a.text, ROOT), "clinc": os.path.relpath(a.clinc, ROOT) if a.clinc else "",
+            "host": cpu_name(), "date": datetime.date.today().isoformat(),
+            "command": " ".join(["bench/edge-table.sh"] + a.argv)}
+
+
+def table(rows):
+    s = rows[0]["setup"]
+    llama = "llama_ttft_ms" in rows[0]
     dash = "not run" if not llama else "–"
-    lines = [f"| model | params | weights | file | weights + INT8 KV ({a.kv_ctx} tokens) | peak RSS MiB, edgelm / llama.cpp "
-             f"| TTFT ms ({a.prompt}-token prompt), edgelm / llama.cpp | ms per token, edgelm / llama.cpp "
+    lines = [f"| model | params | weights | file | weights + INT8 KV ({s['kv_ctx']} tokens) | peak RSS MiB, edgelm / llama.cpp "
+             f"| TTFT ms ({s['prompt']}-token prompt), edgelm / llama.cpp | ms per token, edgelm / llama.cpp "
              f"| perplexity | CLINC150 in-scope acc / oos recall | J per token, prompt / generation |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -157,20 +167,19 @@ def table(a, rows):
     src = sorted({r["energy_source"] for r in rows})
     notes = [
         "",
-        f"Host: {cpu_name()} ({rows[0]['simd'] if rows else '?'}), one thread for latency; "
-        f"{datetime.date.today().isoformat()}; `{' '.join(['bench/edge-table.sh'] + a.argv)}`.",
+        f"Host: {s['host']} ({rows[0]['simd']}), one thread for latency; {s['date']}; `{s['command']}`.",
         "",
-        f"- **Memory**: weights + an 8-bit (Q8_0) KV cache for {a.kv_ctx} tokens, from `edgelm info -c {a.kv_ctx}`; "
+        f"- **Memory**: weights + an 8-bit (Q8_0) KV cache for {s['kv_ctx']} tokens, from `edgelm info -c {s['kv_ctx']}`; "
         f"peak RSS from `/usr/bin/time -v` around the latency run of each tool (same prompt and generation).",
-        f"- **Latency**: `edgelm bench -p {a.prompt} -n {a.gen} -t 1 -r {a.reps}` and `llama-bench` with the same "
-        f"arguments; TTFT is the {a.prompt}-token prompt into an empty context, ms per token the median "
+        f"- **Latency**: `edgelm bench -p {s['prompt']} -n {s['gen']} -t 1 -r {s['reps']}` and `llama-bench` with the same "
+        f"arguments; TTFT is the {s['prompt']}-token prompt into an empty context, ms per token the median "
         f"generation speed.",
-        f"- **Perplexity**: `edgelm perplexity -f tests/fixtures/text/essays.txt -c {a.ctx} --chunks {a.chunks}` "
+        f"- **Perplexity**: `edgelm perplexity -f {s['text']} -c {s['ctx']} --chunks {s['chunks']}` "
         f"(a text no model here was tuned on).",
     ]
-    if a.clinc:
-        notes.append(f"- **CLINC150**: a head trained for each file (`edgelm train-classifier --layers {a.layers} "
-                     f"--seed 1`, features after the first {a.layers} blocks) on `{os.path.relpath(a.clinc, ROOT)}` "
+    if s["clinc"]:
+        notes.append(f"- **CLINC150**: a head trained for each file (`edgelm train-classifier --layers {s['layers']} "
+                     f"--seed 1`, features after the first {s['layers']} blocks) on `{s['clinc']}` "
                      f"train, scored on its validation split at the out-of-scope threshold chosen there.")
     copies = sorted({r["model"] for r in rows if r["requantized"]})
     if copies:
@@ -196,13 +205,14 @@ def chart(rows, png, llama):
     except ImportError:
         progress("matplotlib missing: no chart (apt install python3-matplotlib)")
         return
-    labels = [f"{r['model']}\n{r['type']}" for r in rows]
+    labels = [f"{r['model'].split(' ')[0].split('-')[0]}\n{r['type']}" for r in rows]
     x = range(len(rows))
     w = 0.38 if llama else 0.6
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
-    panels = [("ms per generated token (1 thread)", "ms_per_token", "llama_ms_per_token", 1.0),
-              ("peak RSS (MiB)", "peak_rss_kib", "llama_peak_rss_kib", 1 / 1024),
-              ("perplexity (essays.txt)", "ppl", None, 1.0)]
+    panels = [(f"time to first token, ms ({rows[0]['setup']['prompt']}-token prompt, 1 thread)",
+               "ttft_ms", "llama_ttft_ms", 1.0),
+              ("ms per generated token (1 thread)", "ms_per_token", "llama_ms_per_token", 1.0),
+              ("peak RSS (MiB)", "peak_rss_kib", "llama_peak_rss_kib", 1 / 1024)]
     for ax, (title, key, lkey, scale) in zip(axes, panels):
         ax.bar([i - (w / 2 if llama and lkey else 0) for i in x], [r[key] * scale for r in rows],
                w, label="edgelm", color="tab:blue")
@@ -210,7 +220,7 @@ def chart(rows, png, llama):
             ax.bar([i + w / 2 for i in x], [r[lkey] * scale for r in rows], w, label="llama.cpp", color="tab:gray")
             ax.legend(fontsize=8)
         ax.set_xticks(list(x))
-        ax.set_xticklabels(labels, fontsize=7)
+        ax.set_xticklabels(labels, fontsize=8)
         ax.set_title(title, fontsize=10)
         ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
@@ -238,6 +248,7 @@ def main():
     p.add_argument("--head-arg", action="append", default=[], dest="head_args",
                    help="extra train-classifier argument (repeatable, e.g. --head-arg=--epochs=5)")
     p.add_argument("--threads", type=int, default=2, help="threads for quantize, perplexity and head training")
+    p.add_argument("--render", default="", help="only write the table and chart from an earlier run's results.jsonl")
     a = p.parse_args()
     shown, skip = [], False
     for arg in sys.argv[1:]:  # the command as a user types it: without the paths the wrapper adds
@@ -253,6 +264,13 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     a.md = a.md or os.path.join(a.out, "edge-table.md")
     a.chart = a.chart or os.path.join(a.out, "edge-chart.png")
+    if a.render:
+        rows = [json.loads(l) for l in open(a.render) if l.strip()]
+        md = table(rows)
+        open(a.md, "w").write(md)
+        chart(rows, a.chart, "llama_ttft_ms" in rows[0])
+        print(md)
+        return
     rows = []
     results = os.path.join(a.out, "results.jsonl")
     with open(results, "w") as f:
@@ -264,8 +282,12 @@ def main():
                 rows.append(row)
                 f.write(json.dumps(row) + "\n")
                 f.flush()
-    md = table(a, rows)
+    if not rows:
+        sys.exit("error: no models given (--model NAME:TYPES)")
+    md = table(rows)
     open(a.md, "w").write(md)
+    # The measurements beside the table, for --render.
+    shutil.copyfile(results, os.path.splitext(a.md)[0] + ".jsonl")
     chart(rows, a.chart, bool(a.llama_bench))
     print(md)
 

@@ -37,6 +37,7 @@ std::string_view file_type_name(FileType t);
 std::string supported_file_types();   // "F32, F16, ..." for error messages
 DType base_type(FileType t);
 uint32_t llama_ftype_id(FileType t);  // the general.file_type value llama.cpp writes
+std::optional<FileType> file_type_from_llama_id(uint32_t id);  // nullopt for a type not listed above
 
 // The role of a tensor, as the mixes and the size summary group them.
 std::string tensor_class(std::string_view name);  // "attn_v", "ffn_down", "token_embd", "norm" ...

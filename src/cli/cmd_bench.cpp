@@ -24,6 +24,7 @@
 #include "edgelm/energy.hpp"
 #include "edgelm/error.hpp"
 #include "edgelm/model.hpp"
+#include "edgelm/quant.hpp"
 #include "edgelm/session.hpp"
 #include "kernels/kernels.hpp"
 
@@ -169,9 +170,12 @@ void bench(const BenchArgs& a) {
   std::vector<int32_t> tokens(static_cast<size_t>(n_ctx));
   for (auto& t : tokens) t = pick(rng);
 
-  // Weight type: the most common type among the 2-D tensors (as llama.cpp names a file's type).
+  // Weight type: the file type its general.file_type names (Q4_K_M, ...), else the most common
+  // type among the 2-D tensors.
   std::string wtype = "?";
-  {
+  if (const auto ft = quant::file_type_from_llama_id(model->file().get_u32_or("general.file_type", ~0u))) {
+    wtype = std::string(quant::file_type_name(*ft));
+  } else {
     std::vector<std::pair<std::string, uint64_t>> bytes;
     for (const auto& t : model->file().tensors()) {
       if (t.n_dims < 2) continue;

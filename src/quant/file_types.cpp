@@ -92,6 +92,11 @@ std::optional<FileType> file_type_from_name(std::string_view name) {
 std::string_view file_type_name(FileType t) { return info(t).name; }
 DType base_type(FileType t) { return info(t).base; }
 uint32_t llama_ftype_id(FileType t) { return info(t).llama_id; }
+std::optional<FileType> file_type_from_llama_id(uint32_t id) {
+  for (const auto& i : kFileTypes)
+    if (i.llama_id == id) return i.type;
+  return std::nullopt;
+}
 std::string supported_file_types() {
   std::string s;
   for (const auto& i : kFileTypes) s += (s.empty() ? "" : ", ") + std::string(i.name);

@@ -72,6 +72,12 @@ def test_table_end_to_end():
     check("estimate" in text or "RAPL" in text or "perf" in text, "the energy source is named")
     check("llama.cpp columns: not run" in text, text)
     check("quantize` copies" in text and "from Q4_1" in text, text)
+    # The measurements are kept beside the table, and --render redraws the same table from them.
+    again = os.path.join(TMP, "again.md")
+    r = subprocess.run(["python3", os.path.join(SRC, "bench", "edge_table.py"), "--render", os.path.join(TMP, "edge.jsonl"),
+                        "--md", again, "--chart", os.path.join(TMP, "again.png")], capture_output=True, text=True)
+    check(r.returncode == 0, r.stderr)
+    check(open(again).read() == text, "--render gives the same table")
     try:
         import matplotlib  # noqa: F401
         check(os.path.getsize(png) > 10000, "the chart is written")
