@@ -88,6 +88,31 @@ def test_killed_quantize_leaves_no_file():
     print(f"  temporary files left by SIGKILL (never under the target name): {leftovers}")
 
 
+def test_interrupted_quantize_leaves_nothing():
+    # Ctrl-C or SIGTERM while the output is being written (Gemma 3 to F32: about 1 GB, so the
+    # write lasts long enough to be caught): the process ends by the signal, and neither the
+    # target nor its temporary file is left.
+    gemma = os.path.join(os.path.dirname(MODEL), "gemma-3-270m-q4_k_m.gguf")
+    d = tempfile.mkdtemp(prefix="edgelm-cli-quant-sig-")
+    out = os.path.join(d, "g.gguf")
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        for attempt in range(3):
+            p = subprocess.Popen([BIN, "quantize", gemma, out, "F32", "-t", "1"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            while p.poll() is None and not any(".tmp." in f for f in os.listdir(d)):
+                time.sleep(0.01)
+            p.send_signal(sig)
+            p.wait()
+            if p.returncode == -sig:
+                break
+            check(p.returncode == 0, f"{sig.name}: exit {p.returncode}")
+            os.remove(out)  # the write finished before the signal: try again
+        else:
+            check(False, f"{sig.name}: the write always finished before the signal")
+        check(os.listdir(d) == [], f"{sig.name} left {os.listdir(d)}")
+    shutil.rmtree(d)
+
+
 def test_imatrix_then_quantize_with_it():
     im = os.path.join(TMP, "smol.imatrix.gguf")
     r = edgelm("imatrix", "-m", MODEL, "-f", TEXT, "-o", im, "-c", "64", "--chunks", "1", "-t", "2")
