@@ -90,7 +90,7 @@ def main():
     out.append(f"- edgelm {a.edgelm_commit} (+ working tree), kernels: {meta.get('edgelm_simd', '?')}, "
                f"prompt batch {meta.get('n_batch', '?')}")
     out.append(f"- llama.cpp {meta.get('llama_commit', '?')} from llama-cpp-python {a.llama_version} "
-               f"(GGML_NATIVE=ON, flash_attn={meta.get('llama_fa', '?')}, ubatch {meta.get('llama_ubatch', '?')})")
+               f"(GGML_NATIVE=ON without AMX, flash_attn={meta.get('llama_fa', '?')}, ubatch {meta.get('llama_ubatch', '?')})")
     out.append(f"- model: {meta.get('model_type', '?')} weights {meta.get('weight_bytes', 0) / 2**20:.1f} MiB; "
                f"edgelm KV cache {meta.get('kv_bytes', 0) / 2**20:.1f} MiB; "
                f"edgelm load {med(meta.get('load_ms', [])):.0f} ms (median)")

@@ -20,5 +20,10 @@ apt_install_missing "${packages[@]}"
 python3 -c 'import openai, selenium' 2>/dev/null || python3 -m pip install -q openai selenium
 
 if [ "${1:-}" = "--oracle" ]; then
-  python3 -m pip install -q numpy gguf jinja2 llama-cpp-python
+  # llama-cpp-python compiles llama.cpp for this CPU, but without AMX: a CPU can report AMX tiles
+  # that the kernel does not grant (common in VMs), and a build that uses them crashes there.
+  # (GCC and clang let an explicit -mno-* win over -march=native.)
+  noamx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  CFLAGS="$noamx" CXXFLAGS="$noamx" CMAKE_ARGS="-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
+    python3 -m pip install -q numpy gguf jinja2 llama-cpp-python
 fi
