@@ -317,6 +317,24 @@ void HttpServer::Impl::setup() {
       send_error(res, ApiError(401, "a valid API key is required: send 'Authorization: Bearer KEY'", "", "invalid_api_key"));
       return httplib::Server::HandlerResponse::Handled;
     }
+    // A Content-Length that is not a number, or more than --max-body: answered now, before the
+    // body is read (cpp-httplib would first wait for bytes that never come).
+    if (const std::string cl = req.get_header_value("Content-Length"); !cl.empty()) {
+      const bool number = cl.size() <= 18 && cl.find_first_not_of("0123456789") == std::string::npos;
+      if (!number && cl.find_first_not_of("0123456789") != std::string::npos) {
+        res.set_header("Connection", "close");
+        send_error(res, ApiError(400, "Content-Length must be a byte count, got '" + cl.substr(0, 40) + "'", "",
+                                 "invalid_content_length"));
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      if (!number || std::stoull(cl) > opts.max_body_bytes) {
+        res.set_header("Connection", "close");
+        send_error(res, ApiError(413, "the request body (Content-Length " + cl.substr(0, 40) + ") is larger than the " +
+                                          std::to_string(opts.max_body_bytes) + " bytes this server accepts (--max-body)",
+                                 "", "request_too_large"));
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
     // Generation takes a JSON body only: a form or text/plain POST, which any web page may
     // send without a CORS preflight, is refused here, before its body is read.
     const bool generation = req.path == "/v1/chat/completions" || req.path == "/v1/completions";

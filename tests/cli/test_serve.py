@@ -352,6 +352,16 @@ def test_too_large_body_is_413():
     with Server("--max-body", "4096", "-c", "128") as s:
         status, _, data = s.request("POST", "/v1/completions", {"prompt": "x" * 8000})
         check_error_body(status, data, 413)
+        # A Content-Length that is not a byte count, or beyond --max-body, is answered from the
+        # headers alone: the body is never sent here.
+        for length, want in (("-5", 400), ("abc", 400), ("99999999999", 413), ("18446744073709551616", 413),
+                             ("5000", 413)):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=SOCKET_TIMEOUT)
+            c.sendall(f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      f"Content-Length: {length}\r\n\r\n".encode())
+            head = c.recv(4096).decode(errors="replace")
+            c.close()
+            check(head.startswith(f"HTTP/1.1 {want} "), f"Content-Length {length}: {head[:200]!r}")
         status, _, _ = s.request("GET", "/health")
         check(status == 200, "server down after a large body")
 
