@@ -78,23 +78,40 @@ class AdamW {
   int64_t t_ = 0;
 };
 
-// Multiplies the learning rate by `factor` when the monitored loss has not improved by more
-// than `threshold` (relative) for `patience` epochs, as PyTorch's ReduceLROnPlateau (mode min).
+// PyTorch's torch.optim.lr_scheduler.ReduceLROnPlateau, option for option: after more than
+// `patience` epochs without a better metric (mode min: lower, max: higher; "better" beyond
+// `threshold`, relative or absolute), lr = max(lr * factor, min_lr), unless that changes it by
+// eps or less; then `cooldown` epochs in which bad epochs are not counted. The first metric is
+// always an improvement (PyTorch starts from +-inf).
+struct PlateauOptions {
+  enum class Mode { kMin, kMax };
+  enum class ThresholdMode { kRel, kAbs };
+  Mode mode = Mode::kMin;
+  double factor = 0.1;   // < 1
+  int patience = 10;
+  double threshold = 1e-4;
+  ThresholdMode threshold_mode = ThresholdMode::kRel;
+  int cooldown = 0;
+  double min_lr = 0;
+  double eps = 1e-8;
+};
+
 class ReduceLROnPlateau {
  public:
-  ReduceLROnPlateau(float factor = 0.5f, int patience = 2, float threshold = 1e-4f, float min_lr = 1e-6f)
-      : factor_(factor), patience_(patience), threshold_(threshold), min_lr_(min_lr) {}
-  // Returns true when it lowered the optimizer's learning rate.
-  bool step(float metric, AdamW& opt);
+  explicit ReduceLROnPlateau(PlateauOptions o);  // throws edgelm::Error for factor >= 1 or negative counts
+  // mode min, relative threshold, no cooldown (the intent trainer's settings)
+  ReduceLROnPlateau(float factor = 0.5f, int patience = 2, float threshold = 1e-4f, float min_lr = 1e-6f);
+  // One epoch's metric; returns true when it lowered the optimizer's learning rate.
+  bool step(double metric, AdamW& opt);
+  double best() const { return best_; }
+  int bad_epochs() const { return bad_; }
 
  private:
-  float factor_;
-  int patience_;
-  float threshold_;
-  float min_lr_;
-  float best_ = 0;
-  bool has_best_ = false;
+  bool better(double a) const;
+  PlateauOptions o_;
+  double best_;
   int bad_ = 0;
+  int cooldown_left_ = 0;
 };
 
 // Stops after `patience` epochs without a new best (lower) value.

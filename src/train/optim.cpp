@@ -1,5 +1,7 @@
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <string>
 
 #include "edgelm/error.hpp"
 #include "edgelm/train.hpp"
@@ -80,18 +82,41 @@ void AdamW::step() {
   }
 }
 
-bool ReduceLROnPlateau::step(float metric, AdamW& opt) {
-  if (!has_best_ || metric < best_ * (1.0f - threshold_)) {
+ReduceLROnPlateau::ReduceLROnPlateau(PlateauOptions o) : o_(o) {
+  if (!(o_.factor < 1.0)) throw Error("the plateau factor must be below 1 (got " + std::to_string(o_.factor) + ")");
+  if (o_.patience < 0 || o_.cooldown < 0 || o_.min_lr < 0 || o_.eps < 0)
+    throw Error("plateau patience, cooldown, min_lr and eps must not be negative");
+  best_ = o_.mode == PlateauOptions::Mode::kMin ? std::numeric_limits<double>::infinity()
+                                                : -std::numeric_limits<double>::infinity();
+}
+
+ReduceLROnPlateau::ReduceLROnPlateau(float factor, int patience, float threshold, float min_lr)
+    : ReduceLROnPlateau(PlateauOptions{.factor = factor, .patience = patience, .threshold = threshold,
+                                       .min_lr = min_lr}) {}
+
+bool ReduceLROnPlateau::better(double a) const {
+  const bool rel = o_.threshold_mode == PlateauOptions::ThresholdMode::kRel;
+  if (o_.mode == PlateauOptions::Mode::kMin) return rel ? a < best_ * (1.0 - o_.threshold) : a < best_ - o_.threshold;
+  return rel ? a > best_ * (1.0 + o_.threshold) : a > best_ + o_.threshold;
+}
+
+bool ReduceLROnPlateau::step(double metric, AdamW& opt) {
+  if (better(metric)) {
     best_ = metric;
-    has_best_ = true;
     bad_ = 0;
-    return false;
+  } else {
+    ++bad_;
   }
-  if (++bad_ <= patience_) return false;
+  if (cooldown_left_ > 0) {  // bad epochs in the cooldown do not count
+    --cooldown_left_;
+    bad_ = 0;
+  }
+  if (bad_ <= o_.patience) return false;
+  cooldown_left_ = o_.cooldown;
   bad_ = 0;
-  const float lr = std::max(min_lr_, opt.lr() * factor_);
-  if (lr >= opt.lr()) return false;
-  opt.set_lr(lr);
+  const double old_lr = opt.lr(), new_lr = std::max(old_lr * o_.factor, o_.min_lr);
+  if (old_lr - new_lr <= o_.eps) return false;
+  opt.set_lr(static_cast<float>(new_lr));
   return true;
 }
 

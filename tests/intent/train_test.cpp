@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -173,6 +174,56 @@ TEST(Optim, ReduceLROnPlateauAndEarlyStopping) {
   EXPECT_FALSE(e.update(0.6f));
   EXPECT_FALSE(e.update(0.7f));
   EXPECT_TRUE(e.should_stop());
+}
+
+// PyTorch's ReduceLROnPlateau semantics, case by case (torch/optim/lr_scheduler.py).
+TEST(Optim, ReduceLROnPlateauFollowsPyTorch) {
+  Param p;
+  p.resize(1);
+  using M = PlateauOptions::Mode;
+  using T = PlateauOptions::ThresholdMode;
+  {  // mode max, absolute threshold: only a rise of more than 0.1 is better
+    AdamW opt({&p}, {.lr = 1.0f});
+    ReduceLROnPlateau s({.mode = M::kMax, .factor = 0.5, .patience = 1, .threshold = 0.1, .threshold_mode = T::kAbs});
+    EXPECT_FALSE(s.step(1.0, opt));   // first: better than -inf
+    EXPECT_FALSE(s.step(1.05, opt));  // not above 1.1: bad 1
+    EXPECT_FALSE(s.step(1.2, opt));   // better
+    EXPECT_EQ(s.bad_epochs(), 0);
+    EXPECT_FALSE(s.step(1.25, opt));  // bad 1
+    EXPECT_TRUE(s.step(1.29, opt));   // bad 2 > patience 1
+    EXPECT_EQ(opt.lr(), 0.5f);
+    EXPECT_EQ(s.best(), 1.2);
+  }
+  {  // cooldown: the epochs after a reduction do not count as bad
+    AdamW opt({&p}, {.lr = 1.0f});
+    ReduceLROnPlateau s({.factor = 0.5, .patience = 0, .cooldown = 2});
+    EXPECT_FALSE(s.step(1.0, opt));
+    EXPECT_TRUE(s.step(1.0, opt));  // bad 1 > 0
+    EXPECT_FALSE(s.step(1.0, opt));  // cooldown 2 -> 1
+    EXPECT_FALSE(s.step(1.0, opt));  // cooldown 1 -> 0
+    EXPECT_TRUE(s.step(1.0, opt));
+    EXPECT_EQ(opt.lr(), 0.25f);
+  }
+  {  // relative threshold in mode min: 0.9999 * best is needed
+    AdamW opt({&p}, {.lr = 1.0f});
+    ReduceLROnPlateau s({.factor = 0.5, .patience = 0, .threshold = 1e-4});
+    s.step(1.0, opt);
+    EXPECT_TRUE(s.step(0.99995, opt));  // not below 0.9999
+    EXPECT_FALSE(s.step(0.9998, opt));  // below: better
+    EXPECT_EQ(s.best(), 0.9998);
+    EXPECT_TRUE(s.step(std::numeric_limits<double>::quiet_NaN(), opt));  // NaN is never better
+  }
+  {  // min_lr floors the rate; a change of eps or less is not made
+    AdamW opt({&p}, {.lr = 1e-3f});
+    ReduceLROnPlateau s({.factor = 0.5, .patience = 0, .min_lr = 9.99e-4});
+    s.step(1.0, opt);
+    EXPECT_TRUE(s.step(1.0, opt));
+    EXPECT_FLOAT_EQ(opt.lr(), 9.99e-4f);
+    EXPECT_FALSE(s.step(1.0, opt));  // max(lr / 2, min_lr) is lr again (within eps)
+    EXPECT_FLOAT_EQ(opt.lr(), 9.99e-4f);
+  }
+  EXPECT_THROW(ReduceLROnPlateau({.factor = 1.0}), Error);
+  EXPECT_THROW(ReduceLROnPlateau({.patience = -1}), Error);
 }
 
 TEST(Rng, ReproducibleAndUniform) {
