@@ -12,7 +12,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "server"))
 from serve_harness import (SOCKET_TIMEOUT, Server, check, check_error_body, edgelm,  # noqa: E402
-                           run_all, sse_events)
+                           read_head, run_all, sse_events)
 
 import openai  # noqa: E402
 
@@ -326,14 +326,8 @@ def test_a_burst_gets_answers_not_resets():
                     go.wait()
                     c = socket.create_connection(("127.0.0.1", s.port), timeout=SOCKET_TIMEOUT)
                     c.sendall(request)
-                    head = b""
-                    while len(head) < 12:
-                        more = c.recv(64)
-                        if not more:
-                            break
-                        head += more
+                    heads.append(read_head(c))
                     c.close()
-                    heads.append(head[:12])
                 except OSError as e:
                     errors.append(repr(e))
 

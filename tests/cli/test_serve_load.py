@@ -10,7 +10,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "server"))
-from serve_harness import SOCKET_TIMEOUT, Server, check, run_all, sse_events  # noqa: E402
+from serve_harness import SOCKET_TIMEOUT, Server, check, read_head, run_all, sse_events  # noqa: E402
 
 PARALLEL = 2
 CLIENTS = 4 * PARALLEL
@@ -34,12 +34,7 @@ def one_request(s, client, i, outcome):
         body = json.dumps({"prompt": "1, 2, 3, 4,", "max_tokens": 64, "stream": True}).encode()
         sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        head = b""
-        while len(head) < 12:
-            more = sock.recv(64)
-            if not more:
-                break
-            head += more
+        head = read_head(sock)
         sock.close()
         if head.startswith(b"HTTP/1.1 503"):
             outcome["503"] += 1

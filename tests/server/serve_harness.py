@@ -131,6 +131,17 @@ class Server:
             time.sleep(0.05)
 
 
+def read_head(sock, n=12):
+    """The first n bytes of the server's answer ("HTTP/1.1 200"); fewer if it closes first."""
+    head = b""
+    while len(head) < n:
+        more = sock.recv(64)
+        if not more:
+            break
+        head += more
+    return head[:n]
+
+
 def check_error_body(status, data, want_status, want_param=None, want_code=None):
     check(status == want_status, f"expected HTTP {want_status}, got {status}: {data[:300]!r}")
     body = json.loads(data)
