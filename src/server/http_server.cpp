@@ -320,14 +320,13 @@ void HttpServer::Impl::setup() {
     // A Content-Length that is not a number, or more than --max-body: answered now, before the
     // body is read (cpp-httplib would first wait for bytes that never come).
     if (const std::string cl = req.get_header_value("Content-Length"); !cl.empty()) {
-      const bool number = cl.size() <= 18 && cl.find_first_not_of("0123456789") == std::string::npos;
-      if (!number && cl.find_first_not_of("0123456789") != std::string::npos) {
+      if (cl.find_first_not_of("0123456789") != std::string::npos) {
         res.set_header("Connection", "close");
         send_error(res, ApiError(400, "Content-Length must be a byte count, got '" + cl.substr(0, 40) + "'", "",
                                  "invalid_content_length"));
         return httplib::Server::HandlerResponse::Handled;
       }
-      if (!number || std::stoull(cl) > opts.max_body_bytes) {
+      if (cl.size() > 18 || std::stoull(cl) > opts.max_body_bytes) {  // 18 digits: no overflow
         res.set_header("Connection", "close");
         send_error(res, ApiError(413, "the request body (Content-Length " + cl.substr(0, 40) + ") is larger than the " +
                                           std::to_string(opts.max_body_bytes) + " bytes this server accepts (--max-body)",
@@ -447,8 +446,9 @@ int HttpServer::bind() {
   if (!ok)
     throw Error("cannot listen on " + m.opts.host + ":" + std::to_string(m.opts.port),
                 "the port may be in use or the host is not an address of this machine; pick another --port or --host");
-  // cpp-httplib listens with a backlog of 5: a burst of clients beyond it got TCP resets
-  // instead of a 503. Listening again on the bound socket raises it.
+  // cpp-httplib listens with a backlog of 5: connections of a burst beyond what the kernel
+  // queues are dropped at the TCP level instead of reaching the 503 path. Listening again on
+  // the bound socket raises it.
   if (m.listen_fd >= 0) ::listen(m.listen_fd, m.opts.backlog);
   m.bound = true;
   return port;
