@@ -13,18 +13,7 @@ constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
 std::string TokenStreamDecoder::push(int32_t id) {
   pending_ += tok_->token_to_piece(id, special_);
   std::string out;
-  size_t pos = 0;
-  while (pos < pending_.size()) {
-    const tokenizer::Utf8Scan scan = tokenizer::scan_utf8(pending_, pos);
-    if (scan.status == tokenizer::Utf8Status::Incomplete) break;  // wait for the rest
-    if (scan.status == tokenizer::Utf8Status::Complete) {
-      out.append(pending_, pos, scan.length);
-    } else {
-      out += kReplacement;
-    }
-    pos += scan.length;
-  }
-  pending_.erase(0, pos);
+  pending_.erase(0, tokenizer::append_valid_utf8(pending_, out, /*hold_incomplete=*/true));
   return out;
 }
 

@@ -120,11 +120,11 @@ Utf8Scan scan_utf8(std::string_view s, size_t pos) {
   return {Utf8Status::Complete, n_cont + 1};
 }
 
-std::string to_valid_utf8(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t pos = 0; pos < s.size();) {
+size_t append_valid_utf8(std::string_view s, std::string& out, bool hold_incomplete) {
+  size_t pos = 0;
+  while (pos < s.size()) {
     const Utf8Scan sc = scan_utf8(s, pos);
+    if (hold_incomplete && sc.status == Utf8Status::Incomplete) break;
     const size_t len = std::max<size_t>(1, sc.length);
     if (sc.status == Utf8Status::Complete)
       out.append(s.substr(pos, len));
@@ -132,6 +132,13 @@ std::string to_valid_utf8(std::string_view s) {
       append_utf8(out, kReplacementChar);
     pos += len;
   }
+  return pos;
+}
+
+std::string to_valid_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  append_valid_utf8(s, out, /*hold_incomplete=*/false);
   return out;
 }
 

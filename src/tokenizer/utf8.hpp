@@ -38,8 +38,14 @@ struct Utf8Scan {
 };
 Utf8Scan scan_utf8(std::string_view s, size_t pos);
 
-// `s` with every ill-formed sequence (and an incomplete one at the end) replaced by U+FFFD,
-// one per maximal invalid subpart as scan_utf8 finds them; well-formed text is unchanged.
+// Appends `s` to `out` with every ill-formed sequence replaced by U+FFFD, one per maximal
+// invalid subpart as scan_utf8 finds them. An incomplete character at the end is left out
+// when `hold_incomplete` (a stream waits for its rest), else replaced too. Returns the bytes
+// of `s` consumed.
+size_t append_valid_utf8(std::string_view s, std::string& out, bool hold_incomplete);
+
+// `s` with every ill-formed sequence (and an incomplete one at the end) replaced by U+FFFD;
+// well-formed text is unchanged.
 std::string to_valid_utf8(std::string_view s);
 
 }  // namespace edgelm::tokenizer
