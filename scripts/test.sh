@@ -20,13 +20,14 @@ export EDGELM_MODELS="${EDGELM_TEST_MODELS:-$root/.cache/test-models}"
 bash scripts/fetch-models.sh --exact smollm2 gemma3 || { echo "error: fetching the test models failed"; exit 1; }
 
 passed=0; failed=0; status=0
-run_suite() {  # name, build dir, ctest exclude regex ("" for none), extra cmake args...
-  local name="$1" dir="$2" exclude="$3"; shift 3
+run_suite() {  # name, build dir, build target ("" for all), ctest exclude regex ("" for none), cmake args...
+  local name="$1" dir="$2" target="$3" exclude="$4"; shift 4
   echo "=== $name: configure and build ($dir)"
   if ! cmake -S . -B "$dir" -G Ninja "$@" >"$dir.configure.log" 2>&1; then
     cat "$dir.configure.log"; echo "error: $name: configure failed"; failed=$((failed + 1)); status=1; return
   fi
-  if ! cmake --build "$dir" -j "$jobs" >"$dir.build.log" 2>&1; then
+  local tg=(); [ -n "$target" ] && tg=(--target "$target")
+  if ! cmake --build "$dir" -j "$jobs" "${tg[@]}" >"$dir.build.log" 2>&1; then
     tail -n 60 "$dir.build.log"; echo "error: $name: build failed"; failed=$((failed + 1)); status=1; return
   fi
   echo "=== $name: ctest"
@@ -43,7 +44,7 @@ run_suite() {  # name, build dir, ctest exclude regex ("" for none), extra cmake
   [ "$rc" = 0 ] || status=1
 }
 
-run_suite release build "" -DCMAKE_BUILD_TYPE=Release
+run_suite release build "" "" -DCMAKE_BUILD_TYPE=Release
 if [ "$quick" = 0 ]; then
   # Under the sanitizers the whole-model runs are 5-10x slower and add no new code paths: keep
   # one oracle prompt, leave the end-to-end CLI runs, the whole-model quantization and
@@ -53,9 +54,10 @@ if [ "$quick" = 0 ]; then
   # stays in release too; its kernels' finite-difference tests and the block checks still run.
   # -O1 -g1 (line tables): the sanitizer build was half of CI's time at -O2 -g (773 s of ~29 min
   # on 2 cores); -O1 -g1 compiles the heaviest file in 25 s instead of 47, and reports still
-  # carry file:line.
+  # carry file:line. Only the GoogleTest binaries are built: the tool itself would be compiled
+  # for the end-to-end tests, which stay in the release run.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-    run_suite sanitize build-sanitize '^cli[.]|SmolLM2Oracle[.].*/([1-9]|1[0-9])$|Types/Model(Quant|QuantImatrix|Perplexity|Greedy)[.]|Gemma3LlamaCpp|KvQ8[.]PredictsAsTheF16CacheDoesOnRealText|Unfreeze[.]LearnsReproduciblyAndClassifies' \
+    run_suite sanitize build-sanitize edgelm_unit_tests '^cli[.]|SmolLM2Oracle[.].*/([1-9]|1[0-9])$|Types/Model(Quant|QuantImatrix|Perplexity|Greedy)[.]|Gemma3LlamaCpp|KvQ8[.]PredictsAsTheF16CacheDoesOnRealText|Unfreeze[.]LearnsReproduciblyAndClassifies' \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_SANITIZE=ON \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
 
