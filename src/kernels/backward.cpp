@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace edgelm::kernels {
 
@@ -73,10 +74,20 @@ void swiglu_backward(const float* gate, const float* up, const float* dy, int64_
   }
 }
 
+// GELU's tanh form: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
+constexpr double kA = 0.044715, kSqrt2OverPi = 0.79788456080286535587989211986876;
+
+void geglu_exact(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double x = gate[i];
+    const double gelu = 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + kA * x * x * x)));
+    out[i] = static_cast<float>(gelu * up[i]);
+  }
+}
+
 void geglu_backward(const float* gate, const float* up, const float* dy, int64_t n, float* dgate, float* dup) {
   // gelu(x) = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3);
   // gelu'(x) = (1 + tanh u) / 2 + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2).
-  constexpr double kA = 0.044715, kSqrt2OverPi = 0.79788456080286535587989211986876;
   for (int64_t i = 0; i < n; ++i) {
     const double x = gate[i];
     const double t = std::tanh(kSqrt2OverPi * (x + kA * x * x * x));
@@ -125,6 +136,84 @@ void attention_backward(const float* q, const float* k, size_t k_stride, const f
       dq[e] += static_cast<float>(dz * kj[e]);
       dkj[e] += static_cast<float>(dz * q[e]);
       dvj[e] += p[j] * dout[e];
+    }
+  }
+}
+
+namespace {
+// s_j = scale * c(q . k_j), c the soft-cap (identity when softcap is 0).
+double attention_score(const float* q, const float* kj, int64_t head_dim, float scale, float softcap) {
+  double z = 0;
+  for (int64_t e = 0; e < head_dim; ++e) z += static_cast<double>(q[e]) * kj[e];
+  if (softcap > 0) z = softcap * std::tanh(z / softcap);
+  return scale * z;
+}
+}  // namespace
+
+float attention_head(const float* q, const float* k, size_t k_stride, const float* v, size_t v_stride, int64_t n,
+                     int64_t head_dim, float scale, float softcap, float* scores, float* out) {
+  double m = -__builtin_huge_val();
+  for (int64_t j = 0; j < n; ++j) {
+    const double s = attention_score(q, k + static_cast<size_t>(j) * k_stride, head_dim, scale, softcap);
+    scores[j] = static_cast<float>(s);
+    m = std::max(m, s);
+  }
+  double sum = 0;
+  for (int64_t j = 0; j < n; ++j) sum += std::exp(static_cast<double>(scores[j]) - m);
+  const double lse = m + std::log(sum);
+  double acc[512];  // head_dim <= 512 (checked by the forward pass)
+  std::fill_n(acc, head_dim, 0.0);
+  for (int64_t j = 0; j < n; ++j) {
+    const double p = std::exp(static_cast<double>(scores[j]) - lse);
+    const float* vj = v + static_cast<size_t>(j) * v_stride;
+    for (int64_t e = 0; e < head_dim; ++e) acc[e] += p * vj[e];
+  }
+  for (int64_t e = 0; e < head_dim; ++e) out[e] = static_cast<float>(acc[e]);
+  return static_cast<float>(lse);
+}
+
+void attention_weights(const float* q, const float* k, size_t k_stride, int64_t n, int64_t head_dim, float scale,
+                       float softcap, float lse, float* p) {
+  for (int64_t j = 0; j < n; ++j) {
+    // the score rounded to float as attention_head kept it, so p sums to 1 as the forward's did
+    const float s = static_cast<float>(attention_score(q, k + static_cast<size_t>(j) * k_stride, head_dim, scale, softcap));
+    p[j] = static_cast<float>(std::exp(static_cast<double>(s) - lse));
+  }
+}
+
+void matmul_backward_input(const float* dy, size_t dy_stride, const float* w, int64_t n_out, int64_t n_in, int64_t t0,
+                           int64_t t1, float* dx, size_t dx_stride, bool accumulate) {
+  // Sums over blocks of rows first, then the blocks' sums: a vocabulary of 262k rows summed
+  // in one float accumulator would lose about 1e-4 relative.
+  constexpr int64_t kBlock = 256;
+  std::vector<float> part(static_cast<size_t>(n_in));
+  for (int64_t t = t0; t < t1; ++t) {
+    float* __restrict__ xt = dx + static_cast<size_t>(t) * dx_stride;
+    const float* dyt = dy + static_cast<size_t>(t) * dy_stride;
+    if (!accumulate) std::fill_n(xt, n_in, 0.0f);
+    for (int64_t b = 0; b < n_out; b += kBlock) {
+      float* __restrict__ acc = part.data();
+      std::fill_n(acc, n_in, 0.0f);
+      for (int64_t r = b; r < std::min(n_out, b + kBlock); ++r) {
+        const float a = dyt[r];
+        if (a == 0.0f) continue;
+        const float* __restrict__ wr = w + static_cast<size_t>(r) * n_in;
+        for (int64_t c = 0; c < n_in; ++c) acc[c] += a * wr[c];
+      }
+      for (int64_t c = 0; c < n_in; ++c) xt[c] += acc[c];
+    }
+  }
+}
+
+void matmul_backward_weight(const float* dy, size_t dy_stride, const float* x, size_t x_stride, int64_t n_tok,
+                            int64_t n_in, int64_t r0, int64_t r1, float* dw) {
+  for (int64_t r = r0; r < r1; ++r) {
+    float* __restrict__ wr = dw + static_cast<size_t>(r) * n_in;
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const float a = dy[static_cast<size_t>(t) * dy_stride + r];
+      if (a == 0.0f) continue;
+      const float* __restrict__ xt = x + static_cast<size_t>(t) * x_stride;
+      for (int64_t c = 0; c < n_in; ++c) wr[c] += a * xt[c];
     }
   }
 }

@@ -30,6 +30,11 @@ void rope_backward(float* d, int64_t n_heads, int64_t head_dim, int64_t n_rot, c
 // out = silu(gate) * up  ->  dgate, dup (overwritten).
 void swiglu_backward(const float* gate, const float* up, const float* dy, int64_t n, float* dgate, float* dup);
 
+// out = gelu(gate) * up with GELU's tanh form evaluated in double: the training forward's
+// GeGLU, whose derivative geglu_backward is (inference uses geglu()'s half-precision table, as
+// llama.cpp does, whose rounding of 2^-11 relative would show in the gradients).
+void geglu_exact(const float* gate, const float* up, float* out, int64_t n);
+
 // out = gelu(gate) * up with GELU's tanh form  ->  dgate, dup (overwritten).
 void geglu_backward(const float* gate, const float* up, const float* dy, int64_t n, float* dgate, float* dup);
 
@@ -43,6 +48,25 @@ void softcap_backward(const float* y, const float* dy, int64_t n, float cap, flo
 void attention_backward(const float* q, const float* k, size_t k_stride, const float* v, size_t v_stride,
                         const float* p, const float* dout, int64_t n, int64_t head_dim, float scale, float softcap,
                         float* dq, float* dk, float* dv);
+
+// The forward twin of attention_backward, for training: one query head over positions [0, n),
+// exact (std::exp, sums in double), writes out (head_dim floats) and returns the log-sum-exp
+// of the scores, from which attention_weights() recomputes p for the backward pass instead of
+// keeping n weights per head. `scores` is scratch for n floats.
+float attention_head(const float* q, const float* k, size_t k_stride, const float* v, size_t v_stride, int64_t n,
+                     int64_t head_dim, float scale, float softcap, float* scores, float* out);
+// p_j = exp(s_j - lse) for the scores of attention_head.
+void attention_weights(const float* q, const float* k, size_t k_stride, int64_t n, int64_t head_dim, float scale,
+                       float softcap, float lse, float* p);
+
+// The two transposed products of y = W x (W: n_out rows of n_in floats, y_t = W x_t), float32:
+//   matmul_backward_input:  dx_t (+)= W^T dy_t for tokens [t0, t1)  (written, or added to)
+//   matmul_backward_weight: dW[r] += sum_t dy_t[r] x_t for rows [r0, r1) of W
+// Threads split tokens for the first and rows for the second, so neither has shared writes.
+void matmul_backward_input(const float* dy, size_t dy_stride, const float* w, int64_t n_out, int64_t n_in, int64_t t0,
+                           int64_t t1, float* dx, size_t dx_stride, bool accumulate);
+void matmul_backward_weight(const float* dy, size_t dy_stride, const float* x, size_t x_stride, int64_t n_tok,
+                            int64_t n_in, int64_t r0, int64_t r1, float* dw);
 
 // Softmax cross-entropy over a vocabulary read in chunks, so that no tokens x vocabulary matrix
 // is ever held: logsumexp_add() folds each chunk of logits into a running (max, sum), then the
