@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "kernels/kernels.hpp"
+#include "kernels/simd.hpp"
 #include "model/forward_pass.hpp"
 
 namespace edgelm {
@@ -44,13 +46,44 @@ ForwardScratch::ForwardScratch(const ModelConfig& c, int max_tokens, int n_ctx, 
   local.allocate(static_cast<size_t>(n_threads_) * local_bytes_);
 }
 
+void rope_table(const ModelConfig& c, int64_t pos, bool local, float* cos, float* sin) {
+  const float base = local ? c.rope_freq_base_swa : c.rope_freq_base;
+  const float scale = local ? c.rope_freq_scale_swa : c.rope_freq_scale;
+  if (c.rope_yarn)
+    kernels::yarn_angles(c.n_rot, pos, base, scale, c.yarn_orig_ctx, c.yarn_attn_factor, cos, sin);
+  else
+    kernels::simd::rope_angles(c.n_rot, pos, base, scale, cos, sin);
+}
+
+void ActivationTape::prepare(const ModelConfig& c, int first, int end, int64_t n) {
+  const size_t N = static_cast<size_t>(n), E = static_cast<size_t>(c.n_embd), FF = static_cast<size_t>(c.n_ff);
+  const size_t q_dim = static_cast<size_t>(c.n_head) * c.head_dim, kv_dim = static_cast<size_t>(c.n_head_kv) * c.head_dim;
+  first_block = first;
+  blocks.resize(static_cast<size_t>(std::max(0, end - first)));
+  for (Block& b : blocks) {
+    for (auto* v : {&b.x, &b.xn1, &b.h, &b.xn2}) v->resize(N * E);
+    b.q.resize(N * q_dim), b.k.resize(N * kv_dim), b.v.resize(N * kv_dim), b.att.resize(N * q_dim);
+    b.lse.resize(N * static_cast<size_t>(c.n_head));
+    b.gate.resize(N * FF), b.up.resize(N * FF);
+    b.q_pre.resize(c.qk_norm ? N * q_dim : 0), b.k_pre.resize(c.qk_norm ? N * kv_dim : 0);
+    b.o.resize(c.post_norms ? N * E : 0), b.down.resize(c.post_norms ? N * E : 0);
+  }
+  x_out.resize(N * E);
+  n_tokens = n;
+}
+
 void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv, ForwardScratch& scratch,
              kernels::ThreadPool& pool, float* logits, float* hidden) {
+  forward(model.config(), model.weights(), batch, kv, scratch, pool, logits, hidden);
+}
+
+void forward(const ModelConfig& config, const ModelWeights& weights, std::span<const BatchEntry> batch, KvCache& kv,
+             ForwardScratch& scratch, kernels::ThreadPool& pool, float* logits, float* hidden) {
   if (batch.empty()) return;
-  ForwardPass pass(model, batch, kv, scratch, pool, logits, hidden);
+  ForwardPass pass(config, weights, batch, kv, scratch, pool, logits, hidden);
   pool.run([&](int ith, int nth) {
     pass.embed(ith, nth);
-    for (int il = 0; il < pass.n_layer(); ++il) {
+    for (int il = pass.first_block(); il < pass.n_layer(); ++il) {
       pass.attention_input(il, ith, nth);
       pass.attention(il, ith, nth);
       pass.attention_output(il, ith, nth);

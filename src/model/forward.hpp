@@ -42,9 +42,34 @@ struct ProductRows {
 using BlockOutputHook = std::function<void(int layer, const float* x, int64_t n_tok, int64_t n_embd)>;
 using AdapterHook = std::function<void(const ProductRows&)>;
 
-// The activations a training run records for its backward pass. Declared only: nothing
-// records into a tape, so forward() refuses a non-null one rather than leave it empty.
-class ActivationTape;
+// The activations a training run's backward pass reads, recorded by forward() in float32,
+// one row per batch entry. A taped batch holds whole sequences: each sequence's entries are
+// consecutive, at positions 0, 1, ...; its attention then reads the tape's own float32 keys
+// and values (exact softmax) rather than the cache's 16- or 8-bit copies, so that the
+// backward pass differentiates exactly the function that was computed.
+struct ActivationTape {
+  struct Block {
+    std::vector<float> x;             // residual stream entering the block          [N][E]
+    std::vector<float> xn1;           // attention norm of x                          [N][E]
+    std::vector<float> q_pre, k_pre;  // W x + bias before the per-head norm (qk_norm only)
+    std::vector<float> q, k, v;       // what attention reads: normed, rotated, Q scaled
+    std::vector<float> lse;           // log-sum-exp of each (token, query head)'s scores [N][NH]
+    std::vector<float> att;           // attention output, W_o's input                [N][q_dim]
+    std::vector<float> o;             // W_o's output before the post-norm (post_norms only)
+    std::vector<float> h;             // residual stream after attention              [N][E]
+    std::vector<float> xn2;           // feed-forward norm of h                       [N][E]
+    std::vector<float> gate, up;      // W_gate x and W_up x before the activation   [N][FF]
+    std::vector<float> down;          // W_down's output before the post-norm (post_norms only)
+  };
+  std::vector<Block> blocks;          // blocks first_block, first_block + 1, ... run
+  int first_block = 0;
+  std::vector<float> x_out;           // residual stream after the last block run     [N][E]
+  int64_t n_tokens = 0;
+  // Sizes every buffer for n_tokens rows (capacity is kept between batches).
+  void prepare(const ModelConfig& c, int first_block, int end_block, int64_t n_tokens);
+  Block& block(int il) { return blocks[static_cast<size_t>(il - first_block)]; }
+  const Block& block(int il) const { return blocks[static_cast<size_t>(il - first_block)]; }
+};
 
 // What a caller asks of the forward pass besides logits and final hidden states. Every member
 // is optional; an absent one costs the pass a null check and nothing else.
@@ -60,11 +85,16 @@ struct ForwardSeam {
   // bias, norm and RoPE; W_o and W_down before the residual add or post-norm; gate and up
   // before the activation; the output head before the final soft-cap.
   const AdapterHook* adapter = nullptr;
-  // Where a training run records what its backward pass reads (see ActivationTape).
+  // Where a training run records what its backward pass reads.
   ActivationTape* tape = nullptr;
   // forward()'s `hidden` gets the residual stream after the last block run instead of the
   // output norm of it: the input of blocks the caller runs itself (fine-tuned copies).
   bool residual_hidden = false;
+  // Start at block first_block with these residual rows (one per batch entry, n_embd floats)
+  // instead of the token embeddings: the blocks below ran before (a frozen prefix whose
+  // output the caller keeps). Token ids are then not read.
+  int first_block = 0;
+  const float* residual_in = nullptr;
 };
 
 // Activations for up to max_tokens tokens in flight; allocated once per session. Buffers are
@@ -111,12 +141,19 @@ class ForwardScratch {
   Buffer<std::byte> local;            // per thread: one token's normed row and its conversions
 };
 
+// The RoPE table of position `pos`: n_rot / 2 cosines and sines, with the global layers' base
+// and scale or (local) the sliding-window layers', YaRN-corrected where the model says so.
+void rope_table(const ModelConfig& c, int64_t pos, bool local, float* cos, float* sin);
+
 // Runs the model on `batch` (at most scratch.max_tokens() entries; positions must be inside the
 // cache and each sequence's earlier positions already filled). For every entry with
 // logits=true, n_vocab floats are written to `logits` (unless it is null) and, if `hidden` is
 // not null, the final hidden state after the output norm (n_embd floats) to `hidden`, in batch
 // order. scratch.seam says what else the caller asks for.
 void forward(const Model& model, std::span<const BatchEntry> batch, KvCache& kv,
+             ForwardScratch& scratch, kernels::ThreadPool& pool, float* logits, float* hidden = nullptr);
+// The same pass on other weights of the model's shapes (a training run's float32 copies).
+void forward(const ModelConfig& config, const ModelWeights& weights, std::span<const BatchEntry> batch, KvCache& kv,
              ForwardScratch& scratch, kernels::ThreadPool& pool, float* logits, float* hidden = nullptr);
 
 }  // namespace edgelm

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "edgelm/error.hpp"
+#include "kernels/backward.hpp"
 #include "kernels/kernels.hpp"
 
 namespace edgelm {
@@ -48,14 +49,15 @@ int ForwardPass::ProductInput::slot_of(DType t) const {
   return 0;  // unreachable: every weight's type was added
 }
 
-ForwardPass::ForwardPass(const Model& model, std::span<const BatchEntry> batch, KvCache& kv, ForwardScratch& s,
-                         kernels::ThreadPool& pool, float* logits, float* hidden)
-    : c_(model.config()),
-      w_(model.weights()),
+ForwardPass::ForwardPass(const ModelConfig& config, const ModelWeights& weights, std::span<const BatchEntry> batch,
+                         KvCache& kv, ForwardScratch& s, kernels::ThreadPool& pool, float* logits, float* hidden)
+    : c_(config),
+      w_(weights),
       batch_(batch),
       kv_(kv),
       s_(s),
       seam_(s.seam),
+      tape_(s.seam.tape),
       pool_(pool),
       logits_(logits),
       hidden_(hidden),
@@ -77,15 +79,19 @@ ForwardPass::ForwardPass(const Model& model, std::span<const BatchEntry> batch, 
 
   if (N > s.max_tokens()) throw Error("internal: batch larger than the session's scratch");
   if (pool.size() > s.n_threads_) throw Error("internal: thread pool larger than the session's scratch");
-  if (s.seam.tape) throw Error("internal: the forward pass cannot record activations for a backward pass");
   for (int64_t t = 0; t < N; ++t) {
     const auto& e = batch[t];
-    if (e.token < 0 || e.token >= c.n_vocab)
+    if (!s.seam.residual_in && (e.token < 0 || e.token >= c.n_vocab))
       throw Error("token id " + std::to_string(e.token) + " is outside the vocabulary");
     if (e.pos < 0 || e.pos >= kv.n_ctx() || e.seq < 0 || e.seq >= kv.n_seq())
       throw Error("internal: batch position outside the KV cache");
     if (e.logits) out_rows_.push_back(t);
+    if (tape_ && e.pos > 0 && (t == 0 || batch[t - 1].seq != e.seq || batch[t - 1].pos != e.pos - 1))
+      throw Error("internal: a taped batch must hold whole sequences, each from position 0 in order");
   }
+  if (s.seam.first_block < 0 || s.seam.first_block > n_layer() || (s.seam.first_block > 0 && !s.seam.residual_in))
+    throw Error("internal: a pass that starts after block 0 needs the residual stream entering it");
+  if (tape_) tape_->prepare(c, s.seam.first_block, n_layer(), N);
   if (c.n_swa > 0 && s.kwin_elems_ == 0) throw Error("internal: scratch made for a model without sliding windows");
   for (const auto& L : w_.layers)
     if ((c.qk_norm && (!L.attn_q_norm.data || !L.attn_k_norm.data)) ||
@@ -103,7 +109,10 @@ ForwardPass::ForwardPass(const Model& model, std::span<const BatchEntry> batch, 
 void ForwardPass::embed(int ith, int nth) {
   auto [t0, t1] = kernels::split_range(N, ith, nth);
   for (int64_t t = t0; t < t1; ++t) {
-    embed_token(t);
+    if (seam_.residual_in)
+      std::copy_n(seam_.residual_in + t * E, E, s_.x.data() + t * E);
+    else
+      embed_token(t);
     rotation_tables(t);
   }
   pool_.barrier();
@@ -112,6 +121,10 @@ void ForwardPass::embed(int ith, int nth) {
 void ForwardPass::attention_input(int il, int ith, int nth) {
   const LayerWeights& L = w_.layers[il];
   const ProductInput in = norm_convert(ith, nth, fdata(L.attn_norm), fdata(L.attn_norm_b), {&L.wq, &L.wk, &L.wv}, nullptr, N);
+  if (tape_) {
+    record(tape_->block(il).x, s_.x.data(), static_cast<size_t>(E), E, ith, nth);
+    record(tape_->block(il).xn1, in.x, in.x_stride, E, ith, nth);
+  }
   const QkvPart parts[3] = {{Projection::kQ, &L.wq, s_.q.data(), q_dim, 0, fdata(L.bq)},
                             {Projection::kK, &L.wk, s_.k.data(), kv_dim, NH, fdata(L.bk)},
                             {Projection::kV, &L.wv, s_.v.data(), kv_dim, NH + NKV, fdata(L.bv)}};
@@ -141,7 +154,10 @@ void ForwardPass::attention(int il, int ith, int nth) {
   for (int64_t item = ith; item < N * per_tok; item += nth) {
     const int64_t t = item / per_tok, u = item % per_tok;
     const int64_t hq = grouped ? u * group : u, nq = grouped ? group : 1, hk = hq / group;
-    attend_heads(il, t, hq, nq, hk, scores, ith);
+    if (tape_)
+      attend_taped(il, t, hq, nq, hk, scores);
+    else
+      attend_heads(il, t, hq, nq, hk, scores, ith);
     if (o.fused)
       kernels::ops(o.type).from_float(s_.att.data() + t * q_dim + hq * HD, o.data + t * o.stride + row_size(o.type, hq * HD),
                                       nq * HD);
@@ -164,6 +180,10 @@ void ForwardPass::feed_forward(int il, int ith, int nth) {
   const LayerWeights& L = w_.layers[il];
   const ProductInput in = norm_convert(ith, nth, fdata(L.ffn_norm), fdata(L.ffn_norm_b), {&L.ffn_gate, &L.ffn_up}, nullptr, N);
   const OwnInput d = down_input(L);
+  if (tape_) {
+    record(tape_->block(il).h, s_.x.data(), static_cast<size_t>(E), E, ith, nth);
+    record(tape_->block(il).xn2, in.x, in.x_stride, E, ith, nth);
+  }
   // Gate and up rows split alike: the activation (written over gate) and its conversion for
   // W_down follow on the same slice.
   auto [f0, f1] = kernels::split_range_aligned(FF, ith, nth, ffn_align(d.type));
@@ -173,6 +193,11 @@ void ForwardPass::feed_forward(int il, int ith, int nth) {
     adapt(il, Projection::kGate, in.x, in.x_stride, E, s_.gate.data(), static_cast<size_t>(FF), N, f0, f1);
     kernels::matmul_rows(L.ffn_up, in.data[su], in.stride[su], s_.up.data(), static_cast<size_t>(FF), N, f0, f1);
     adapt(il, Projection::kUp, in.x, in.x_stride, E, s_.up.data(), static_cast<size_t>(FF), N, f0, f1);
+    if (tape_)
+      for (int64_t t = 0; t < N; ++t) {
+        std::copy_n(s_.gate.data() + t * FF + f0, f1 - f0, tape_->block(il).gate.data() + t * FF + f0);
+        std::copy_n(s_.up.data() + t * FF + f0, f1 - f0, tape_->block(il).up.data() + t * FF + f0);
+      }
     for (int64_t t = 0; t < N; ++t) {
       float* h = s_.gate.data() + t * FF + f0;
       ffn_activation(h, s_.up.data() + t * FF + f0, f1 - f0);
@@ -195,6 +220,7 @@ void ForwardPass::block_output(int il, int ith) {
 }
 
 void ForwardPass::output(int ith, int nth) {
+  if (tape_) record(tape_->x_out, s_.x.data(), static_cast<size_t>(E), E, ith, nth);
   const int64_t n_out = static_cast<int64_t>(out_rows_.size());
   if (n_out == 0) return;
   const float* onorm = fdata(w_.output_norm);
@@ -234,13 +260,6 @@ void ForwardPass::norm_row(const float* x, const float* w, const float* b, float
     ks_.flt.rmsnorm(x, w, out, E, c_.norm_eps);
 }
 
-void ForwardPass::rope_angles(int64_t pos, float base, float scale, float* cs, float* sn) const {
-  if (c_.rope_yarn)
-    kernels::yarn_angles(c_.n_rot, pos, base, scale, c_.yarn_orig_ctx, c_.yarn_attn_factor, cs, sn);
-  else
-    kernels::simd::rope_angles(c_.n_rot, pos, base, scale, cs, sn);
-}
-
 void ForwardPass::embed_token(int64_t t) const {
   float* xt = s_.x.data() + t * E;
   kernels::dequantize_row(w_.token_embd.type, w_.token_embd.row(batch_[t].token), xt, E);
@@ -251,11 +270,10 @@ void ForwardPass::embed_token(int64_t t) const {
 // One table per token serves every head of every layer; local layers have their own.
 void ForwardPass::rotation_tables(int64_t t) const {
   const int64_t pos = batch_[t].pos;
-  rope_angles(pos, c_.rope_freq_base, c_.rope_freq_scale, s_.rope_cos.data() + t * half_rot,
-              s_.rope_sin.data() + t * half_rot);
+  rope_table(c_, pos, false, s_.rope_cos.data() + t * half_rot, s_.rope_sin.data() + t * half_rot);
   if (c_.n_swa > 0)
-    rope_angles(pos, c_.rope_freq_base_swa, c_.rope_freq_scale_swa, s_.rope_cos.data() + swa_rope_off + t * half_rot,
-                s_.rope_sin.data() + swa_rope_off + t * half_rot);
+    rope_table(c_, pos, true, s_.rope_cos.data() + swa_rope_off + t * half_rot,
+               s_.rope_sin.data() + swa_rope_off + t * half_rot);
 }
 
 const float* ForwardPass::rope_cos(int il) const { return s_.rope_cos.data() + (c_.is_swa(il) ? swa_rope_off : 0); }
@@ -268,17 +286,22 @@ void ForwardPass::finish_qkv_row(const QkvPart& g, int il, int64_t t, int64_t c0
   const int64_t n_heads = (c1 - c0) / HD;
   const bool rotated = g.proj != Projection::kV;
   if (g.bias) ks_.flt.add(row, g.bias + c0, c1 - c0);
+  ActivationTape::Block* tb = tape_ ? &tape_->block(il) : nullptr;
+  if (tb && rotated && c_.qk_norm)
+    std::copy_n(row, c1 - c0, (g.proj == Projection::kQ ? tb->q_pre : tb->k_pre).data() + t * g.dim + c0);
   if (rotated && c_.qk_norm) {
     const float* nw = fdata(g.proj == Projection::kQ ? w_.layers[il].attn_q_norm : w_.layers[il].attn_k_norm);
     for (int64_t h = 0; h < n_heads; ++h) ks_.flt.rmsnorm(row + h * HD, nw, row + h * HD, HD, c_.norm_eps);
   }
   if (rotated)
     ks_.flt.rope(row, n_heads, HD, c_.n_rot, rope_cos(il) + t * half_rot, rope_sin(il) + t * half_rot, c_.rope_neox);
-  if (g.proj == Projection::kQ) {
-    if (c_.q_prescale)
-      for (int64_t i = 0; i < c1 - c0; ++i) row[i] *= q_scale;
-    return;
+  if (g.proj == Projection::kQ && c_.q_prescale)
+    for (int64_t i = 0; i < c1 - c0; ++i) row[i] *= q_scale;
+  if (tb) {
+    auto& dst = g.proj == Projection::kQ ? tb->q : g.proj == Projection::kK ? tb->k : tb->v;
+    std::copy_n(row, c1 - c0, dst.data() + t * g.dim + c0);
   }
+  if (g.proj == Projection::kQ) return;
   const BatchEntry& e = batch_[t];
   if (kv_.type() == DType::Q8_0) {
     kv_.store_q8_0(g.proj == Projection::kK, e.seq, il, e.pos, c0, c1, row);
@@ -346,7 +369,9 @@ void ForwardPass::attend_heads(int il, int64_t t, int64_t hq, int64_t nq, int64_
 
 // The gated activation, written over gate.
 void ForwardPass::ffn_activation(float* gate, const float* up, int64_t n) const {
-  if (c_.ffn_act == ModelConfig::Act::kGelu)
+  if (c_.ffn_act == ModelConfig::Act::kGelu && tape_)
+    kernels::geglu_exact(gate, up, gate, n);  // the function the backward pass differentiates
+  else if (c_.ffn_act == ModelConfig::Act::kGelu)
     kernels::geglu(gate, up, gate, n);
   else
     ks_.flt.swiglu(gate, up, gate, n);
@@ -446,6 +471,7 @@ void ForwardPass::project_norm_add(int il, Projection p, const TensorView& w, co
   auto [t0, t1] = kernels::split_range(N, ith, nth);
   for (int64_t t = t0; t < t1; ++t) {
     float* y = s_.tmp.data() + t * E;
+    if (tape_) std::copy_n(y, E, (p == Projection::kO ? tape_->block(il).o : tape_->block(il).down).data() + t * E);
     ks_.flt.rmsnorm(y, post_w, y, E, c_.norm_eps);
     ks_.flt.add(s_.x.data() + t * E, y, E);
   }
@@ -453,6 +479,26 @@ void ForwardPass::project_norm_add(int il, Projection p, const TensorView& w, co
 
 // ---------------------------------------------------------------------------------------------
 // The seam
+
+void ForwardPass::record(std::vector<float>& dst, const float* src, size_t src_stride, int64_t width, int ith,
+                         int nth) const {
+  auto [t0, t1] = kernels::split_range(N, ith, nth);
+  for (int64_t t = t0; t < t1; ++t) std::copy_n(src + t * src_stride, width, dst.data() + t * width);
+}
+
+void ForwardPass::attend_taped(int il, int64_t t, int64_t hq, int64_t nq, int64_t hk, float* scores) const {
+  ActivationTape::Block& b = tape_->block(il);
+  const BatchEntry& e = batch_[t];
+  const int64_t first = c_.is_swa(il) && e.pos >= c_.n_swa ? e.pos - c_.n_swa + 1 : 0;
+  const int64_t j0 = t - e.pos + first, n = e.pos + 1 - first;  // batch rows of the keys it sees
+  for (int64_t h = hq; h < hq + nq; ++h) {
+    float* out = s_.att.data() + t * q_dim + h * HD;
+    b.lse[t * NH + h] = kernels::attention_head(b.q.data() + t * q_dim + h * HD, b.k.data() + j0 * kv_dim + hk * HD,
+                                                static_cast<size_t>(kv_dim), b.v.data() + j0 * kv_dim + hk * HD,
+                                                static_cast<size_t>(kv_dim), n, HD, kq_scale, c_.attn_softcap, scores, out);
+    std::copy_n(out, HD, b.att.data() + t * q_dim + h * HD);
+  }
+}
 
 // on_matmul_input: thread 0 reports a product's float input once it is complete (the other
 // threads only read their converted copies meanwhile); views of one fused tensor once.

@@ -33,11 +33,13 @@ class ForwardPass {
   // Checks the batch against the model, cache and scratch (throws edgelm::Error); nothing
   // after the constructor may throw, since an exception inside the job would leave the other
   // threads waiting at a barrier.
-  ForwardPass(const Model& model, std::span<const BatchEntry> batch, KvCache& kv, ForwardScratch& scratch,
-              kernels::ThreadPool& pool, float* logits, float* hidden);
+  ForwardPass(const ModelConfig& config, const ModelWeights& weights, std::span<const BatchEntry> batch, KvCache& kv,
+              ForwardScratch& scratch, kernels::ThreadPool& pool, float* logits, float* hidden);
 
   // Blocks to run: the cache decides (SessionOptions::n_layers is an early exit).
   int n_layer() const { return kv_.n_layer(); }
+  // The first block run (ForwardSeam::first_block; the residual stream enters there).
+  int first_block() const { return seam_.first_block; }
 
   // The steps, in order; each is called by every thread ith of nth.
   // Token embeddings (times sqrt(n_embd) for Gemma) and each token's RoPE angle tables.
@@ -90,7 +92,6 @@ class ForwardPass {
 
   // --- row-level operations ---
   void norm_row(const float* x, const float* w, const float* b, float* out) const;
-  void rope_angles(int64_t pos, float base, float scale, float* cs, float* sn) const;
   void embed_token(int64_t t) const;
   void rotation_tables(int64_t t) const;
   void finish_qkv_row(const QkvPart& g, int il, int64_t t, int64_t c0, int64_t c1) const;
@@ -111,6 +112,10 @@ class ForwardPass {
   void complete_own_input(int ith, int nth, const TensorView& w, const OwnInput& in, const float* x, int64_t width);
 
   // --- the seam ---
+  // Rows [t0, t1) of this thread's token share, `width` floats each, copied onto the tape.
+  void record(std::vector<float>& dst, const float* src, size_t src_stride, int64_t width, int ith, int nth) const;
+  // Exact float32 attention of query heads [hq, hq + nq) of token t over the tape's keys.
+  void attend_taped(int il, int64_t t, int64_t hq, int64_t nq, int64_t hk, float* scores) const;
   void report(int ith, std::initializer_list<const TensorView*> ws, const float* x, int64_t rows, int64_t cols) const;
   void adapt(int il, Projection p, const float* x, size_t x_stride, int64_t n_in, float* y, size_t y_stride,
              int64_t n_tok, int64_t r0, int64_t r1) const {
@@ -127,6 +132,7 @@ class ForwardPass {
   KvCache& kv_;
   ForwardScratch& s_;
   const ForwardSeam& seam_;
+  ActivationTape* tape_;
   kernels::ThreadPool& pool_;
   float* logits_;
   float* hidden_;
