@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what edgelm needs to build and test, from Debian's packages. Safe to re-run: it asks
 # apt only for packages that are missing. Pass --oracle to also install the Python packages
-# that regenerate test fixtures (llama-cpp-python compiles llama.cpp: several minutes).
+# that regenerate test fixtures (llama-cpp-python compiles llama.cpp: several minutes; torch and
+# transformers for the training oracle).
 set -euo pipefail
 
 packages=(
@@ -26,4 +27,19 @@ if [ "${1:-}" = "--oracle" ]; then
   noamx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
   CFLAGS="$noamx" CXXFLAGS="$noamx" CMAKE_ARGS="-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
     python3 -m pip install -q numpy gguf jinja2 llama-cpp-python
+  # PyTorch and transformers for the training oracle (tests/oracle/gen_train_fixtures.py), on the CPU.
+  # PyPI's Linux torch wheel is built for CUDA: its dependencies are several GB of nvidia-* wheels,
+  # and its libraries need CUDA's at load time even when no GPU is used. So: the wheel without its
+  # dependencies, its pure-Python ones, then only the CUDA libraries (at torch's pinned versions)
+  # that the machine's CUDA toolkit lacks (pip then warns about the others: expected); where torch
+  # still does not import, the full install.
+  if ! python3 -c 'import torch' 2>/dev/null; then
+    python3 -m pip install -q --no-deps torch==2.15.0
+    python3 -m pip install -q filelock 'typing-extensions>=4.13' 'setuptools>=77.0.3' 'sympy>=1.13.3' \
+      'networkx>=2.5.1' jinja2 'fsspec>=0.8.5'
+    python3 -c 'import torch' 2>/dev/null || python3 -m pip install -q --no-deps 'nvidia-cufile==1.17.1.22.*' \
+      nvidia-cusparselt-cu13==0.8.1 nvidia-nccl-cu13==2.30.7 nvidia-nvshmem-cu13==3.7.2
+    python3 -c 'import torch' 2>/dev/null || python3 -m pip install -q torch==2.15.0
+  fi
+  python3 -m pip install -q transformers==5.25.0
 fi

@@ -16,9 +16,15 @@
 //   opt.step();
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
+
+namespace edgelm {
+class Model;
+struct ModelConfig;
+}  // namespace edgelm
 
 namespace edgelm::train {
 
@@ -43,6 +49,8 @@ struct Param {
   std::vector<float> value;
   std::vector<float> grad;
   bool decay = true;
+  std::vector<int64_t> shape;  // dimensions, GGUF order (first = row length); empty: 1-D
+  float decay_center = 0.0f;  // weight decay pulls towards this (1 for a norm stored as 1 + w)
   void resize(size_t n) { value.assign(n, 0.0f); grad.assign(n, 0.0f); }
 };
 
@@ -188,27 +196,71 @@ class ClassifierHead {
   HeadShape shape_;
 };
 
-// --- trainable transformer blocks (fine-tuning the top of a frozen backbone) ----------------
+// --- the whole language model, trainable ----------------------------------------------------
 
-// Shape of one Llama-family block (RMSNorm, GQA attention with RoPE, SwiGLU feed-forward).
-struct BlockShape {
-  int n_embd = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0, n_rot = 0;
-  float rope_base = 10000.0f, rope_scale = 1.0f, norm_eps = 1e-5f;
-  bool rope_neox = false;
+// Token sequences packed into one batch. targets[s][i] is the token that position i of sequence
+// s is trained to predict, or -1 where no loss is taken (a chat prompt, the last position).
+struct TokenBatch {
+  std::vector<std::vector<int32_t>> tokens, targets;
+  int64_t n_tokens() const;
+  int64_t n_targets() const;
 };
 
-// A transformer block with float32 weights, laid out as the GGUF tensors are (matrix rows are
-// output features). Forward and backward passes live in src/train/block.hpp.
-class TransformerBlock {
+// A language model with float32 master weights: one Param per tensor of the GGUF file (its
+// name and layout; quantized tensors are dequantized), run by the same forward pass that serves
+// inference, with an activation tape, and its backward pass: token embedding, every block,
+// final norm, tied or untied output. The cross-entropy over the vocabulary is computed in
+// chunks of tokens, never as a tokens x vocabulary matrix.
+//
+//   edgelm::train::LanguageModel lm(edgelm::Model::load("smollm2"), /*n_threads=*/2);
+//   edgelm::train::AdamW opt(lm.params(), {.lr = 2e-5f});
+//   double loss = lm.loss(batch, /*backward=*/true);   // gradients added to each Param's grad
+//   edgelm::train::clip_grad_norm(lm.params(), 1.0f);
+//   opt.step(); opt.zero_grad();
+struct LanguageModelOptions {
+  int n_threads = 1;
+  int n_layers = 0;     // blocks run (0: all), an early exit as SessionOptions::n_layers
+  // Blocks [first_block, n_layers) and the final norm are trained; the blocks below are not
+  // run. With first_block > 0 the residual stream entering it comes from the caller
+  // (hidden_states), which ran the frozen blocks below once.
+  int first_block = 0;
+  // The token embeddings and the output matrix are trained too; loss() and logits() need
+  // them (and first_block 0).
+  bool lm_head = true;
+};
+
+class LanguageModel {
  public:
-  TransformerBlock(BlockShape shape, int index);  // tensors named cls.blk.<index>.*
-  const BlockShape& shape() const { return shape_; }
-  Param attn_norm, wq, wk, wv, wo;       // [E], [NH*HD][E], [NKV*HD][E] x2, [E][NH*HD]
-  Param ffn_norm, ffn_gate, ffn_up, ffn_down;  // [E], [FF][E] x2, [E][FF]
+  // Throws edgelm::Error for a model whose blocks the backward pass does not cover.
+  LanguageModel(std::shared_ptr<const Model> base, LanguageModelOptions options);
+  LanguageModel(std::shared_ptr<const Model> base, int n_threads) : LanguageModel(std::move(base), {.n_threads = n_threads}) {}
+  ~LanguageModel();
+  LanguageModel(const LanguageModel&) = delete;
+  LanguageModel& operator=(const LanguageModel&) = delete;
+
+  const ModelConfig& config() const;
   std::vector<Param*> params();
+  Param* find(const std::string& name);  // nullptr if absent
+
+  // Mean cross-entropy of the batch's targets (sums in double). With `backward` the gradient
+  // of that mean is added to every Param's grad. Throws edgelm::Error for an empty batch,
+  // mismatched shapes or ids outside the vocabulary.
+  double loss(const TokenBatch& batch, bool backward);
+  // Logits of every position (tokens x n_vocab, sequences in order), from the training forward.
+  std::vector<float> logits(const TokenBatch& batch);
+
+  // Packed sequences of `lens` tokens whose residual stream entering first_block is
+  // `residual_in` (one row of n_embd floats per token; for block 0, the scaled embeddings)
+  // through the trained blocks and the final norm into `out` (same shape). `record` keeps what backward_hidden
+  // needs; without it the pass is inference's (half-precision KV cache).
+  void hidden_states(std::span<const int> lens, const float* residual_in, float* out, bool record);
+  // The gradient of a loss of the last recorded hidden_states() output, given dL/d(out), added
+  // to the params' grads.
+  void backward_hidden(const float* dout);
 
  private:
-  BlockShape shape_;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace edgelm::train

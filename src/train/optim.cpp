@@ -71,13 +71,15 @@ void AdamW::step() {
     float* m = m_[k].data();
     float* v = v_[k].data();
     const float decay = p.decay ? 1.0f - opts_.lr * opts_.weight_decay : 1.0f;
+    const float center = p.decay_center;
     const size_t n = p.value.size();
     for (size_t i = 0; i < n; ++i) {
       const float g = p.grad[i];
       m[i] = b1 * m[i] + (1.0f - b1) * g;
       v[i] = b2 * v[i] + (1.0f - b2) * g * g;
       const float denom = std::sqrt(v[i]) * inv_sqrt_bc2 + opts_.eps;
-      p.value[i] = p.value[i] * decay - step * m[i] / denom;
+      const float w = center == 0.0f ? p.value[i] * decay : (p.value[i] - center) * decay + center;
+      p.value[i] = w - step * m[i] / denom;
     }
   }
 }

@@ -1,0 +1,513 @@
+// The whole language model in training: float32 master weights viewed as ModelWeights, the
+// inference forward pass with an activation tape, the chunked cross-entropy over the
+// vocabulary, and the backward pass block by block in reverse. Each backward step undoes one
+// forward step of src/model/forward_pass.cpp:
+//   output      logits = W_out norm(x) (soft-capped)        <- cross-entropy, chunks of rows
+//   block       h = x + [post_norm](W_o attention(rope(norm_qk(W_{q,k,v} norm(x) + b))))
+//               y = h + [post_norm](W_down act(W_gate norm(h), W_up norm(h)))
+//   embedding   x = E[token] (* sqrt(n_embd))
+// Matrix products split their output rows (weight gradients) or tokens (input gradients)
+// between threads; attention splits KV heads; the norms, whose weight gradients every token
+// adds to, run on one thread (O(tokens x width), small beside the products).
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <unordered_map>
+
+#include "edgelm/error.hpp"
+#include "edgelm/model.hpp"
+#include "edgelm/train.hpp"
+#include "kernels/backward.hpp"
+#include "kernels/kernels.hpp"
+#include "kernels/simd.hpp"
+#include "kernels/thread_pool.hpp"
+#include "model/forward.hpp"
+#include "model/kv_cache.hpp"
+
+namespace edgelm::train {
+
+int64_t TokenBatch::n_tokens() const {
+  int64_t n = 0;
+  for (const auto& s : tokens) n += static_cast<int64_t>(s.size());
+  return n;
+}
+
+int64_t TokenBatch::n_targets() const {
+  int64_t n = 0;
+  for (const auto& s : targets)
+    for (int32_t t : s) n += t >= 0;
+  return n;
+}
+
+namespace {
+
+constexpr int64_t kRowAlign = 16;
+constexpr int64_t kLossChunk = 32;  // tokens whose logits are held at once
+
+const float* fdata(const TensorView& t) { return reinterpret_cast<const float*>(t.data); }
+
+}  // namespace
+
+struct LanguageModel::Impl {
+  std::shared_ptr<const Model> base;
+  ModelConfig c;
+  std::vector<Param> params;
+  ModelWeights w;
+  std::unordered_map<const std::byte*, float*> grad_of;  // a weight view's data -> its gradient
+  kernels::ThreadPool pool;
+  std::unique_ptr<ForwardScratch> scratch;
+  std::unique_ptr<KvCache> kv;
+  ActivationTape tape;
+  std::vector<BatchEntry> entries;
+  std::vector<float> hidden;  // final norm output of every token
+  bool taped = false;         // the last pass was recorded
+
+  int first = 0, end = 0;      // blocks run: [first, end)
+  bool lm_head = true;
+  std::vector<int> param_of;  // file tensor index -> params index, -1 when frozen
+
+  Impl(std::shared_ptr<const Model> m, const LanguageModelOptions& o)
+      : base(std::move(m)), c(base->config()), pool(std::max(1, o.n_threads)) {}
+
+  TensorView remap(const TensorView& v);
+  float* grad(const TensorView& v) const {
+    const auto it = grad_of.find(v.data);
+    return it == grad_of.end() ? nullptr : it->second;
+  }
+  void check_batch(const TokenBatch& b) const;
+  void run_forward(const TokenBatch& b);
+  void run(int max_len, int n_seq, const float* residual_in, bool record, float* hidden_out);
+  double output_loss(const TokenBatch& b, float* dhidden, float* logits_out);
+  void backward(const float* dhidden);
+
+  // --- helpers, each a pool job ---
+  void weight_grad(const float* dy, int64_t n_out, const float* x, int64_t n_in, float* dw);
+  void input_grad(const float* dy, int64_t n_out, const TensorView& w, float* dx, bool accumulate);
+  void norm_backward(const float* x, const TensorView& nw, const TensorView& nb, const float* dy, int64_t rows,
+                     int64_t width, float* dx, bool accumulate);
+};
+
+// The view of a weight in the float32 copy, when its tensor is trained; else the model's own.
+TensorView LanguageModel::Impl::remap(const TensorView& v) {
+  if (!v.data) return v;
+  const gguf::File& f = base->file();
+  for (size_t i = 0; i < f.tensors().size(); ++i) {
+    const TensorView t = f.view(f.tensors()[i]);
+    if (v.data < t.data || v.data >= t.data + t.nbytes) continue;
+    if (param_of[i] < 0) return v;
+    const size_t off = static_cast<size_t>(v.data - t.data) / t.row_bytes() * static_cast<size_t>(t.ne[0]);
+    Param& p = params[static_cast<size_t>(param_of[i])];
+    TensorView out = v;
+    out.type = DType::F32;
+    out.data = reinterpret_cast<const std::byte*>(p.value.data() + off);
+    out.nbytes = static_cast<size_t>(v.nelements()) * sizeof(float);
+    grad_of[out.data] = p.grad.data() + off;
+    return out;
+  }
+  throw Error("internal: weight " + v.name + " lies outside the model file's tensors");
+}
+
+namespace {
+// Block index of a tensor named "blk.<i>.*", else -1.
+int block_of(const std::string& name) {
+  if (!name.starts_with("blk.")) return -1;
+  try {
+    return std::stoi(name.substr(4));
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+}  // namespace
+
+LanguageModel::LanguageModel(std::shared_ptr<const Model> base, LanguageModelOptions o)
+    : impl_(std::make_unique<Impl>(std::move(base), o)) {
+  Impl& m = *impl_;
+  const ModelConfig& c = m.c;
+  if (m.base->weights().layers.size() != static_cast<size_t>(c.n_layer))
+    throw Error("internal: layer count mismatch");
+  m.end = o.n_layers > 0 && o.n_layers < c.n_layer ? o.n_layers : c.n_layer;
+  m.first = o.first_block;
+  m.lm_head = o.lm_head;
+  if (m.first < 0 || m.first >= m.end)
+    throw Error("the first trained block (" + std::to_string(m.first) + ") must be below the blocks used (" +
+                std::to_string(m.end) + ")");
+  const gguf::File& f = m.base->file();
+  m.param_of.assign(f.tensors().size(), -1);
+  for (size_t i = 0; i < f.tensors().size(); ++i) {
+    const TensorView t = f.view(f.tensors()[i]);
+    const int blk = block_of(t.name);
+    // Trained: the blocks run; the final norm; with the whole model, embeddings and output.
+    const bool trained = blk >= 0 ? blk >= m.first && blk < m.end : o.lm_head || t.name.starts_with("output_norm");
+    if (!trained) continue;
+    if (t.type != DType::F32 && !kernels::can_compute(t.type))
+      throw Error("tensor " + t.name + " has type " + std::string(dtype_name(t.type)) + ", which edgelm cannot train");
+    m.param_of[i] = static_cast<int>(m.params.size());
+    Param& p = m.params.emplace_back();
+    p.name = t.name;
+    p.shape.assign(t.ne.begin(), t.ne.begin() + std::max(1, t.n_dims));
+    p.resize(static_cast<size_t>(t.nelements()));
+    // Gemma checkpoints store every norm weight as 1 + w (the framework's parameter is w), so
+    // weight decay pulls those towards 1.
+    if (c.arch.starts_with("gemma") && t.n_dims == 1 && t.name.ends_with("norm.weight")) p.decay_center = 1.0f;
+    for (int64_t r = 0; r < t.nrows(); ++r) kernels::dequantize_row(t.type, t.row(r), p.value.data() + r * t.ne[0], t.ne[0]);
+  }
+  const ModelWeights& b = m.base->weights();
+  m.w.token_embd = m.remap(b.token_embd);
+  m.w.output_norm = m.remap(b.output_norm);
+  m.w.output_norm_b = m.remap(b.output_norm_b);
+  m.w.output = m.remap(b.output);
+  for (const LayerWeights& L : b.layers) {
+    LayerWeights o;
+    for (auto [dst, src] : {std::pair{&o.attn_norm, &L.attn_norm}, {&o.wq, &L.wq}, {&o.wk, &L.wk}, {&o.wv, &L.wv},
+                            {&o.wo, &L.wo}, {&o.ffn_norm, &L.ffn_norm}, {&o.ffn_gate, &L.ffn_gate}, {&o.ffn_up, &L.ffn_up},
+                            {&o.ffn_down, &L.ffn_down}, {&o.bq, &L.bq}, {&o.bk, &L.bk}, {&o.bv, &L.bv},
+                            {&o.attn_norm_b, &L.attn_norm_b}, {&o.ffn_norm_b, &L.ffn_norm_b},
+                            {&o.attn_q_norm, &L.attn_q_norm}, {&o.attn_k_norm, &L.attn_k_norm},
+                            {&o.attn_post_norm, &L.attn_post_norm}, {&o.ffn_post_norm, &L.ffn_post_norm}})
+      *dst = m.remap(*src);
+    m.w.layers.push_back(std::move(o));
+  }
+}
+
+LanguageModel::~LanguageModel() = default;
+
+const ModelConfig& LanguageModel::config() const { return impl_->c; }
+
+std::vector<Param*> LanguageModel::params() {
+  std::vector<Param*> v;
+  for (Param& p : impl_->params) v.push_back(&p);
+  return v;
+}
+
+Param* LanguageModel::find(const std::string& name) {
+  for (Param& p : impl_->params)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+void LanguageModel::Impl::check_batch(const TokenBatch& b) const {
+  if (b.tokens.empty()) throw Error("a training batch needs at least one sequence");
+  if (b.targets.size() != b.tokens.size()) throw Error("a training batch needs one target list per sequence");
+  for (size_t s = 0; s < b.tokens.size(); ++s) {
+    if (b.tokens[s].empty()) throw Error("sequence " + std::to_string(s) + " of the batch is empty");
+    if (b.targets[s].size() != b.tokens[s].size())
+      throw Error("sequence " + std::to_string(s) + " has " + std::to_string(b.tokens[s].size()) + " tokens but " +
+                  std::to_string(b.targets[s].size()) + " targets");
+    for (int32_t t : b.targets[s])
+      if (t < -1 || t >= c.n_vocab) throw Error("target id " + std::to_string(t) + " is outside the vocabulary");
+  }
+}
+
+void LanguageModel::Impl::run_forward(const TokenBatch& b) {
+  check_batch(b);
+  if (first > 0 || !lm_head) throw Error("internal: loss and logits need the whole model (first_block 0, lm_head)");
+  entries.clear();
+  int max_len = 0;
+  for (size_t s = 0; s < b.tokens.size(); ++s) {
+    max_len = std::max(max_len, static_cast<int>(b.tokens[s].size()));
+    for (size_t i = 0; i < b.tokens[s].size(); ++i)
+      entries.push_back({b.tokens[s][i], static_cast<int32_t>(i), static_cast<int32_t>(s), true});
+  }
+  hidden.resize(entries.size() * static_cast<size_t>(c.n_embd));
+  run(max_len, static_cast<int>(b.tokens.size()), nullptr, true, hidden.data());
+}
+
+// The forward pass over `entries` (whole sequences), on the tape when recording.
+void LanguageModel::Impl::run(int max_len, int n_seq, const float* residual_in, bool record, float* hidden_out) {
+  const int N = static_cast<int>(entries.size());
+  if (!scratch || scratch->max_tokens() < N || !kv || kv->n_ctx() < max_len) {
+    scratch = std::make_unique<ForwardScratch>(c, N, max_len, pool.size());
+    kv.reset();
+  }
+  if (!kv || kv->n_seq() < n_seq || kv->n_ctx() < max_len) {
+    ModelConfig kc = c;
+    kc.n_layer = end;  // blocks above the ones run need no cache
+    kv = std::make_unique<KvCache>(kc, max_len, n_seq);
+  }
+  scratch->seam = ForwardSeam{};
+  scratch->seam.tape = record ? &tape : nullptr;
+  taped = record;
+  scratch->seam.first_block = first;
+  scratch->seam.residual_in = residual_in;
+  forward(c, w, entries, *kv, *scratch, pool, nullptr, hidden_out);
+}
+
+// Loss of the rows with targets, in chunks: logits of kLossChunk rows, their log-sum-exp, and
+// for the backward pass dlogits -> dW_out and dhidden of those rows.
+double LanguageModel::Impl::output_loss(const TokenBatch& b, float* dhidden, float* logits_out) {
+  const int64_t E = c.n_embd, V = c.n_vocab;
+  std::vector<int64_t> rows;
+  std::vector<int32_t> tgt;
+  {
+    int64_t t = 0;
+    for (size_t s = 0; s < b.tokens.size(); ++s)
+      for (size_t i = 0; i < b.tokens[s].size(); ++i, ++t)
+        if (logits_out || b.targets[s][i] >= 0) rows.push_back(t), tgt.push_back(b.targets[s][i]);
+  }
+  const int64_t n_targets = b.n_targets();
+  const float scale = n_targets > 0 ? 1.0f / static_cast<float>(n_targets) : 0.0f;
+  const DType xt = kernels::ops(w.output.type).vec_dot_type;
+  const size_t xrow = row_size(xt, E);
+  std::vector<std::byte> xq(static_cast<size_t>(kLossChunk) * xrow);
+  std::vector<float> x(static_cast<size_t>(kLossChunk) * E), logits(static_cast<size_t>(kLossChunk) * V);
+  std::vector<float> capped;  // one row's soft-capped logits, for the cap's backward
+  float* dW = dhidden ? grad(w.output) : nullptr;
+  double total = 0;
+  for (size_t j0 = 0; j0 < rows.size(); j0 += kLossChunk) {
+    const int64_t n = std::min<int64_t>(kLossChunk, static_cast<int64_t>(rows.size() - j0));
+    for (int64_t j = 0; j < n; ++j) {
+      std::copy_n(hidden.data() + rows[j0 + j] * E, E, x.data() + j * E);
+      kernels::ops(xt).from_float(x.data() + j * E, xq.data() + j * xrow, E);
+    }
+    pool.run([&](int ith, int nth) {
+      auto [r0, r1] = kernels::split_range_aligned(V, ith, nth, kRowAlign);
+      if (r0 < r1) kernels::matmul_rows(w.output, xq.data(), xrow, logits.data(), static_cast<size_t>(V), n, r0, r1);
+    });
+    for (int64_t j = 0; j < n; ++j) {
+      float* l = logits.data() + j * V;
+      if (c.final_softcap > 0)
+        for (int64_t r = 0; r < V; ++r) l[r] = std::tanh(l[r] / c.final_softcap) * c.final_softcap;
+      if (logits_out) std::copy_n(l, V, logits_out + rows[j0 + j] * V);
+      const int32_t target = tgt[j0 + j];
+      if (target < 0) {
+        if (dhidden) std::fill_n(l, V, 0.0f);
+        continue;
+      }
+      kernels::LogSumExp lse;
+      lse.add(l, V);
+      total += static_cast<double>(lse.value()) - l[target];
+      if (!dhidden) continue;
+      if (c.final_softcap > 0) capped.assign(l, l + V);
+      kernels::xent_backward_chunk(l, V, lse.value(), target, scale, l);  // dlogits over the logits
+      if (c.final_softcap > 0) kernels::softcap_backward(capped.data(), l, V, c.final_softcap, l);
+    }
+    if (!dhidden) continue;
+    // dW_out += dlogits^T x; dx = dlogits W_out, for the n rows of the chunk
+    pool.run([&](int ith, int nth) {
+      auto [r0, r1] = kernels::split_range_aligned(V, ith, nth, kRowAlign);
+      kernels::matmul_backward_weight(logits.data(), static_cast<size_t>(V), x.data(), static_cast<size_t>(E), n, E, r0,
+                                      r1, dW);
+    });
+    std::vector<float> dx(static_cast<size_t>(n) * E);
+    pool.run([&](int ith, int nth) {
+      auto [t0, t1] = kernels::split_range(n, ith, nth);
+      kernels::matmul_backward_input(logits.data(), static_cast<size_t>(V), fdata(w.output), V, E, t0, t1, dx.data(),
+                                     static_cast<size_t>(E), false);
+    });
+    for (int64_t j = 0; j < n; ++j) std::copy_n(dx.data() + j * E, E, dhidden + rows[j0 + j] * E);
+  }
+  return n_targets > 0 ? total / static_cast<double>(n_targets) : 0.0;
+}
+
+void LanguageModel::Impl::weight_grad(const float* dy, int64_t n_out, const float* x, int64_t n_in, float* dw) {
+  if (!dw) return;  // a frozen weight
+  const int64_t N = tape.n_tokens;
+  pool.run([&](int ith, int nth) {
+    auto [r0, r1] = kernels::split_range_aligned(n_out, ith, nth, kRowAlign);
+    kernels::matmul_backward_weight(dy, static_cast<size_t>(n_out), x, static_cast<size_t>(n_in), N, n_in, r0, r1, dw);
+  });
+}
+
+void LanguageModel::Impl::input_grad(const float* dy, int64_t n_out, const TensorView& wt, float* dx, bool accumulate) {
+  const int64_t N = tape.n_tokens, n_in = wt.ne[0];
+  pool.run([&](int ith, int nth) {
+    auto [t0, t1] = kernels::split_range(N, ith, nth);
+    kernels::matmul_backward_input(dy, static_cast<size_t>(n_out), fdata(wt), n_out, n_in, t0, t1, dx,
+                                   static_cast<size_t>(n_in), accumulate);
+  });
+}
+
+// dx (+)= norm'(x)^T dy for `rows` rows; the norm's weight (and bias) gradients accumulate.
+void LanguageModel::Impl::norm_backward(const float* x, const TensorView& nw, const TensorView& nb, const float* dy,
+                                        int64_t rows, int64_t width, float* dx, bool accumulate) {
+  std::vector<float> tmp(static_cast<size_t>(width));
+  float* gw = grad(nw);
+  float* gb = grad(nb);
+  for (int64_t t = 0; t < rows; ++t) {
+    const float* xt = x + t * width;
+    const float* dyt = dy + t * width;
+    float* out = accumulate ? tmp.data() : dx + t * width;
+    if (c.norm == ModelConfig::Norm::kLayer)
+      kernels::layer_norm_backward(xt, fdata(nw), dyt, width, c.norm_eps, out, gw, gb);
+    else
+      kernels::rmsnorm_backward(xt, fdata(nw), dyt, width, c.norm_eps, out, gw);
+    if (accumulate)
+      for (int64_t i = 0; i < width; ++i) dx[t * width + i] += tmp[i];
+  }
+}
+
+void LanguageModel::Impl::backward(const float* dhidden) {
+  const int64_t N = tape.n_tokens, E = c.n_embd, HD = c.head_dim, NH = c.n_head, NKV = c.n_head_kv, FF = c.n_ff;
+  const int64_t q_dim = NH * HD, kv_dim = NKV * HD, group = NH / NKV, half_rot = std::max(1, c.n_rot / 2);
+  const float q_scale = c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(HD));
+  const float kq_scale = c.q_prescale ? 1.0f : 1.0f / std::sqrt(static_cast<float>(HD));
+  const auto& ks = kernels::simd::best();
+
+  // Rotation tables of every token (global and, with sliding windows, local layers).
+  std::vector<float> rcos(static_cast<size_t>(N * half_rot)), rsin(rcos.size()), lcos, lsin;
+  if (c.n_swa > 0) lcos.resize(rcos.size()), lsin.resize(rcos.size());
+  for (int64_t t = 0; t < N; ++t) {
+    rope_table(c, entries[t].pos, false, rcos.data() + t * half_rot, rsin.data() + t * half_rot);
+    if (c.n_swa > 0) rope_table(c, entries[t].pos, true, lcos.data() + t * half_rot, lsin.data() + t * half_rot);
+  }
+
+  std::vector<float> dx(static_cast<size_t>(N * E)), dh(dx.size()), dtmp(dx.size()), dxn(dx.size());
+  std::vector<float> act(static_cast<size_t>(N * FF)), dact(act.size()), dgate(act.size()), dup(act.size());
+  std::vector<float> datt(static_cast<size_t>(N * q_dim)), dq(datt.size());
+  std::vector<float> dk(static_cast<size_t>(N * kv_dim)), dv(dk.size());
+  std::vector<float> pbuf(static_cast<size_t>(pool.size()) * N);
+  std::vector<float> head(static_cast<size_t>(HD));
+
+  // Final norm: dx = norm'(x_out)^T dhidden.
+  norm_backward(tape.x_out.data(), w.output_norm, w.output_norm_b, dhidden, N, E, dx.data(), false);
+
+  for (int il = end - 1; il >= first; --il) {
+    const ActivationTape::Block& B = tape.block(il);
+    const LayerWeights& L = w.layers[il];
+
+    // --- feed-forward: y = h + [post_norm](W_down act(gate, up)) ---
+    const float* dd = dx.data();
+    if (c.post_norms) {
+      norm_backward(B.down.data(), L.ffn_post_norm, TensorView{}, dx.data(), N, E, dtmp.data(), false);
+      dd = dtmp.data();
+    }
+    for (int64_t t = 0; t < N; ++t) {  // the activation as the forward computed it
+      float* a = act.data() + t * FF;
+      if (c.ffn_act == ModelConfig::Act::kGelu)
+        kernels::geglu_exact(B.gate.data() + t * FF, B.up.data() + t * FF, a, FF);
+      else
+        ks.flt.swiglu(B.gate.data() + t * FF, B.up.data() + t * FF, a, FF);
+    }
+    weight_grad(dd, E, act.data(), FF, grad(L.ffn_down));
+    input_grad(dd, E, L.ffn_down, dact.data(), false);
+    pool.run([&](int ith, int nth) {
+      auto [t0, t1] = kernels::split_range(N, ith, nth);
+      for (int64_t t = t0; t < t1; ++t) {
+        const size_t o = static_cast<size_t>(t * FF);
+        if (c.ffn_act == ModelConfig::Act::kGelu)
+          kernels::geglu_backward(B.gate.data() + o, B.up.data() + o, dact.data() + o, FF, dgate.data() + o, dup.data() + o);
+        else
+          kernels::swiglu_backward(B.gate.data() + o, B.up.data() + o, dact.data() + o, FF, dgate.data() + o, dup.data() + o);
+      }
+    });
+    weight_grad(dgate.data(), FF, B.xn2.data(), E, grad(L.ffn_gate));
+    weight_grad(dup.data(), FF, B.xn2.data(), E, grad(L.ffn_up));
+    input_grad(dgate.data(), FF, L.ffn_gate, dxn.data(), false);
+    input_grad(dup.data(), FF, L.ffn_up, dxn.data(), true);
+    dh = dx;  // the residual
+    norm_backward(B.h.data(), L.ffn_norm, L.ffn_norm_b, dxn.data(), N, E, dh.data(), true);
+
+    // --- attention: h = x + [post_norm](W_o attention(q, k, v)) ---
+    const float* dob = dh.data();
+    if (c.post_norms) {
+      norm_backward(B.o.data(), L.attn_post_norm, TensorView{}, dh.data(), N, E, dtmp.data(), false);
+      dob = dtmp.data();
+    }
+    weight_grad(dob, E, B.att.data(), q_dim, grad(L.wo));
+    input_grad(dob, E, L.wo, datt.data(), false);
+    std::fill(dk.begin(), dk.end(), 0.0f);
+    std::fill(dv.begin(), dv.end(), 0.0f);
+    pool.run([&](int ith, int nth) {  // KV heads split: each thread owns its heads' dq, dk, dv columns
+      float* p = pbuf.data() + static_cast<size_t>(ith) * N;
+      for (int64_t hk = ith; hk < NKV; hk += nth)
+        for (int64_t t = 0; t < N; ++t) {
+          const BatchEntry& e = entries[t];
+          const int64_t first = c.is_swa(il) && e.pos >= c.n_swa ? e.pos - c.n_swa + 1 : 0;
+          const int64_t j0 = t - e.pos + first, n = e.pos + 1 - first;
+          const float* k = B.k.data() + j0 * kv_dim + hk * HD;
+          const float* v = B.v.data() + j0 * kv_dim + hk * HD;
+          for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
+            const float* q = B.q.data() + t * q_dim + h * HD;
+            kernels::attention_weights(q, k, static_cast<size_t>(kv_dim), n, HD, kq_scale, c.attn_softcap,
+                                       B.lse[t * NH + h], p);
+            kernels::attention_backward(q, k, static_cast<size_t>(kv_dim), v, static_cast<size_t>(kv_dim), p,
+                                        datt.data() + t * q_dim + h * HD, n, HD, kq_scale, c.attn_softcap,
+                                        dq.data() + t * q_dim + h * HD, dk.data() + j0 * kv_dim + hk * HD,
+                                        dv.data() + j0 * kv_dim + hk * HD);
+          }
+        }
+    });
+    // Back through the query scale, the rotation and the per-head norm, to W x + b.
+    for (int64_t t = 0; t < N; ++t) {
+      const bool local = c.is_swa(il);
+      const float* cs = (local ? lcos : rcos).data() + t * half_rot;
+      const float* sn = (local ? lsin : rsin).data() + t * half_rot;
+      float* qt = dq.data() + t * q_dim;
+      float* kt = dk.data() + t * kv_dim;
+      if (c.q_prescale)
+        for (int64_t i = 0; i < q_dim; ++i) qt[i] *= q_scale;
+      kernels::rope_backward(qt, NH, HD, c.n_rot, cs, sn, c.rope_neox);
+      kernels::rope_backward(kt, NKV, HD, c.n_rot, cs, sn, c.rope_neox);
+      if (c.qk_norm) {
+        for (int64_t h = 0; h < NH; ++h) {
+          kernels::rmsnorm_backward(B.q_pre.data() + t * q_dim + h * HD, fdata(L.attn_q_norm), qt + h * HD, HD,
+                                    c.norm_eps, head.data(), grad(L.attn_q_norm));
+          std::copy(head.begin(), head.end(), qt + h * HD);
+        }
+        for (int64_t h = 0; h < NKV; ++h) {
+          kernels::rmsnorm_backward(B.k_pre.data() + t * kv_dim + h * HD, fdata(L.attn_k_norm), kt + h * HD, HD,
+                                    c.norm_eps, head.data(), grad(L.attn_k_norm));
+          std::copy(head.begin(), head.end(), kt + h * HD);
+        }
+      }
+      for (auto [bias, d, n] : {std::tuple{&L.bq, qt, q_dim}, {&L.bk, kt, kv_dim}, {&L.bv, dv.data() + t * kv_dim, kv_dim}})
+        if (float* gb = grad(*bias))
+          for (int64_t i = 0; i < n; ++i) gb[i] += d[i];
+    }
+    weight_grad(dq.data(), q_dim, B.xn1.data(), E, grad(L.wq));
+    weight_grad(dk.data(), kv_dim, B.xn1.data(), E, grad(L.wk));
+    weight_grad(dv.data(), kv_dim, B.xn1.data(), E, grad(L.wv));
+    input_grad(dq.data(), q_dim, L.wq, dxn.data(), false);
+    input_grad(dk.data(), kv_dim, L.wk, dxn.data(), true);
+    input_grad(dv.data(), kv_dim, L.wv, dxn.data(), true);
+    dx = dh;
+    norm_backward(B.x.data(), L.attn_norm, L.attn_norm_b, dxn.data(), N, E, dx.data(), true);
+  }
+
+  // Token embeddings (times sqrt(n_embd) for Gemma).
+  float* ge = grad(w.token_embd);
+  if (!ge || scratch->seam.residual_in) return;
+  const float es = c.scale_embd ? std::sqrt(static_cast<float>(E)) : 1.0f;
+  for (int64_t t = 0; t < N; ++t) {
+    float* row = ge + static_cast<int64_t>(entries[t].token) * E;
+    for (int64_t i = 0; i < E; ++i) row[i] += es * dx[t * E + i];
+  }
+}
+
+double LanguageModel::loss(const TokenBatch& batch, bool backward) {
+  Impl& m = *impl_;
+  m.run_forward(batch);
+  if (!backward) return m.output_loss(batch, nullptr, nullptr);
+  std::vector<float> dhidden(m.hidden.size(), 0.0f);
+  const double l = m.output_loss(batch, dhidden.data(), nullptr);
+  m.backward(dhidden.data());
+  return l;
+}
+
+void LanguageModel::hidden_states(std::span<const int> lens, const float* residual_in, float* out, bool record) {
+  Impl& m = *impl_;
+  m.entries.clear();
+  int max_len = 0;
+  for (size_t s = 0; s < lens.size(); ++s) {
+    if (lens[s] <= 0) throw Error("sequence " + std::to_string(s) + " is empty");
+    max_len = std::max(max_len, lens[s]);
+    for (int i = 0; i < lens[s]; ++i) m.entries.push_back({0, i, static_cast<int32_t>(s), true});
+  }
+  if (m.entries.empty()) return;
+  m.run(max_len, static_cast<int>(lens.size()), residual_in, record, out);
+}
+
+void LanguageModel::backward_hidden(const float* dout) {
+  if (!impl_->taped) throw Error("internal: backward_hidden needs a recorded hidden_states() pass");
+  impl_->backward(dout);
+}
+
+std::vector<float> LanguageModel::logits(const TokenBatch& batch) {
+  Impl& m = *impl_;
+  m.run_forward(batch);
+  std::vector<float> out(static_cast<size_t>(batch.n_tokens()) * m.c.n_vocab);
+  m.output_loss(batch, nullptr, out.data());
+  return out;
+}
+
+}  // namespace edgelm::train

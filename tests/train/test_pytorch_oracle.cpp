@@ -1,0 +1,136 @@
+// The training engine against PyTorch (tests/oracle/gen_train_fixtures.py, transformers'
+// Llama, Qwen2 and Gemma 3 built from the same synthetic GGUF files): the loss and the gradient
+// of every parameter tensor on a packed, masked batch, then 10 AdamW steps with gradient
+// clipping and a warm-up + cosine schedule.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "edgelm/model.hpp"
+#include "edgelm/train.hpp"
+#include "support/family_models.hpp"
+#include "support/test_models.hpp"
+
+namespace edgelm {
+namespace {
+
+using nlohmann::json;
+
+const json& fixtures() {
+  static const json j = json::parse(test::read_file(test::fixture_path("train/grads.json")));
+  return j["families"];
+}
+
+std::shared_ptr<const Model> oracle_model(const std::string& name, const json& fx) {
+  const test::FamilySpec& spec = test::family_spec(name);
+  const std::string vocab = test::require_model(spec.vocab_file);
+  if (vocab.empty()) return nullptr;
+  const auto dir = std::filesystem::path(::testing::TempDir()) / "edgelm_train_oracle";
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / (name + ".gguf")).string();
+  char hash[32];
+  std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(test::write_family_model(spec, vocab, path)));
+  EXPECT_EQ(std::string(hash), fx["weights_hash"].get<std::string>()) << "the synthetic model differs from the oracle's";
+  auto model = Model::load(path);
+  std::filesystem::remove(path);
+  return model;
+}
+
+train::TokenBatch fixture_batch(const json& fx) {
+  train::TokenBatch b;
+  b.tokens = fx["sequences"].get<std::vector<std::vector<int32_t>>>();
+  b.targets = fx["targets"].get<std::vector<std::vector<int32_t>>>();
+  return b;
+}
+
+class PyTorch : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(PyTorch, LossAndEveryGradientMatch) {
+  const std::string name = GetParam();
+  ASSERT_TRUE(fixtures().contains(name)) << "run tests/oracle/gen_train_fixtures.py";
+  const json& fx = fixtures()[name];
+  const auto model = oracle_model(name, fx);
+  ASSERT_TRUE(model);
+  train::LanguageModel lm(model, 2);
+  const train::TokenBatch b = fixture_batch(fx);
+  ASSERT_EQ(b.n_targets(), fx["n_targets"].get<int64_t>());
+  const double loss = lm.loss(b, true);
+  const double want = fx["loss"].get<double>();
+  EXPECT_LT(std::abs(loss - want) / want, 1e-5) << "loss " << loss << ", PyTorch " << want;
+
+  double worst_norm = 0, worst_entry = 0;
+  std::string worst_norm_name, worst_entry_name;
+  size_t n_tensors = 0;
+  for (const auto& [tname, g] : fx["grads"].items()) {
+    train::Param* p = lm.find(tname);
+    ASSERT_NE(p, nullptr) << tname;
+    ++n_tensors;
+    double sq = 0;
+    for (float x : p->grad) sq += static_cast<double>(x) * x;
+    const double norm = std::sqrt(sq), want_norm = g["norm"].get<double>();
+    const double e_norm = std::abs(norm - want_norm) / want_norm;
+    if (e_norm > worst_norm) worst_norm = e_norm, worst_norm_name = tname;
+    EXPECT_LT(e_norm, 1e-4) << tname << ": gradient norm " << norm << ", PyTorch " << want_norm;
+    // Entries: error relative to the tensor's largest PyTorch entry (the sample holds its top 8).
+    const auto ids = g["ids"].get<std::vector<int64_t>>();
+    const auto vals = g["values"].get<std::vector<double>>();
+    double scale = 0;
+    for (double v : vals) scale = std::max(scale, std::abs(v));
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const double e = std::abs(p->grad[static_cast<size_t>(ids[i])] - vals[i]) / scale;
+      if (e > worst_entry) worst_entry = e, worst_entry_name = tname;
+      EXPECT_LT(e, 1e-4) << tname << "[" << ids[i] << "]: " << p->grad[static_cast<size_t>(ids[i])] << ", PyTorch " << vals[i];
+    }
+  }
+  EXPECT_EQ(n_tensors, lm.params().size()) << "the fixture and the model have different tensors";
+  std::printf("[ pytorch  ] %-7s loss %.7f (PyTorch %.7f); worst gradient norm error %.2g (%s), entry %.2g (%s)\n",
+              name.c_str(), loss, want, worst_norm, worst_norm_name.c_str(), worst_entry, worst_entry_name.c_str());
+}
+
+TEST_P(PyTorch, TenAdamWStepsGiveTheSameLosses) {
+  const std::string name = GetParam();
+  ASSERT_TRUE(fixtures().contains(name));
+  const json& fx = fixtures()[name];
+  const json& a = fx["adamw"];
+  const auto model = oracle_model(name, fx);
+  ASSERT_TRUE(model);
+  train::LanguageModel lm(model, 2);
+  const train::TokenBatch b = fixture_batch(fx);
+  const float lr = a["lr"].get<float>();
+  train::AdamW opt(lm.params(), {.lr = lr, .beta1 = a["betas"][0].get<float>(), .beta2 = a["betas"][1].get<float>(),
+                                 .eps = a["eps"].get<float>(), .weight_decay = a["weight_decay"].get<float>()});
+  const auto mult = a["lr_multipliers"].get<std::vector<double>>();
+  const auto want = a["losses"].get<std::vector<double>>();
+  const auto want_norms = a["grad_norms"].get<std::vector<double>>();
+  const std::vector<train::Param*> params = lm.params();
+  double worst = 0;
+  for (size_t s = 0; s < want.size(); ++s) {
+    opt.zero_grad();
+    const double loss = lm.loss(b, true);
+    const double e = std::abs(loss - want[s]) / want[s];
+    worst = std::max(worst, e);
+    EXPECT_LT(e, 1e-5) << "step " << s << ": loss " << loss << ", PyTorch " << want[s];
+    const float norm = train::clip_grad_norm(params, a["clip"].get<float>());
+    EXPECT_LT(std::abs(norm - want_norms[s]) / want_norms[s], 1e-4) << "step " << s << ": gradient norm";
+    opt.set_lr(static_cast<float>(lr * mult[s]));
+    opt.step();
+  }
+  const double final_loss = lm.loss(b, false), want_final = a["final_loss"].get<double>();
+  const double e = std::abs(final_loss - want_final) / want_final;
+  worst = std::max(worst, e);
+  EXPECT_LT(e, 1e-5) << "after 10 steps: loss " << final_loss << ", PyTorch " << want_final;
+  std::printf("[ pytorch  ] %-7s 10 AdamW steps: loss %.4f -> %.4f, worst relative difference %.2g\n", name.c_str(),
+              want[0], final_loss, worst);
+}
+
+INSTANTIATE_TEST_SUITE_P(Oracle, PyTorch, ::testing::Values("llama", "qwen2", "gemma3"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace edgelm
