@@ -93,10 +93,9 @@ struct Head {
   // Early exit: the head reads the states after the backbone's first backbone_layers blocks
   // (and its output norm); 0: after all of them.
   int backbone_layers = 0;
-  // Fine-tuned copies of the backbone's top blocks (empty: the backbone is used as it is):
-  // blocks[i] replaces backbone block first_block + i; first_block + blocks.size() = the
-  // blocks used (backbone_layers, or all).
-  std::vector<train::TransformerBlock> blocks;
+  // Fine-tuned copies of every backbone tensor of blocks [first_block, blocks used), named as
+  // in the backbone's file ("blk.29.attn_q.weight"); empty: the backbone is used as it is.
+  std::vector<train::Param> blocks;
   int first_block = 0;
   int oos_index() const;    // index of "oos" in labels, -1 if absent
   int layers_used(const ModelConfig& c) const { return backbone_layers > 0 ? backbone_layers : c.n_layer; }
@@ -209,7 +208,7 @@ class Classifier {
   std::shared_ptr<const Model> model_;
   Head head_;
   std::unique_ptr<Session> session_;  // the frozen backbone, or the blocks below the fine-tuned ones
-  std::shared_ptr<void> tuned_;       // fine-tuned blocks: their thread pool
+  std::shared_ptr<train::LanguageModel> tuned_;  // the fine-tuned blocks and the output norm
   int max_batch_;
 };
 

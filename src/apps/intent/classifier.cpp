@@ -17,8 +17,7 @@ Classifier::Classifier(std::shared_ptr<const Model> model, Head head, const std:
     : model_(std::move(model)), head_(std::move(head)), max_batch_(std::clamp(max_batch, 1, 256)) {
   check_backbone(head_, *model_, model_sha256);
   if (!head_.blocks.empty()) {
-    tuned_ = std::make_shared<kernels::ThreadPool>(
-        n_threads > 0 ? n_threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
+    tuned_ = tuned_blocks(model_, head_, n_threads);
     session_ = frozen_session(model_, head_.first_block, kMaxTokens, max_batch_, n_threads);
     return;
   }
@@ -80,7 +79,7 @@ std::vector<Prediction> Classifier::classify_batch(std::span<const std::string> 
       size_t rows = 0;
       for (const auto& v : ids) rows += v.size();
       tuned.resize(rows * d);
-      tuned_states(session_.get(), *model_, head_, ids, tuned.data(), static_cast<kernels::ThreadPool*>(tuned_.get()));
+      tuned_states(session_.get(), *model_, *tuned_, ids, tuned.data());
       h = tuned;
     } else {
       h = session_->embed_batch(ids);

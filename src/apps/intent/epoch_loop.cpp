@@ -72,6 +72,7 @@ void EpochLoop::run(const EpochPlan& plan, size_t n_examples, train::Rng& rng, c
       rep.best_val_loss = st.val_loss;
       keep_best();
       head_.oos_threshold = 0;
+      if (before_save_) before_save_();
       save_head(head_, out_path_);  // the best checkpoint so far, written atomically
     }
     st.lr_reduced = step_schedules(st.val_loss);

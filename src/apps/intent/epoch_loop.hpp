@@ -54,6 +54,8 @@ class EpochLoop {
            const Evaluate& evaluate, const TrainCallbacks& cb, TrainReport& rep);
   // Puts the best checkpoint's values back into the params (none yet: leaves them).
   void restore_best();
+  // Called before each checkpoint is written (to copy trained values into the head).
+  void before_save(std::function<void()> fn) { before_save_ = std::move(fn); }
 
  private:
   bool step_schedules(double val_loss);
@@ -65,6 +67,7 @@ class EpochLoop {
   Head& head_;
   std::string out_path_;
   std::vector<std::vector<float>> best_;
+  std::function<void()> before_save_;
 };
 
 }  // namespace edgelm::intent

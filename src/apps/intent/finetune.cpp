@@ -1,16 +1,17 @@
 // Fine-tuning the backbone's top blocks with the head: the frozen part runs once (its output,
 // the residual stream entering the first trainable block, is kept as float16), then every
-// epoch runs the trainable blocks forward and backward in float32 over packed mini-batches.
+// epoch runs the trainable blocks forward and backward (train::LanguageModel: the engine's
+// forward pass on float32 copies, with its tape) over packed mini-batches.
 #include "apps/intent/finetune.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <thread>
 
 #include "apps/intent/epoch_loop.hpp"
 #include "edgelm/error.hpp"
 #include "kernels/kernels.hpp"
 #include "tensor/fp16.hpp"
-#include "train/block.hpp"
 
 namespace edgelm::intent {
 
@@ -47,14 +48,11 @@ TokenStates prefix_states(const std::shared_ptr<const Model>& model, int first_b
 // One packed mini-batch through the trainable blocks and the final norm.
 struct Packed {
   std::vector<int> lens;
-  std::vector<float> x;  // input rows
-  std::vector<std::vector<float>> ins;  // input of each block (trace), then of the final norm
-  std::vector<train::BlockTrace> traces;
+  std::vector<float> x;    // input rows
   std::vector<float> out;  // output rows of the final norm
 };
 
-void run_blocks(const Model& model, const Head& head, const TokenStates& s, std::span<const int> idx, Packed& p,
-                bool keep_trace, kernels::ThreadPool& pool) {
+void run_blocks(train::LanguageModel& lm, const TokenStates& s, std::span<const int> idx, Packed& p, bool record) {
   const int E = s.n_embd;
   p.lens.clear();
   size_t T = 0;
@@ -70,18 +68,8 @@ void run_blocks(const Model& model, const Head& head, const TokenStates& s, std:
     std::copy(rows.begin(), rows.end(), p.x.begin() + off * E);
     off += s.n_tokens(i);
   }
-  const size_t K = head.blocks.size();
-  p.traces.resize(keep_trace ? K : 0);
-  std::vector<float> cur = p.x;
-  for (size_t k = 0; k < K; ++k) {
-    const train::TransformerBlock& b = head.blocks[k];
-    train::block_forward(train::block_weights(b), b.shape(), cur.data(), p.lens, cur.data(),
-                         keep_trace ? &p.traces[k] : nullptr, &pool);
-  }
   p.out.resize(T * E);
-  const float* onorm = reinterpret_cast<const float*>(model.weights().output_norm.data);
-  train::rmsnorm_rows(cur.data(), onorm, static_cast<int64_t>(T), E, model.config().norm_eps, p.out.data());
-  p.ins.assign(1, std::move(cur));  // input of the final norm
+  lm.hidden_states(p.lens, p.x.data(), p.out.data(), record);
 }
 
 }  // namespace
@@ -107,25 +95,39 @@ void frozen_states(Session* frozen, const Model& model, std::span<const std::vec
   }
   const ModelConfig& c = model.config();
   const TensorView& emb = model.weights().token_embd;
+  const float scale = c.scale_embd ? std::sqrt(static_cast<float>(c.n_embd)) : 1.0f;  // Gemma
   for (const auto& q : seqs)
     for (int32_t id : q) {
       if (id < 0 || id >= c.n_vocab) throw Error("token id " + std::to_string(id) + " is outside the vocabulary");
       kernels::dequantize_row(emb.type, emb.row(id), out, c.n_embd);
+      for (int i = 0; i < c.n_embd; ++i) out[i] *= scale;
       out += c.n_embd;
     }
 }
 
-void tuned_states(Session* frozen, const Model& model, const Head& head, std::span<const std::vector<int32_t>> seqs,
-                  float* out, kernels::ThreadPool* pool) {
+std::shared_ptr<train::LanguageModel> tuned_blocks(const std::shared_ptr<const Model>& model, const Head& head,
+                                                   int n_threads) {
+  auto lm = std::make_shared<train::LanguageModel>(
+      model, train::LanguageModelOptions{
+                 .n_threads = n_threads > 0 ? n_threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency())),
+                 .n_layers = head.layers_used(model->config()),
+                 .first_block = head.first_block,
+                 .lm_head = false});
+  for (const train::Param& p : head.blocks) {
+    train::Param* q = lm->find(p.name);
+    if (!q || q->value.size() != p.value.size())
+      throw Error("the classifier head's tensor " + p.name + " does not fit the backbone", "retrain the head");
+    q->value = p.value;
+  }
+  return lm;
+}
+
+void tuned_states(Session* frozen, const Model& model, train::LanguageModel& tuned,
+                  std::span<const std::vector<int32_t>> seqs, float* out) {
   std::vector<int> lens;
   for (const auto& q : seqs) lens.push_back(static_cast<int>(q.size()));
   frozen_states(frozen, model, seqs, out);
-  for (const train::TransformerBlock& b : head.blocks)
-    train::block_forward(train::block_weights(b), b.shape(), out, lens, out, nullptr, pool);
-  int64_t T = 0;
-  for (int n : lens) T += n;
-  train::rmsnorm_rows(out, reinterpret_cast<const float*>(model.weights().output_norm.data), T,
-                      model.config().n_embd, model.config().norm_eps, out);
+  tuned.hidden_states(lens, out, out, false);
 }
 
 std::vector<float> train_unfrozen(const std::shared_ptr<const Model>& model, Head& head,
@@ -135,13 +137,11 @@ std::vector<float> train_unfrozen(const std::shared_ptr<const Model>& model, Hea
                                   const std::string& out_path) {
   // The options were checked by train_classifier.
   const ModelConfig& cfg = model->config();
-  (void)train::block_shape(cfg);  // Llama family only
   const int E = cfg.n_embd;
   const int used = head.layers_used(cfg);
   const int first = used - o.unfreeze;
   const int n_threads =
       o.features.n_threads > 0 ? o.features.n_threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  kernels::ThreadPool pool(n_threads);
 
   // --- the frozen part, once ---
   const auto t_feat = Clock::now();
@@ -172,19 +172,25 @@ std::vector<float> train_unfrozen(const std::shared_ptr<const Model>& model, Hea
   train::Rng rng(o.seed + 1);
   head.first_block = first;
   head.blocks.clear();
-  for (int l = first; l < used; ++l) head.blocks.push_back(train::load_block(*model, l, l));
+  const auto lm = tuned_blocks(model, head, n_threads);
   constexpr int kBatchRows = 32;  // examples per packed forward in evaluation
   Packed p;
 
+  // The blocks' tensors train; the output norm stays the backbone's.
   std::vector<train::Param*> head_params = head.net.params(), block_params, all;
-  for (auto& b : head.blocks)
-    for (train::Param* q : b.params()) block_params.push_back(q);
+  for (train::Param* q : lm->params())
+    if (q->name.starts_with("blk.")) block_params.push_back(q);
   all = head_params;
   all.insert(all.end(), block_params.begin(), block_params.end());
+  auto sync_head = [&] {  // the head file holds copies of the blocks' values
+    head.blocks.clear();
+    for (const train::Param* q : block_params) head.blocks.push_back({.name = q->name, .value = q->value, .shape = q->shape});
+  };
   train::AdamW opt(head_params, {.lr = head_lr, .weight_decay = o.weight_decay});
   train::AdamW opt_blocks(block_params, {.lr = o.block_lr, .weight_decay = 0.0f});
   train::ReduceLROnPlateau sched(o.lr_factor, o.lr_patience), sched_blocks(o.lr_factor, o.lr_patience, 1e-4f, 1e-8f);
   EpochLoop loop(all, {{&opt, &sched}, {&opt_blocks, &sched_blocks}}, o.patience, head, out_path);
+  loop.before_save(sync_head);
   double first_loss = 0, first_acc = 0;
 
   auto evaluate = [&](double& loss, double& acc) {
@@ -195,7 +201,7 @@ std::vector<float> train_unfrozen(const std::shared_ptr<const Model>& model, Hea
     for (size_t b = 0; b < y_va.size(); b += kBatchRows) {
       idx.clear();
       for (size_t i = b; i < std::min(y_va.size(), b + kBatchRows); ++i) idx.push_back(static_cast<int>(i));
-      run_blocks(*model, head, s_va, idx, p, false, pool);
+      run_blocks(*lm, s_va, idx, p, false);
       size_t off = 0;
       for (size_t j = 0; j < idx.size(); ++j) {
         const int i = idx[j];
@@ -212,10 +218,10 @@ std::vector<float> train_unfrozen(const std::shared_ptr<const Model>& model, Hea
     return probs;
   };
 
-  std::vector<float> logits(c), dlogits(c), dfin, dcur, dprev;
+  std::vector<float> logits(c), dlogits(c), dfin;
   train::ClassifierHead::Trace trace;
   auto train_batch = [&](std::span<const int> idx, float scale, double& loss_sum) {
-    run_blocks(*model, head, s_tr, idx, p, true, pool);
+    run_blocks(*lm, s_tr, idx, p, true);
     const size_t T = p.out.size() / E;
     dfin.assign(T * E, 0.0f);
     std::vector<float> dtok;
@@ -229,15 +235,7 @@ std::vector<float> train_unfrozen(const std::shared_ptr<const Model>& model, Hea
       std::copy(dtok.begin(), dtok.end(), dfin.begin() + (off + n_skip) * E);
       off += p.lens[j];
     }
-    dcur.resize(T * E);
-    dprev.resize(T * E);
-    train::rmsnorm_rows_backward(p.ins[0].data(), reinterpret_cast<const float*>(model->weights().output_norm.data),
-                                 dfin.data(), static_cast<int64_t>(T), E, model->config().norm_eps, dcur.data(),
-                                 nullptr);
-    for (size_t k = head.blocks.size(); k-- > 0;) {
-      train::block_backward(head.blocks[k], p.traces[k], dcur.data(), dprev.data(), &pool);
-      std::swap(dcur, dprev);
-    }
+    lm->backward_hidden(dfin.data());
   };
   // The frozen-backbone head is the checkpoint to beat.
   evaluate(first_loss, first_acc);
@@ -248,6 +246,7 @@ std::vector<float> train_unfrozen(const std::shared_ptr<const Model>& model, Hea
             .diverged_hint = "lower --lr or --block-lr"},
            y_tr.size(), rng, train_batch, evaluate, cb, rep);
   loop.restore_best();
+  sync_head();
   double loss = 0, acc = 0;
   std::vector<float> probs = evaluate(loss, acc);
   rep.block_train_seconds = seconds_since(t_train);

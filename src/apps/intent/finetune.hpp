@@ -30,10 +30,15 @@ std::unique_ptr<Session> frozen_session(const std::shared_ptr<const Model>& mode
 // session's n_seq of them): the frozen session's output, or the token embeddings without one.
 void frozen_states(Session* frozen, const Model& model, std::span<const std::vector<int32_t>> seqs, float* out);
 
+// The model's blocks [head.first_block, blocks used) and output norm as a trainable model
+// holding the head's fine-tuned values (head.blocks; none yet: the backbone's).
+std::shared_ptr<train::LanguageModel> tuned_blocks(const std::shared_ptr<const Model>& model, const Head& head,
+                                                   int n_threads);
+
 // Final hidden states (after the output norm, BOS row included) of packed token sequences:
-// the model's first head.first_block blocks (`frozen`, from frozen_session), then the head's
-// fine-tuned ones.
-void tuned_states(Session* frozen, const Model& model, const Head& head, std::span<const std::vector<int32_t>> seqs,
-                  float* out, kernels::ThreadPool* pool);
+// the model's first head.first_block blocks (`frozen`, from frozen_session), then the
+// fine-tuned ones (`tuned`, from tuned_blocks).
+void tuned_states(Session* frozen, const Model& model, train::LanguageModel& tuned,
+                  std::span<const std::vector<int32_t>> seqs, float* out);
 
 }  // namespace edgelm::intent

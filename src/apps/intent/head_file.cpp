@@ -1,6 +1,7 @@
 // A classifier head as its own GGUF: edgelm.classifier.* metadata plus F32 tensors.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -33,14 +34,12 @@ std::vector<float> read(const gguf::File& f, const std::string& name, int64_t ne
     if (!std::isfinite(x)) throw Error("classifier head '" + f.path() + "': tensor " + name + " holds a non-finite value", "retrain the head");
   return out;
 }
-// Stored shape (ne0, ne1) of a fine-tuned block's parameter: norm weights are d-vectors (ne1 = 1),
-// matrices have the block's input width as ne0.
-std::pair<int64_t, int64_t> block_param_shape(const train::Param& p, const train::BlockShape& b, int d) {
-  if (p.value.size() == static_cast<size_t>(d)) return {d, 1};
-  const int64_t n_in = p.name.ends_with("attn_output") ? int64_t{b.n_head} * b.head_dim
-                       : p.name.ends_with("ffn_down")  ? b.n_ff
-                                                       : d;
-  return {n_in, static_cast<int64_t>(p.value.size()) / n_in};
+// A head tensor "cls.blk.<i>.<name>" is the fine-tuned copy of backbone tensor
+// "blk.<i>.<name>"; heads whose block tensors lack the ".weight" suffix name them as well.
+std::string backbone_name(const std::string& head_name) {
+  std::string n = head_name.substr(4);
+  if (!n.ends_with(".weight") && !n.ends_with(".bias")) n += ".weight";
+  return n;
 }
 }  // namespace
 
@@ -77,26 +76,10 @@ void save_head(const Head& head, const std::string& path) {
   add(w, head.net.w2.name, head.net.w2.value, {h > 0 ? h : d, c});
   add(w, head.net.b2.name, head.net.b2.value, {c});
   if (!head.blocks.empty()) {
-    const train::BlockShape& b = head.blocks.front().shape();
-    w.set_u32(key("blocks.count"), static_cast<uint32_t>(head.blocks.size()));
     w.set_u32(key("blocks.first"), static_cast<uint32_t>(head.first_block));
-    w.set_u32(key("blocks.n_head"), static_cast<uint32_t>(b.n_head));
-    w.set_u32(key("blocks.n_head_kv"), static_cast<uint32_t>(b.n_head_kv));
-    w.set_u32(key("blocks.head_dim"), static_cast<uint32_t>(b.head_dim));
-    w.set_u32(key("blocks.n_ff"), static_cast<uint32_t>(b.n_ff));
-    w.set_u32(key("blocks.n_rot"), static_cast<uint32_t>(b.n_rot));
-    w.set_f32(key("blocks.rope_freq_base"), b.rope_base);
-    w.set_f32(key("blocks.rope_freq_scale"), b.rope_scale);
-    w.set_f32(key("blocks.norm_eps"), b.norm_eps);
-    w.set_bool(key("blocks.rope_neox"), b.rope_neox);
-    for (const train::TransformerBlock& blk : head.blocks)
-      for (const train::Param* p : const_cast<train::TransformerBlock&>(blk).params()) {
-        const auto [ne0, ne1] = block_param_shape(*p, b, d);
-        if (ne1 == 1)
-          add(w, p->name, p->value, {ne0});
-        else
-          add(w, p->name, p->value, {ne0, ne1});
-      }
+    for (const train::Param& p : head.blocks)
+      add(w, "cls." + p.name, p.value,
+          p.shape.empty() ? std::vector<int64_t>{static_cast<int64_t>(p.value.size())} : p.shape);
   }
   w.write(path);
 }
@@ -136,30 +119,15 @@ Head load_head(const std::string& path) {
   }
   h.net.w2.value = read(f, h.net.w2.name, hid > 0 ? hid : d, c);
   h.net.b2.value = read(f, h.net.b2.name, c, 1);
-  const uint32_t n_blocks = f.get_u32_or(key("blocks.count"), 0);
-  if (n_blocks > 0) {
-    train::BlockShape b;
-    b.n_embd = d;
-    b.n_head = static_cast<int>(f.get_u32(key("blocks.n_head")));
-    b.n_head_kv = static_cast<int>(f.get_u32(key("blocks.n_head_kv")));
-    b.head_dim = static_cast<int>(f.get_u32(key("blocks.head_dim")));
-    b.n_ff = static_cast<int>(f.get_u32(key("blocks.n_ff")));
-    b.n_rot = static_cast<int>(f.get_u32(key("blocks.n_rot")));
-    b.rope_base = f.get_f32(key("blocks.rope_freq_base"));
-    b.rope_scale = f.get_f32(key("blocks.rope_freq_scale"));
-    b.norm_eps = f.get_f32(key("blocks.norm_eps"));
-    b.rope_neox = f.get_bool(key("blocks.rope_neox"));
-    if (b.n_head <= 0 || b.n_head_kv <= 0 || b.n_head % b.n_head_kv != 0 || b.head_dim <= 0 || b.n_ff <= 0 ||
-        b.n_head > 4096 || b.head_dim > 4096 || b.n_ff > 1 << 20 || n_blocks > 4096)
-      throw Error("classifier head '" + path + "' has an invalid block shape", "the file is damaged; retrain it");
-    h.first_block = static_cast<int>(f.get_u32(key("blocks.first")));
-    for (uint32_t i = 0; i < n_blocks; ++i) {
-      h.blocks.emplace_back(b, h.first_block + static_cast<int>(i));
-      for (train::Param* p : h.blocks.back().params()) {
-        const auto [ne0, ne1] = block_param_shape(*p, b, d);
-        p->value = read(f, p->name, ne0, ne1);
-      }
-    }
+  h.first_block = static_cast<int>(f.get_u32_or(key("blocks.first"), 0));
+  for (const gguf::TensorInfo& info : f.tensors()) {
+    if (!info.name.starts_with("cls.blk.")) continue;
+    train::Param p;
+    p.name = backbone_name(info.name);
+    for (int d = 0; d < 4; ++d)
+      if (d == 0 || info.ne[d] > 1) p.shape.push_back(info.ne[d]);
+    p.value = read(f, info.name, info.ne[0], info.ne[1] * info.ne[2] * info.ne[3]);
+    h.blocks.push_back(std::move(p));
   }
   return h;
 }
@@ -175,12 +143,22 @@ void check_backbone(const Head& head, const Model& model, const std::string& mod
                     model.config().name + "', which has " + std::to_string(model.config().n_layer),
                 "the file is damaged; retrain the head on this backbone");
   if (!head.blocks.empty()) {
-    const ModelConfig& c = model.config();
-    const train::BlockShape& b = head.blocks.front().shape();
-    if (c.gemma_block || head.first_block + static_cast<int>(head.blocks.size()) != head.layers_used(c) ||
-        b.n_head != c.n_head || b.n_head_kv != c.n_head_kv || b.head_dim != c.head_dim || b.n_ff != c.n_ff ||
-        b.n_rot != c.n_rot)
-      throw Error("the classifier head's fine-tuned blocks do not fit backbone '" + c.name + "'",
+    // Every tensor of the fine-tuned blocks, and nothing else, with the backbone's sizes.
+    const int used = head.layers_used(model.config());
+    size_t expected = 0;
+    bool fits = head.first_block >= 0 && head.first_block < used;
+    for (const gguf::TensorInfo& info : model.file().tensors()) {
+      if (!info.name.starts_with("blk.")) continue;
+      const int blk = std::atoi(info.name.c_str() + 4);
+      if (blk < head.first_block || blk >= used) continue;
+      ++expected;
+      const auto it = std::find_if(head.blocks.begin(), head.blocks.end(),
+                                   [&](const train::Param& p) { return p.name == info.name; });
+      const int64_t n = info.ne[0] * info.ne[1] * info.ne[2] * info.ne[3];
+      fits = fits && it != head.blocks.end() && static_cast<int64_t>(it->value.size()) == n;
+    }
+    if (!fits || expected != head.blocks.size())
+      throw Error("the classifier head's fine-tuned blocks do not fit backbone '" + model.config().name + "'",
                   "the file is damaged; retrain the head on this backbone");
   }
 }

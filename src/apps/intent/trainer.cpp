@@ -158,8 +158,6 @@ TrainReport train_classifier(const std::shared_ptr<const Model>& model, const st
     if (!(o.block_lr > 0) || !(o.block_lr < 1)) throw Error("--block-lr must be a positive number below 1");
     if (o.unfreeze_epochs < 1 || o.unfreeze_epochs > 100000)
       throw Error("--unfreeze-epochs must be between 1 and 100000");
-    if (model->config().gemma_block)
-      throw Error("--unfreeze supports Llama-family backbones only", "use --unfreeze 0 with this backbone");
   }
   const float fixed_threshold = parse_threshold(o.oos_threshold);
   if (out_path.empty()) throw Error("no output file", "pass -o head.gguf");
