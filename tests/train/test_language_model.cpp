@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -13,24 +12,10 @@
 #include "edgelm/model.hpp"
 #include "edgelm/session.hpp"
 #include "edgelm/train.hpp"
-#include "support/family_models.hpp"
-#include "support/test_models.hpp"
+#include "train/train_support.hpp"
 
 namespace edgelm {
 namespace {
-
-std::shared_ptr<const Model> family_model(const std::string& name) {
-  const test::FamilySpec& spec = test::family_spec(name);
-  const std::string vocab = test::require_model(spec.vocab_file);
-  if (vocab.empty()) return nullptr;
-  const auto dir = std::filesystem::path(::testing::TempDir()) / "edgelm_train";
-  std::filesystem::create_directories(dir);
-  const std::string path = (dir / (name + ".gguf")).string();
-  test::write_family_model(spec, vocab, path);
-  auto model = Model::load(path);
-  std::filesystem::remove(path);  // the weights stay mapped
-  return model;
-}
 
 // Sequences longer than the sliding windows (8), each target the next token, the first three
 // positions masked as a chat prompt is.
@@ -53,7 +38,7 @@ class Train : public ::testing::TestWithParam<std::string> {};
 class FiniteDifferences : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Train, TapedForwardGivesTheInferenceLogits) {
-  const auto model = family_model(GetParam());
+  const auto model = test::load_family_model(GetParam());
   ASSERT_TRUE(model);
   const int V = model->config().n_vocab;
   train::LanguageModel lm(model, 2);
@@ -84,7 +69,7 @@ TEST_P(Train, TapedForwardGivesTheInferenceLogits) {
 // For each tensor, the derivative of the loss along its own gradient direction, by central
 // differences, equals the gradient's norm.
 TEST_P(FiniteDifferences, GradientOfEveryTensorMatchesTheLoss) {
-  const auto model = family_model(GetParam());
+  const auto model = test::load_family_model(GetParam());
   ASSERT_TRUE(model);
   train::LanguageModel lm(model, 2);
   const train::TokenBatch b = make_batch(model->config().n_vocab, {7, 10}, 11);
