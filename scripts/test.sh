@@ -44,7 +44,7 @@ run_suite() {  # name, build dir, build target ("" for all), ctest exclude regex
   [ "$rc" = 0 ] || status=1
 }
 
-run_suite release build "" "" -DCMAKE_BUILD_TYPE=Release
+run_suite release build "" "" -DCMAKE_BUILD_TYPE=Release -DEDGELM_TEST_OPT=-O1
 if [ "$quick" = 0 ]; then
   # Under the sanitizers the whole-model runs are 5-10x slower and add no new code paths: keep
   # one oracle prompt, leave the end-to-end CLI runs, the whole-model quantization and
@@ -56,11 +56,12 @@ if [ "$quick" = 0 ]; then
   # ten AdamW steps); its other families and PyTorch checks run under the sanitizers.
   # -O1 -g1 (line tables): the sanitizer build was half of CI's time at -O2 -g (773 s of ~29 min
   # on 2 cores); -O1 -g1 compiles the heaviest file in 25 s instead of 47, and reports still
-  # carry file:line. Only the GoogleTest binaries are built: the tool itself would be compiled
+  # carry file:line; the tests' own code is compiled at -O0 (EDGELM_TEST_OPT). Only the
+  # GoogleTest binaries are built: the tool itself would be compiled
   # for the end-to-end tests, which stay in the release run.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-    run_suite sanitize build-sanitize edgelm_unit_tests '^cli[.]|SmolLM2Oracle[.].*/([1-9]|1[0-9])$|Types/Model(Quant|QuantImatrix|Perplexity|Greedy)[.]|Gemma3LlamaCpp|KvQ8[.]PredictsAsTheF16CacheDoesOnRealText|Unfreeze[.]LearnsReproduciblyAndClassifies|FiniteDifferences[.].*/gemma2?$|TenAdamWStepsGiveTheSameLosses/gemma3' \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_SANITIZE=ON \
+    run_suite sanitize build-sanitize edgelm_unit_tests '^cli[.]|SmolLM2Oracle[.].*/([1-9]|1[0-9])$|Types/Model(Quant|QuantImatrix|Perplexity|Greedy)[.]|Gemma3LlamaCpp|KvQ8[.]PredictsAsTheF16CacheDoesOnRealText|Unfreeze[.]LearnsReproduciblyAndClassifies|FiniteDifferences[.].*/gemma2?( |$)|TenAdamWStepsGiveTheSameLosses/gemma3' \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_SANITIZE=ON -DEDGELM_TEST_OPT=-O0 \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
 
   echo "=== anomaly detector: freestanding Cortex-M4F build"

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   edgelm::cli::add_perplexity_command(app);
   edgelm::cli::add_imatrix_command(app);
   edgelm::cli::add_train_classifier_command(app);
+  edgelm::cli::add_finetune_command(app);
   edgelm::cli::add_classify_command(app);
   edgelm::cli::add_car_command(app);
   if (argc > 1 && argv[1][0] != '-') {  // CLI11 would only say "A subcommand is required"

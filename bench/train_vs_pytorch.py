@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Full fine-tuning throughput, edgelm against PyTorch eager, on the same model and batch.
+
+Both train every weight of the model in float32 with AdamW and gradient clipping on batches of
+B sequences of T tokens (plain text cut into T-token windows) and report tokens/s of forward +
+backward + optimizer update, at each thread count; peak RSS of each run is read with
+/usr/bin/time -v. PyTorch loads the same GGUF through transformers (dequantized to float32).
+
+    python3 bench/train_vs_pytorch.py [--model PATH] [--batch 8] [--ctx 256] [--steps 2] [--threads 1,2]
+
+Needs `scripts/install-deps.sh --oracle` (torch, transformers, gguf) and a built edgelm.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def peak_rss_mib(stderr):
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
+    return int(m.group(1)) / 1024 if m else float("nan")
+
+
+def torch_worker(args):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(args.worker_threads)
+    d, f = os.path.dirname(args.model), os.path.basename(args.model)
+    tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
+    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, torch_dtype=torch.float32)
+    model.train()
+    ids = tok(open(args.text).read(), return_tensors="pt").input_ids[0]
+    n = args.batch * args.ctx
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    times = []
+    for s in range(args.steps + 1):  # the first step warms up
+        x = ids[(s * n) % (len(ids) - n):][:n].view(args.batch, args.ctx)
+        t0 = time.perf_counter()
+        loss = model(input_ids=x, labels=x).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad()
+        times.append(time.perf_counter() - t0)
+    print(json.dumps({"tokens_per_s": n * args.steps / sum(times[1:])}))
+
+
+def run_timed(cmd, env=None):
+    r = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{r.stderr[-2000:]}")
+    return r.stdout, peak_rss_mib(r.stderr)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default=os.path.expanduser("~/.cache/edgelm/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+    ap.add_argument("--edgelm", default=os.path.join(ROOT, "build", "src", "cli", "edgelm"))
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--ctx", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--worker-threads", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--text", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return torch_worker(args)
+
+    tmp = tempfile.mkdtemp(prefix="edgelm-train-bench-")
+    # Enough text for steps + 1 batches of batch x ctx tokens (the essays fixture, repeated).
+    essays = open(os.path.join(ROOT, "tests", "fixtures", "text", "essays.txt")).read()
+    text = os.path.join(tmp, "train.txt")
+    with open(text, "w") as f:
+        f.write(essays * 8)
+    rows = []
+    for t in [int(x) for x in args.threads.split(",")]:
+        # edgelm: one epoch over exactly `steps` batches (the first is not timed apart: the
+        # epoch's tokens/s include it, which favours PyTorch).
+        n_tok = args.batch * args.ctx * args.steps
+        words = open(text).read().split()
+        part = os.path.join(tmp, f"part{t}.txt")
+        out = os.path.join(tmp, "out.gguf")
+        # the text cut to about n_tok tokens (1.3 tokens per word is typical for English BPE)
+        with open(part, "w") as f:
+            f.write(" ".join(words[: int(n_tok / 1.3)]))
+        so, rss_e = run_timed([args.edgelm, "finetune", "-m", args.model, "--train", part, "-o", out, "--full",
+                               "--epochs", "1", "--batch", str(args.batch), "--ctx", str(args.ctx), "--lr", "1e-5",
+                               "--out-type", "f32", "-t", str(t)])
+        m = re.search(r"([0-9.]+) tokens/s", so)
+        e_tps = float(m.group(1)) if m else float("nan")
+        env = dict(os.environ, OMP_NUM_THREADS=str(t), MKL_NUM_THREADS=str(t))
+        so, rss_p = run_timed([sys.executable, os.path.abspath(__file__), "--worker", "--worker-threads", str(t),
+                               "--model", args.model, "--batch", str(args.batch), "--ctx", str(args.ctx),
+                               "--steps", str(args.steps), "--text", text], env=env)
+        p_tps = json.loads(so.strip().splitlines()[-1])["tokens_per_s"]
+        rows.append((t, e_tps, p_tps, rss_e, rss_p))
+    print(f"model {os.path.basename(args.model)}, batch {args.batch} x {args.ctx} tokens, float32, AdamW + clipping")
+    print("| threads | edgelm tokens/s | PyTorch tokens/s | ratio | edgelm peak RSS (MiB) | PyTorch peak RSS (MiB) |")
+    print("|---|---|---|---|---|---|")
+    for t, e, p, re_, rp in rows:
+        print(f"| {t} | {e:.1f} | {p:.1f} | {e / p:.2f}x | {re_:.0f} | {rp:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+// edgelm finetune: train every weight of a language model on chat or text data.
+#include <cmath>
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "cli/progress_line.hpp"
+#include "edgelm/error.hpp"
+#include "edgelm/finetune.hpp"
+#include "edgelm/model.hpp"
+
+namespace edgelm::cli {
+namespace {
+
+struct FinetuneArgs {
+  std::string model = "smollm2";
+  std::string train, val, out;
+  std::string out_type = "f16";
+  bool full = false;
+  LmDataOptions data;
+  FinetuneOptions o;
+};
+
+void run(FinetuneArgs& a) {
+  if (!a.full) throw Error("only full fine-tuning is available", "pass --full (every weight is trained)");
+  if (a.out_type != "f16" && a.out_type != "f32") throw Error("--out-type must be f16 or f32");
+  a.o.f16 = a.out_type == "f16";
+  auto model = Model::load(a.model);
+  const std::vector<LmExample> train = load_lm_data(*model, a.train, a.data);
+  const std::vector<LmExample> val = a.val.empty() ? std::vector<LmExample>{} : load_lm_data(*model, a.val, a.data);
+  int64_t n_tokens = 0, n_targets = 0;
+  for (const auto& e : train) {
+    n_tokens += static_cast<int64_t>(e.tokens.size());
+    for (int32_t t : e.targets) n_targets += t >= 0;
+  }
+  std::printf("fine-tuning %s (%.1f M parameters): %zu training examples (%lld tokens, %lld trained), %zu validation\n",
+              model->config().name.c_str(), static_cast<double>(model->n_params()) / 1e6, train.size(),
+              static_cast<long long>(n_tokens), static_cast<long long>(n_targets), val.size());
+  std::fflush(stdout);
+  ProgressLine progress("training");
+  FinetuneCallbacks cb;
+  cb.on_step = [&](int64_t done, int64_t total, double loss) {
+    char detail[96];
+    std::snprintf(detail, sizeof detail, "update %lld/%lld  loss %.4f", static_cast<long long>(done),
+                  static_cast<long long>(total), loss);
+    progress.update(static_cast<double>(done) / static_cast<double>(total), detail);
+  };
+  cb.on_epoch = [&](const FinetuneEpoch& e) {
+    progress.finish();
+    std::printf("epoch %3d  train loss %.4f", e.epoch, e.train_loss);
+    if (std::isfinite(e.val_loss)) std::printf("  val loss %.4f  val perplexity %.2f", e.val_loss, std::exp(e.val_loss));
+    std::printf("  %.1f s  %.0f tokens/s\n", e.seconds, e.tokens_per_second);
+    std::fflush(stdout);
+  };
+  const FinetuneReport r = finetune(model, train, val, a.out, a.o, cb);
+  progress.finish();
+  if (std::isfinite(r.initial_val_loss))
+    std::printf("validation loss %.4f before, %.4f after\n", r.initial_val_loss, r.epochs.back().val_loss);
+  std::printf("%lld updates; model written to %s (%s)\n", static_cast<long long>(r.updates), a.out.c_str(),
+              a.out_type.c_str());
+}
+
+}  // namespace
+
+void add_finetune_command(CLI::App& app) {
+  auto a = std::make_shared<FinetuneArgs>();
+  CLI::App* cmd = app.add_subcommand("finetune", "fine-tune every weight of a language model on chat or text data");
+  cmd->add_option("-m,--model", a->model, "base GGUF file, or a model-cache name")->capture_default_str();
+  cmd->add_option("--train", a->train,
+                  "training data: JSON Lines ({\"messages\": [...]} or {\"text\": ...}) or a plain text file")->required();
+  cmd->add_option("--val", a->val, "validation data (same formats)");
+  cmd->add_option("-o,--output", a->out, "model file to write (GGUF)")->required();
+  cmd->add_flag("--full", a->full, "train every weight (full fine-tuning)");
+  cmd->add_option("--epochs", a->o.epochs, "passes over the training data")->check(Range(1, 100000))->capture_default_str();
+  cmd->add_option("--lr", a->o.lr, "AdamW learning rate")->capture_default_str();
+  cmd->add_option("--batch", a->o.batch, "sequences per step")->check(Range(1, 4096))->capture_default_str();
+  cmd->add_option("--ctx", a->data.n_ctx, "longest sequence in tokens")->check(Range(2, 1 << 20))->capture_default_str();
+  cmd->add_option("--grad-accum", a->o.grad_accum, "steps per optimizer update")->check(Range(1, 4096))->capture_default_str();
+  cmd->add_option("--schedule", a->o.schedule, "constant, or cosine (to 0 at the end)")->capture_default_str();
+  cmd->add_option("--warmup", a->o.warmup, "updates of linear learning-rate warm-up")->check(Range(0, 1 << 30))->capture_default_str();
+  cmd->add_option("--clip", a->o.clip, "gradient-norm clipping (0: off)")->check(Range(0.0, 1e6))->capture_default_str();
+  cmd->add_option("--weight-decay", a->o.weight_decay, "AdamW decoupled weight decay (matrices only)")->capture_default_str();
+  cmd->add_option("--seed", a->o.seed, "random seed (example order)")->capture_default_str();
+  cmd->add_option("--chat-format", a->data.chat_format, "chatml, llama3 or gemma (default: the model's)");
+  cmd->add_option("--out-type", a->out_type, "f16 (matrices; norms stay f32) or f32")->capture_default_str();
+  cmd->add_option("-t,--threads", a->o.n_threads, "threads (0: all cores)")->check(Range(0, 256))->capture_default_str();
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace edgelm::cli
