@@ -41,5 +41,5 @@ if [ "${1:-}" = "--oracle" ]; then
       nvidia-cusparselt-cu13==0.8.1 nvidia-nccl-cu13==2.30.7 nvidia-nvshmem-cu13==3.7.2
     python3 -c 'import torch' 2>/dev/null || python3 -m pip install -q torch==2.15.0
   fi
-  python3 -m pip install -q transformers==5.25.0
+  python3 -m pip install -q transformers==5.25.0 accelerate  # accelerate: transformers loads GGUF with it (bench)
 fi
