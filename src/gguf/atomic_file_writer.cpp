@@ -110,19 +110,25 @@ AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
   remove_stale_temporaries(path_);
   // O_EXCL with a random name instead of mkstemp: mkstemp creates mode 0600, while open() applies
   // the user's umask to 0666 like any other newly written file.
+  // Each name is published for the signal handler before the file is created: a signal that
+  // arrives just after open() must find it (removing a name that was never created is harmless).
+  int err = 0;
   for (int attempt = 0; attempt < 16 && fd_ < 0; ++attempt) {
     temp_path_ = path_ + ".tmp." + random_suffix();
+    signal_slot_ = publish(temp_path_);
     do {
       fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     } while (fd_ < 0 && errno == EINTR);
-    if (fd_ < 0 && errno != EEXIST) break;
+    if (fd_ >= 0) break;
+    err = errno;
+    unpublish(signal_slot_);
+    signal_slot_ = -1;
+    if (err != EEXIST) break;
   }
   if (fd_ < 0) {
-    const int err = errno;
     temp_path_.clear();  // nothing of ours to remove
     fail("cannot create a temporary file next to it", err);
   }
-  signal_slot_ = publish(temp_path_);
 }
 
 AtomicFileWriter::~AtomicFileWriter() {
