@@ -68,6 +68,7 @@ struct AdamWOptions {
   float beta2 = 0.999f;
   float eps = 1e-8f;
   float weight_decay = 0.01f;  // decoupled: w -= lr * wd * w, only for params with decay=true
+  int n_threads = 1;           // threads of step() (each element's update is independent)
 };
 
 class AdamW {

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/kernels.hpp"
+
 namespace edgelm::kernels {
 
 void rmsnorm_backward(const float* x, const float* w, const float* dy, int64_t n, float eps, float* dx, float* dw) {
@@ -181,41 +183,114 @@ void attention_weights(const float* q, const float* k, size_t k_stride, int64_t 
   }
 }
 
-void matmul_backward_input(const float* dy, size_t dy_stride, const float* w, int64_t n_out, int64_t n_in, int64_t t0,
-                           int64_t t1, float* dx, size_t dx_stride, bool accumulate) {
-  // Sums over blocks of rows first, then the blocks' sums: a vocabulary of 262k rows summed
-  // in one float accumulator would lose about 1e-4 relative.
-  constexpr int64_t kBlock = 256;
-  std::vector<float> part(static_cast<size_t>(n_in));
-  for (int64_t t = t0; t < t1; ++t) {
-    float* __restrict__ xt = dx + static_cast<size_t>(t) * dx_stride;
-    const float* dyt = dy + static_cast<size_t>(t) * dy_stride;
-    if (!accumulate) std::fill_n(xt, n_in, 0.0f);
-    for (int64_t b = 0; b < n_out; b += kBlock) {
-      float* __restrict__ acc = part.data();
-      std::fill_n(acc, n_in, 0.0f);
-      for (int64_t r = b; r < std::min(n_out, b + kBlock); ++r) {
-        const float a = dyt[r];
-        if (a == 0.0f) continue;
-        const float* __restrict__ wr = w + static_cast<size_t>(r) * n_in;
-        for (int64_t c = 0; c < n_in; ++c) acc[c] += a * wr[c];
+namespace {
+// Scores of queries [i0, i1) against keys [j_lo, i1) into s (ld floats a row), scaled and
+// capped as attention_score, masked entries -inf. Returns nothing; `g` (when not null) gets
+// each entry's cap derivative scale * (1 - tanh^2) (scale alone without a cap).
+void seq_scores(const SeqAttention& a, int64_t i0, int64_t i1, int64_t j_lo, float* s, size_t ld, float* g) {
+  const int64_t rows = i1 - i0, nk = i1 - j_lo;
+  gemm({.trans_b = true, .K = a.head_dim, .a = a.q + i0 * a.q_stride, .lda = a.q_stride, .b = a.k + j_lo * a.k_stride,
+        .ldb = a.k_stride, .c = s, .ldc = ld, .m0 = 0, .m1 = rows, .n0 = 0, .n1 = nk});
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t i = i0 + r;
+    const int64_t first = a.window > 0 ? std::max<int64_t>(0, i - a.window + 1) : 0;
+    float* sr = s + r * ld;
+    float* gr = g ? g + r * ld : nullptr;
+    for (int64_t j = 0; j < nk; ++j) {
+      const int64_t pos = j_lo + j;
+      if (pos < first || pos > i) {
+        sr[j] = -__builtin_huge_valf();
+        if (gr) gr[j] = 0.0f;
+        continue;
       }
-      for (int64_t c = 0; c < n_in; ++c) xt[c] += acc[c];
+      double z = sr[j];
+      if (a.softcap > 0) {
+        const double t = std::tanh(z / a.softcap);
+        z = a.softcap * t;
+        if (gr) gr[j] = static_cast<float>(a.scale * (1.0 - t * t));
+      } else if (gr) {
+        gr[j] = a.scale;
+      }
+      sr[j] = static_cast<float>(a.scale * z);
     }
   }
 }
 
+int64_t seq_key_start(const SeqAttention& a, int64_t i0) {
+  return a.window > 0 ? std::max<int64_t>(0, i0 - a.window + 1) : 0;
+}
+}  // namespace
+
+void attention_forward_seq(const SeqAttention& a, float* out, size_t out_stride, std::vector<float>& scratch) {
+  const size_t ld = static_cast<size_t>(a.n);
+  scratch.resize(static_cast<size_t>(kSeqAttnRows) * ld);
+  float* p = scratch.data();
+  for (int64_t i0 = 0; i0 < a.n; i0 += kSeqAttnRows) {
+    const int64_t i1 = std::min(a.n, i0 + kSeqAttnRows), j_lo = seq_key_start(a, i0), nk = i1 - j_lo;
+    seq_scores(a, i0, i1, j_lo, p, ld, nullptr);
+    for (int64_t r = 0; r < i1 - i0; ++r) {
+      float* pr = p + r * ld;
+      float m = -__builtin_huge_valf();
+      for (int64_t j = 0; j < nk; ++j) m = std::max(m, pr[j]);
+      double sum = 0;
+      for (int64_t j = 0; j < nk; ++j) sum += std::exp(pr[j] - m);
+      const float lse = static_cast<float>(m + std::log(sum));
+      a.lse[(i0 + r) * a.lse_stride] = lse;
+      for (int64_t j = 0; j < nk; ++j) pr[j] = std::exp(pr[j] - lse);
+    }
+    gemm({.K = nk, .a = p, .lda = ld, .b = a.v + j_lo * a.v_stride, .ldb = a.v_stride, .c = out + i0 * out_stride,
+          .ldc = out_stride, .m0 = 0, .m1 = i1 - i0, .n0 = 0, .n1 = a.head_dim});
+  }
+}
+
+void attention_backward_seq(const SeqAttention& a, const float* dout, size_t dout_stride, float* dq, size_t dq_stride,
+                            float* dk, float* dv, std::vector<float>& scratch) {
+  // P = exp(S - lse); dP = dO V^T; dS = P (dP - rowsum(P dP)) g; dV += P^T dO; dQ = dS K;
+  // dK += dS^T Q, with g the derivative of the capped, scaled score.
+  const size_t ld = static_cast<size_t>(a.n), blk = static_cast<size_t>(kSeqAttnRows) * ld;
+  scratch.resize(3 * blk);
+  float *p = scratch.data(), *dp = p + blk, *g = dp + blk;
+  for (int64_t i0 = 0; i0 < a.n; i0 += kSeqAttnRows) {
+    const int64_t i1 = std::min(a.n, i0 + kSeqAttnRows), rows = i1 - i0, j_lo = seq_key_start(a, i0), nk = i1 - j_lo;
+    seq_scores(a, i0, i1, j_lo, p, ld, g);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float lse = a.lse[(i0 + r) * a.lse_stride];
+      float* pr = p + r * ld;
+      for (int64_t j = 0; j < nk; ++j) pr[j] = std::exp(pr[j] - lse);
+    }
+    gemm({.trans_b = true, .K = a.head_dim, .a = dout + i0 * dout_stride, .lda = dout_stride,
+          .b = a.v + j_lo * a.v_stride, .ldb = a.v_stride, .c = dp, .ldc = ld, .m0 = 0, .m1 = rows, .n0 = 0, .n1 = nk});
+    gemm({.trans_a = true, .K = rows, .a = p, .lda = ld, .b = dout + i0 * dout_stride, .ldb = dout_stride,
+          .c = dv + j_lo * a.v_stride, .ldc = a.v_stride, .accumulate = true, .m0 = 0, .m1 = nk, .n0 = 0,
+          .n1 = a.head_dim});
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* pr = p + r * ld;
+      float* dr = dp + r * ld;
+      const float* gr = g + r * ld;
+      double pdp = 0;
+      for (int64_t j = 0; j < nk; ++j) pdp += static_cast<double>(pr[j]) * dr[j];
+      for (int64_t j = 0; j < nk; ++j) dr[j] = static_cast<float>(pr[j] * (dr[j] - pdp) * gr[j]);
+    }
+    gemm({.K = nk, .a = dp, .lda = ld, .b = a.k + j_lo * a.k_stride, .ldb = a.k_stride, .c = dq + i0 * dq_stride,
+          .ldc = dq_stride, .m0 = 0, .m1 = rows, .n0 = 0, .n1 = a.head_dim});
+    gemm({.trans_a = true, .K = rows, .a = dp, .lda = ld, .b = a.q + i0 * a.q_stride, .ldb = a.q_stride,
+          .c = dk + j_lo * a.k_stride, .ldc = a.k_stride, .accumulate = true, .m0 = 0, .m1 = nk, .n0 = 0,
+          .n1 = a.head_dim});
+  }
+}
+
+void matmul_backward_input(const float* dy, size_t dy_stride, const float* w, int64_t n_out, int64_t n_in, int64_t t0,
+                           int64_t t1, float* dx, size_t dx_stride, bool accumulate) {
+  // dx_t = sum_r dy_t[r] W[r]: A = dy (tokens x n_out), B = W (n_out x n_in).
+  gemm({.K = n_out, .a = dy, .lda = dy_stride, .b = w, .ldb = static_cast<size_t>(n_in), .c = dx, .ldc = dx_stride,
+        .accumulate = accumulate, .m0 = t0, .m1 = t1, .n0 = 0, .n1 = n_in});
+}
+
 void matmul_backward_weight(const float* dy, size_t dy_stride, const float* x, size_t x_stride, int64_t n_tok,
                             int64_t n_in, int64_t r0, int64_t r1, float* dw) {
-  for (int64_t r = r0; r < r1; ++r) {
-    float* __restrict__ wr = dw + static_cast<size_t>(r) * n_in;
-    for (int64_t t = 0; t < n_tok; ++t) {
-      const float a = dy[static_cast<size_t>(t) * dy_stride + r];
-      if (a == 0.0f) continue;
-      const float* __restrict__ xt = x + static_cast<size_t>(t) * x_stride;
-      for (int64_t c = 0; c < n_in; ++c) wr[c] += a * xt[c];
-    }
-  }
+  // dW[r] += sum_t dy_t[r] x_t: A(r, t) = dy[t][r] (transposed), B = x (tokens x n_in).
+  gemm({.trans_a = true, .K = n_tok, .a = dy, .lda = dy_stride, .b = x, .ldb = x_stride, .c = dw,
+        .ldc = static_cast<size_t>(n_in), .accumulate = true, .m0 = r0, .m1 = r1, .n0 = 0, .n1 = n_in});
 }
 
 void LogSumExp::add(const float* x, int64_t n) {
@@ -226,7 +301,7 @@ void LogSumExp::add(const float* x, int64_t n) {
     sum = max == -__builtin_huge_valf() ? 0.0 : sum * std::exp(static_cast<double>(max) - m);
     max = m;
   }
-  for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(x[i]) - max);
+  for (int64_t i = 0; i < n; ++i) sum += std::exp(x[i] - max);  // float exp (< 1 ulp), summed in double
 }
 
 float LogSumExp::value() const { return static_cast<float>(max + std::log(sum)); }
@@ -234,9 +309,9 @@ float LogSumExp::value() const { return static_cast<float>(max + std::log(sum));
 void xent_backward_chunk(const float* logits, int64_t n, float logsumexp, int64_t target, float scale,
                          float* dlogits) {
   for (int64_t i = 0; i < n; ++i) {
-    double g = std::exp(static_cast<double>(logits[i]) - logsumexp);
-    if (i == target) g -= 1.0;
-    dlogits[i] = static_cast<float>(scale * g);
+    float g = std::exp(logits[i] - logsumexp);
+    if (i == target) g -= 1.0f;
+    dlogits[i] = scale * g;
   }
 }
 

@@ -11,6 +11,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace edgelm::kernels {
 
@@ -59,10 +60,38 @@ float attention_head(const float* q, const float* k, size_t k_stride, const floa
 void attention_weights(const float* q, const float* k, size_t k_stride, int64_t n, int64_t head_dim, float scale,
                        float softcap, float lse, float* p);
 
+// Causal attention of one query head over one whole sequence at once, for training: query i
+// (position i, row i of q) attends keys and values [first(i), i], first(i) = 0, or with a
+// sliding window of `window` > 0 positions max(0, i - window + 1). Scores as attention_head's
+// (rounded to float), p = exp(s - lse) with lse rounded to float, so that the backward pass
+// recomputes exactly the weights the forward used. Matrix products through kernels::gemm over
+// blocks of kSeqAttnRows queries; `scratch` is resized as needed.
+inline constexpr int64_t kSeqAttnRows = 64;
+struct SeqAttention {
+  int64_t n = 0, head_dim = 0;
+  float scale = 1, softcap = 0;
+  int64_t window = 0;
+  const float* q = nullptr;
+  size_t q_stride = 0;
+  const float* k = nullptr;
+  size_t k_stride = 0;
+  const float* v = nullptr;
+  size_t v_stride = 0;
+  float* lse = nullptr;  // one per query, lse_stride apart: written by forward, read by backward
+  size_t lse_stride = 1;
+};
+// out row i (out_stride floats apart) = sum_j p_ij v_j.
+void attention_forward_seq(const SeqAttention& a, float* out, size_t out_stride, std::vector<float>& scratch);
+// Given dL/d(out): dq written (dq_stride apart); dk, dv (k_stride / v_stride apart, as k and v)
+// accumulated.
+void attention_backward_seq(const SeqAttention& a, const float* dout, size_t dout_stride, float* dq, size_t dq_stride,
+                            float* dk, float* dv, std::vector<float>& scratch);
+
 // The two transposed products of y = W x (W: n_out rows of n_in floats, y_t = W x_t), float32:
 //   matmul_backward_input:  dx_t (+)= W^T dy_t for tokens [t0, t1)  (written, or added to)
 //   matmul_backward_weight: dW[r] += sum_t dy_t[r] x_t for rows [r0, r1) of W
 // Threads split tokens for the first and rows for the second, so neither has shared writes.
+// Both are kernels::gemm (its blocked float32 sums).
 void matmul_backward_input(const float* dy, size_t dy_stride, const float* w, int64_t n_out, int64_t n_in, int64_t t0,
                            int64_t t1, float* dx, size_t dx_stride, bool accumulate);
 void matmul_backward_weight(const float* dy, size_t dy_stride, const float* x, size_t x_stride, int64_t n_tok,

@@ -181,6 +181,8 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
   ops(type).to_float(src, dst, n);
 }
 
+void gemm(const GemmArgs& g) { simd::best().flt.gemm(g); }
+
 void matmul_rows(const TensorView& w, const std::byte* xq, size_t xq_stride, float* y,
                  size_t y_stride, int64_t n_tok, int64_t r0, int64_t r1) {
   const simd::KernelSet& ks = simd::best();

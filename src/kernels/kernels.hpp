@@ -50,6 +50,33 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n);
 void matmul_rows(const TensorView& w, const std::byte* xq, size_t xq_stride, float* y,
                  size_t y_stride, int64_t n_tok, int64_t r0, int64_t r1);
 
+// A float32 matrix product over a block of C: C(m, n) = [C(m, n) +] sum_k A(m, k) B(k, n)
+// for m in [m0, m1), n in [n0, n1), where
+//   A(m, k) = a[m * lda + k], or a[k * lda + m] when trans_a;
+//   B(k, n) = b[k * ldb + n], or b[n * ldb + k] when trans_b;
+//   C(m, n) = c[m * ldc + n].
+// The training engine's three products are its three forms: y = x W^T (trans_b),
+// dx = dy W, dW += dy^T x (trans_a). Each element is summed in k order within blocks of
+// kGemmKBlock, whose partial sums are then added in order, so the result does not depend on
+// how [m0, m1) x [n0, n1) is split between threads.
+inline constexpr int64_t kGemmKBlock = 256;
+struct GemmArgs {
+  bool trans_a = false, trans_b = false;
+  int64_t K = 0;
+  const float* a = nullptr;
+  size_t lda = 0;
+  const float* b = nullptr;
+  size_t ldb = 0;
+  float* c = nullptr;
+  size_t ldc = 0;
+  bool accumulate = false;  // C += ... (else C = ...)
+  int64_t m0 = 0, m1 = 0, n0 = 0, n1 = 0;
+};
+// With the best SIMD set (simd::FloatKernels::gemm), on the calling thread.
+void gemm(const GemmArgs& g);
+// Scalar reference: each element's sum in double, in k order.
+void gemm_reference(const GemmArgs& g);
+
 // --- element-wise ops (float32) ---
 // out = x / sqrt(mean(x^2) + eps) * w   (w may be null: no scale)
 void rmsnorm(const float* x, const float* w, float* out, int64_t n, float eps);

@@ -230,4 +230,15 @@ const TypeOps* reference_ops(DType t) {
   }
 }
 
+void gemm_reference(const GemmArgs& g) {
+  for (int64_t m = g.m0; m < g.m1; ++m)
+    for (int64_t n = g.n0; n < g.n1; ++n) {
+      double sum = g.accumulate ? g.c[m * g.ldc + n] : 0.0;
+      for (int64_t k = 0; k < g.K; ++k)
+        sum += static_cast<double>(g.trans_a ? g.a[k * g.lda + m] : g.a[m * g.lda + k]) *
+               (g.trans_b ? g.b[n * g.ldb + k] : g.b[k * g.ldb + n]);
+      g.c[m * g.ldc + n] = static_cast<float>(sum);
+    }
+}
+
 }  // namespace edgelm::kernels

@@ -73,6 +73,8 @@ struct FloatKernels {
   // dst[i] = f32_to_fp16(src[i]) (the KV-cache store).
   void (*to_f16)(const float* src, uint16_t* dst, int64_t n);
   AttendFn attend;
+  // kernels::gemm (kernels.hpp): packed panels, a register tile of 6 rows x 2 vectors.
+  void (*gemm)(const GemmArgs& g);
 };
 
 struct KernelSet {

@@ -13,6 +13,7 @@
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/simd_float.cpp"
+#include "hwy/aligned_allocator.h"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "hwy/contrib/math/math-inl.h"
@@ -120,6 +121,162 @@ HWY_INLINE VF Reduce16(const VF* a) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// GEMM (kernels::gemm): C = [C +] op(A) op(B) in the loop nest of a packed matrix product.
+// B is packed per (k block, column block) into panels of kGemmNR columns, k-major; A per (row
+// block, k block) into panels of kGemmMR rows, k-major; a register tile of kGemmMR rows x
+// kGemmNR columns (two vectors) then runs down a panel pair with one broadcast and two
+// multiply-adds per row and k. Panels are zero-padded, so the tile never reads past its data;
+// a tile that overhangs C is stored through a buffer.
+constexpr int64_t kGemmMR = 6;
+constexpr int64_t kGemmNR = 2 * static_cast<int64_t>(hn::MaxLanes(DF()));
+constexpr int64_t kGemmMC = 16 * kGemmMR;   // rows of A per packed block (L2)
+constexpr int64_t kGemmNC = 256 * kGemmNR;  // columns of B per packed block (L3)
+
+// A's rows [i0, i0 + mc) and k range [k0, k0 + kc) into panels of kGemmMR rows.
+void GemmPackA(const GemmArgs& g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* out) {
+  for (int64_t ip = 0; ip < mc; ip += kGemmMR) {
+    const int64_t rows = std::min(kGemmMR, mc - ip);
+    float* panel = out + ip * kc;
+    if (g.trans_a) {  // A(m, k) runs along m: copy kGemmMR contiguous floats per k
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = g.a + (k0 + k) * g.lda + i0 + ip;
+        float* dst = panel + k * kGemmMR;
+        int64_t r = 0;
+        for (; r < rows; ++r) dst[r] = src[r];
+        for (; r < kGemmMR; ++r) dst[r] = 0.0f;
+      }
+    } else {
+      for (int64_t r = 0; r < kGemmMR; ++r) {
+        if (r < rows) {
+          const float* src = g.a + (i0 + ip + r) * g.lda + k0;
+          for (int64_t k = 0; k < kc; ++k) panel[k * kGemmMR + r] = src[k];
+        } else {
+          for (int64_t k = 0; k < kc; ++k) panel[k * kGemmMR + r] = 0.0f;
+        }
+      }
+    }
+  }
+}
+
+// B's k range [k0, k0 + kc) and columns [j0, j0 + nc) into panels of kGemmNR columns.
+void GemmPackB(const GemmArgs& g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) {
+  const DF df;
+  const size_t L = hn::Lanes(df);
+  for (int64_t jp = 0; jp < nc; jp += kGemmNR) {
+    const int64_t cols = std::min(kGemmNR, nc - jp);
+    float* panel = out + jp * kc;
+    if (!g.trans_b) {  // B(k, n) runs along n
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = g.b + (k0 + k) * g.ldb + j0 + jp;
+        float* dst = panel + k * kGemmNR;
+        if (cols == kGemmNR) {
+          hn::Store(hn::LoadU(df, src), df, dst);
+          hn::Store(hn::LoadU(df, src + L), df, dst + L);
+        } else {
+          int64_t c = 0;
+          for (; c < cols; ++c) dst[c] = src[c];
+          for (; c < kGemmNR; ++c) dst[c] = 0.0f;
+        }
+      }
+    } else {  // B(k, n) = b[n * ldb + k]: each column is a row of b
+      for (int64_t c = 0; c < kGemmNR; ++c) {
+        if (c < cols) {
+          const float* src = g.b + (j0 + jp + c) * g.ldb + k0;
+          for (int64_t k = 0; k < kc; ++k) panel[k * kGemmNR + c] = src[k];
+        } else {
+          for (int64_t k = 0; k < kc; ++k) panel[k * kGemmNR + c] = 0.0f;
+        }
+      }
+    }
+  }
+}
+
+// The register tile: C[0..rows) x [0..cols) = [C +] panel_a^T panel_b over kc.
+HWY_NOINLINE void GemmTile(int64_t kc, const float* HWY_RESTRICT pa, const float* HWY_RESTRICT pb, size_t pb_stride,
+                           float* c, size_t ldc, int64_t rows, int64_t cols, bool add) {
+  const DF df;
+  const size_t L = hn::Lanes(df);
+  VF acc0[kGemmMR], acc1[kGemmMR];
+  for (int r = 0; r < kGemmMR; ++r) acc0[r] = acc1[r] = hn::Zero(df);
+  for (int64_t k = 0; k < kc; ++k) {
+    const VF b0 = hn::LoadU(df, pb);
+    const VF b1 = hn::LoadU(df, pb + L);
+    for (int r = 0; r < kGemmMR; ++r) {
+      const VF a = hn::Set(df, pa[r]);
+      acc0[r] = hn::MulAdd(a, b0, acc0[r]);
+      acc1[r] = hn::MulAdd(a, b1, acc1[r]);
+    }
+    pa += kGemmMR;
+    pb += pb_stride;
+  }
+  if (rows == kGemmMR && cols == kGemmNR) {
+    for (int r = 0; r < kGemmMR; ++r) {
+      float* cr = c + r * ldc;
+      if (add) {
+        hn::StoreU(hn::Add(hn::LoadU(df, cr), acc0[r]), df, cr);
+        hn::StoreU(hn::Add(hn::LoadU(df, cr + L), acc1[r]), df, cr + L);
+      } else {
+        hn::StoreU(acc0[r], df, cr);
+        hn::StoreU(acc1[r], df, cr + L);
+      }
+    }
+    return;
+  }
+  HWY_ALIGN float tile[kGemmMR * kGemmNR];
+  for (int r = 0; r < kGemmMR; ++r) {
+    hn::Store(acc0[r], df, tile + r * kGemmNR);
+    hn::Store(acc1[r], df, tile + r * kGemmNR + L);
+  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) c[r * ldc + j] = add ? c[r * ldc + j] + tile[r * kGemmNR + j] : tile[r * kGemmNR + j];
+}
+
+void Gemm(const GemmArgs& g) {
+  const int64_t M = g.m1 - g.m0, N = g.n1 - g.n0;
+  if (M <= 0 || N <= 0) return;
+  if (g.K <= 0) {
+    if (!g.accumulate)
+      for (int64_t m = g.m0; m < g.m1; ++m) std::fill_n(g.c + m * g.ldc + g.n0, N, 0.0f);
+    return;
+  }
+  const int64_t kc_max = std::min(kGemmKBlock, g.K);
+  const int64_t nc_max = std::min(kGemmNC, (N + kGemmNR - 1) / kGemmNR * kGemmNR);
+  const int64_t mc_max = std::min(kGemmMC, (M + kGemmMR - 1) / kGemmMR * kGemmMR);
+  thread_local hwy::AlignedFreeUniquePtr<float[]> pack_a, pack_b;
+  thread_local size_t cap_a = 0, cap_b = 0;
+  const size_t need_a = static_cast<size_t>(mc_max * kc_max), need_b = static_cast<size_t>(nc_max * kc_max);
+  if (cap_a < need_a) pack_a = hwy::AllocateAligned<float>(cap_a = need_a);
+  if (cap_b < need_b) pack_b = hwy::AllocateAligned<float>(cap_b = need_b);
+  for (int64_t j0 = g.n0; j0 < g.n1; j0 += kGemmNC) {
+    const int64_t nc = std::min(kGemmNC, g.n1 - j0);
+    for (int64_t k0 = 0; k0 < g.K; k0 += kGemmKBlock) {
+      const int64_t kc = std::min(kGemmKBlock, g.K - k0);
+      const bool add = g.accumulate || k0 > 0;
+      // B's whole panels are read in place where its rows run along n (and their stride is not
+      // a multiple of 1 KiB, whose rows would share L1 sets); the rest is packed.
+      const bool direct = !g.trans_b && g.ldb % 256 != 0;
+      const int64_t packed_from = direct ? nc / kGemmNR * kGemmNR : 0;
+      if (packed_from < nc) GemmPackB(g, k0, kc, j0 + packed_from, nc - packed_from, pack_b.get());
+      for (int64_t i0 = g.m0; i0 < g.m1; i0 += kGemmMC) {
+        const int64_t mc = std::min(kGemmMC, g.m1 - i0);
+        GemmPackA(g, i0, mc, k0, kc, pack_a.get());
+        for (int64_t jp = 0; jp < nc; jp += kGemmNR) {
+          const bool in_place = jp < packed_from;
+          const float* pb = in_place ? g.b + k0 * g.ldb + j0 + jp : pack_b.get() + (jp - packed_from) * kc;
+          const size_t pb_stride = in_place ? g.ldb : static_cast<size_t>(kGemmNR);
+          for (int64_t ip = 0; ip < mc; ip += kGemmMR)
+            GemmTile(kc, pack_a.get() + ip * kc, pb, pb_stride, g.c + (i0 + ip) * g.ldc + j0 + jp, g.ldc,
+                     std::min(kGemmMR, mc - ip), std::min(kGemmNR, nc - jp), add);
+        }
+      }
+    }
+  }
+}
+
+// Float32 weights times at least this many tokens go through Gemm.
+constexpr int64_t kGemmMinTokens = 4;
+
+// ---------------------------------------------------------------------------------------------
 // Dot products: w and x of the same float type.
 enum class FKind { F32, F16, BF16 };
 
@@ -182,6 +339,14 @@ void MatmulF(const TensorView& w, const std::byte* xq, size_t xq_stride, float* 
   constexpr int R = 4;
   const int64_t n = w.ne[0];
   const size_t rb = w.row_bytes();
+  if constexpr (K == FKind::F32) {
+    if (n_tok >= kGemmMinTokens) {  // y = x W^T as a packed matrix product
+      Gemm({.trans_b = true, .K = n, .a = reinterpret_cast<const float*>(xq), .lda = xq_stride / sizeof(float),
+            .b = reinterpret_cast<const float*>(w.data), .ldb = static_cast<size_t>(n), .c = y, .ldc = y_stride,
+            .m0 = 0, .m1 = n_tok, .n0 = r0, .n1 = r1});
+      return;
+    }
+  }
   for (int64_t t = 0; t < n_tok; ++t) {
     const std::byte* x = xq + t * xq_stride;
     float* yt = y + t * y_stride;
@@ -510,6 +675,7 @@ const simd::FloatKernels* GetFloatKernels() {
     f.add = Add;
     f.to_f16 = ToF16;
     f.attend = Attend;
+    f.gemm = Gemm;
     return f;
   }();
   return &k;

@@ -88,7 +88,9 @@ ForwardPass::ForwardPass(const ModelConfig& config, const ModelWeights& weights,
     if (e.logits) out_rows_.push_back(t);
     if (tape_ && e.pos > 0 && (t == 0 || batch[t - 1].seq != e.seq || batch[t - 1].pos != e.pos - 1))
       throw Error("internal: a taped batch must hold whole sequences, each from position 0 in order");
+    if (tape_ && e.pos == 0) seq_start_.push_back(t);
   }
+  if (tape_) seq_start_.push_back(N);
   if (s.seam.first_block < 0 || s.seam.first_block > n_layer() || (s.seam.first_block > 0 && !s.seam.residual_in))
     throw Error("internal: a pass that starts after block 0 needs the residual stream entering it");
   if (tape_) tape_->prepare(c, s.seam.first_block, n_layer(), N);
@@ -151,16 +153,25 @@ void ForwardPass::attention(int il, int ith, int nth) {
   // on a 512-token prompt, 3/4 of the work).
   const bool grouped = N * NKV >= 2 * nth;
   const int64_t per_tok = grouped ? NKV : NH;
-  for (int64_t item = ith; item < N * per_tok; item += nth) {
-    const int64_t t = item / per_tok, u = item % per_tok;
-    const int64_t hq = grouped ? u * group : u, nq = grouped ? group : 1, hk = hq / group;
-    if (tape_)
-      attend_taped(il, t, hq, nq, hk, scores);
-    else
+  if (tape_) {  // items of (sequence, query head)
+    const int64_t n_seq = static_cast<int64_t>(seq_start_.size()) - 1;
+    for (int64_t item = ith; item < n_seq * NH; item += nth) {
+      const int64_t sq = item / NH, h = item % NH, t0 = seq_start_[sq], t1 = seq_start_[sq + 1];
+      attend_taped(il, t0, t1 - t0, h);
+      if (o.fused)
+        for (int64_t t = t0; t < t1; ++t)
+          kernels::ops(o.type).from_float(s_.att.data() + t * q_dim + h * HD,
+                                          o.data + t * o.stride + row_size(o.type, h * HD), HD);
+    }
+  } else {
+    for (int64_t item = ith; item < N * per_tok; item += nth) {
+      const int64_t t = item / per_tok, u = item % per_tok;
+      const int64_t hq = grouped ? u * group : u, nq = grouped ? group : 1, hk = hq / group;
       attend_heads(il, t, hq, nq, hk, scores, ith);
-    if (o.fused)
-      kernels::ops(o.type).from_float(s_.att.data() + t * q_dim + hq * HD, o.data + t * o.stride + row_size(o.type, hq * HD),
-                                      nq * HD);
+      if (o.fused)
+        kernels::ops(o.type).from_float(s_.att.data() + t * q_dim + hq * HD,
+                                        o.data + t * o.stride + row_size(o.type, hq * HD), nq * HD);
+    }
   }
   pool_.barrier();
   complete_own_input(ith, nth, L.wo, o, s_.att.data(), q_dim);
@@ -486,18 +497,19 @@ void ForwardPass::record(std::vector<float>& dst, const float* src, size_t src_s
   for (int64_t t = t0; t < t1; ++t) std::copy_n(src + t * src_stride, width, dst.data() + t * width);
 }
 
-void ForwardPass::attend_taped(int il, int64_t t, int64_t hq, int64_t nq, int64_t hk, float* scores) const {
+void ForwardPass::attend_taped(int il, int64_t t0, int64_t len, int64_t h) const {
   ActivationTape::Block& b = tape_->block(il);
-  const BatchEntry& e = batch_[t];
-  const int64_t first = c_.is_swa(il) && e.pos >= c_.n_swa ? e.pos - c_.n_swa + 1 : 0;
-  const int64_t j0 = t - e.pos + first, n = e.pos + 1 - first;  // batch rows of the keys it sees
-  for (int64_t h = hq; h < hq + nq; ++h) {
-    float* out = s_.att.data() + t * q_dim + h * HD;
-    b.lse[t * NH + h] = kernels::attention_head(b.q.data() + t * q_dim + h * HD, b.k.data() + j0 * kv_dim + hk * HD,
-                                                static_cast<size_t>(kv_dim), b.v.data() + j0 * kv_dim + hk * HD,
-                                                static_cast<size_t>(kv_dim), n, HD, kq_scale, c_.attn_softcap, scores, out);
-    std::copy_n(out, HD, b.att.data() + t * q_dim + h * HD);
-  }
+  const int64_t hk = h / group;
+  thread_local std::vector<float> scratch;
+  kernels::SeqAttention a{.n = len, .head_dim = HD, .scale = kq_scale, .softcap = c_.attn_softcap,
+                          .window = c_.is_swa(il) ? c_.n_swa : 0,
+                          .q = b.q.data() + t0 * q_dim + h * HD, .q_stride = static_cast<size_t>(q_dim),
+                          .k = b.k.data() + t0 * kv_dim + hk * HD, .k_stride = static_cast<size_t>(kv_dim),
+                          .v = b.v.data() + t0 * kv_dim + hk * HD, .v_stride = static_cast<size_t>(kv_dim),
+                          .lse = b.lse.data() + t0 * NH + h, .lse_stride = static_cast<size_t>(NH)};
+  float* out = s_.att.data() + t0 * q_dim + h * HD;
+  kernels::attention_forward_seq(a, out, static_cast<size_t>(q_dim), scratch);
+  for (int64_t t = 0; t < len; ++t) std::copy_n(out + t * q_dim, HD, b.att.data() + (t0 + t) * q_dim + h * HD);
 }
 
 // on_matmul_input: thread 0 reports a product's float input once it is complete (the other

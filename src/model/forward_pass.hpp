@@ -114,8 +114,8 @@ class ForwardPass {
   // --- the seam ---
   // Rows [t0, t1) of this thread's token share, `width` floats each, copied onto the tape.
   void record(std::vector<float>& dst, const float* src, size_t src_stride, int64_t width, int ith, int nth) const;
-  // Exact float32 attention of query heads [hq, hq + nq) of token t over the tape's keys.
-  void attend_taped(int il, int64_t t, int64_t hq, int64_t nq, int64_t hk, float* scores) const;
+  // Exact float32 attention of query head h over the taped sequence of batch rows [t0, t0 + len).
+  void attend_taped(int il, int64_t t0, int64_t len, int64_t h) const;
   void report(int ith, std::initializer_list<const TensorView*> ws, const float* x, int64_t rows, int64_t cols) const;
   void adapt(int il, Projection p, const float* x, size_t x_stride, int64_t n_in, float* y, size_t y_stride,
              int64_t n_tok, int64_t r0, int64_t r1) const {
@@ -145,6 +145,7 @@ class ForwardPass {
   size_t swa_rope_off;
   float q_scale, kq_scale, embd_scale;
   std::vector<int64_t> out_rows_;  // batch entries that want logits, in order
+  std::vector<int64_t> seq_start_;  // taped batch: the first row of each sequence, then N
 };
 
 }  // namespace edgelm

@@ -42,7 +42,7 @@ int64_t TokenBatch::n_targets() const {
 namespace {
 
 constexpr int64_t kRowAlign = 16;
-constexpr int64_t kLossChunk = 32;  // tokens whose logits are held at once
+constexpr int64_t kLossChunk = 128;  // tokens whose logits are held at once
 
 const float* fdata(const TensorView& t) { return reinterpret_cast<const float*>(t.data); }
 
@@ -61,6 +61,10 @@ struct LanguageModel::Impl {
   std::vector<BatchEntry> entries;
   std::vector<float> hidden;  // final norm output of every token
   bool taped = false;         // the last pass was recorded
+  struct Work {
+    std::vector<float> dx, dh, dtmp, dxn, act, dact, dgate, dup, datt, dq, dk, dv;
+  } work;                     // the backward pass's buffers
+  std::vector<float> dhidden;
 
   int first = 0, end = 0;      // blocks run: [first, end)
   bool lm_head = true;
@@ -250,7 +254,7 @@ double LanguageModel::Impl::output_loss(const TokenBatch& b, float* dhidden, flo
   const size_t xrow = row_size(xt, E);
   std::vector<std::byte> xq(static_cast<size_t>(kLossChunk) * xrow);
   std::vector<float> x(static_cast<size_t>(kLossChunk) * E), logits(static_cast<size_t>(kLossChunk) * V);
-  std::vector<float> capped;  // one row's soft-capped logits, for the cap's backward
+  std::vector<double> row_loss(static_cast<size_t>(kLossChunk));
   float* dW = dhidden ? grad(w.output) : nullptr;
   double total = 0;
   for (size_t j0 = 0; j0 < rows.size(); j0 += kLossChunk) {
@@ -263,24 +267,29 @@ double LanguageModel::Impl::output_loss(const TokenBatch& b, float* dhidden, flo
       auto [r0, r1] = kernels::split_range_aligned(V, ith, nth, kRowAlign);
       if (r0 < r1) kernels::matmul_rows(w.output, xq.data(), xrow, logits.data(), static_cast<size_t>(V), n, r0, r1);
     });
-    for (int64_t j = 0; j < n; ++j) {
-      float* l = logits.data() + j * V;
-      if (c.final_softcap > 0)
-        for (int64_t r = 0; r < V; ++r) l[r] = std::tanh(l[r] / c.final_softcap) * c.final_softcap;
-      if (logits_out) std::copy_n(l, V, logits_out + rows[j0 + j] * V);
-      const int32_t target = tgt[j0 + j];
-      if (target < 0) {
-        if (dhidden) std::fill_n(l, V, 0.0f);
-        continue;
+    pool.run([&](int ith, int nth) {  // rows split; each row's loss kept apart, summed in order below
+      std::vector<float> capped;      // one row's soft-capped logits, for the cap's backward
+      for (int64_t j = ith; j < n; j += nth) {
+        float* l = logits.data() + j * V;
+        row_loss[j] = 0;
+        if (c.final_softcap > 0)
+          for (int64_t r = 0; r < V; ++r) l[r] = std::tanh(l[r] / c.final_softcap) * c.final_softcap;
+        if (logits_out) std::copy_n(l, V, logits_out + rows[j0 + j] * V);
+        const int32_t target = tgt[j0 + j];
+        if (target < 0) {
+          if (dhidden) std::fill_n(l, V, 0.0f);
+          continue;
+        }
+        kernels::LogSumExp lse;
+        lse.add(l, V);
+        row_loss[j] = static_cast<double>(lse.value()) - l[target];
+        if (!dhidden) continue;
+        if (c.final_softcap > 0) capped.assign(l, l + V);
+        kernels::xent_backward_chunk(l, V, lse.value(), target, scale, l);  // dlogits over the logits
+        if (c.final_softcap > 0) kernels::softcap_backward(capped.data(), l, V, c.final_softcap, l);
       }
-      kernels::LogSumExp lse;
-      lse.add(l, V);
-      total += static_cast<double>(lse.value()) - l[target];
-      if (!dhidden) continue;
-      if (c.final_softcap > 0) capped.assign(l, l + V);
-      kernels::xent_backward_chunk(l, V, lse.value(), target, scale, l);  // dlogits over the logits
-      if (c.final_softcap > 0) kernels::softcap_backward(capped.data(), l, V, c.final_softcap, l);
-    }
+    });
+    for (int64_t j = 0; j < n; ++j) total += row_loss[j];
     if (!dhidden) continue;
     // dW_out += dlogits^T x; dx = dlogits W_out, for the n rows of the chunk
     pool.run([&](int ith, int nth) {
@@ -289,10 +298,11 @@ double LanguageModel::Impl::output_loss(const TokenBatch& b, float* dhidden, flo
                                       r1, dW);
     });
     std::vector<float> dx(static_cast<size_t>(n) * E);
-    pool.run([&](int ith, int nth) {
-      auto [t0, t1] = kernels::split_range(n, ith, nth);
-      kernels::matmul_backward_input(logits.data(), static_cast<size_t>(V), fdata(w.output), V, E, t0, t1, dx.data(),
-                                     static_cast<size_t>(E), false);
+    pool.run([&](int ith, int nth) {  // dx = dlogits W_out, columns split (each thread reads its part of W_out)
+      auto [c0, c1] = kernels::split_range_aligned(E, ith, nth, kRowAlign);
+      kernels::gemm({.K = V, .a = logits.data(), .lda = static_cast<size_t>(V), .b = fdata(w.output),
+                     .ldb = static_cast<size_t>(E), .c = dx.data(), .ldc = static_cast<size_t>(E), .m0 = 0, .m1 = n,
+                     .n0 = c0, .n1 = c1});
     });
     for (int64_t j = 0; j < n; ++j) std::copy_n(dx.data() + j * E, E, dhidden + rows[j0 + j] * E);
   }
@@ -351,11 +361,16 @@ void LanguageModel::Impl::backward(const float* dhidden) {
     if (c.n_swa > 0) rope_table(c, entries[t].pos, true, lcos.data() + t * half_rot, lsin.data() + t * half_rot);
   }
 
-  std::vector<float> dx(static_cast<size_t>(N * E)), dh(dx.size()), dtmp(dx.size()), dxn(dx.size());
-  std::vector<float> act(static_cast<size_t>(N * FF)), dact(act.size()), dgate(act.size()), dup(act.size());
-  std::vector<float> datt(static_cast<size_t>(N * q_dim)), dq(datt.size());
-  std::vector<float> dk(static_cast<size_t>(N * kv_dim)), dv(dk.size());
-  std::vector<float> pbuf(static_cast<size_t>(pool.size()) * N);
+  // Work buffers, kept between steps (their pages are touched once).
+  auto& [dx, dh, dtmp, dxn, act, dact, dgate, dup, datt, dq, dk, dv] = work;
+  for (auto* v : {&dx, &dh, &dtmp, &dxn}) v->resize(static_cast<size_t>(N * E));
+  for (auto* v : {&act, &dact, &dgate, &dup}) v->resize(static_cast<size_t>(N * FF));
+  for (auto* v : {&datt, &dq}) v->resize(static_cast<size_t>(N * q_dim));
+  for (auto* v : {&dk, &dv}) v->resize(static_cast<size_t>(N * kv_dim));
+  std::vector<int64_t> seq_start;  // the first row of each sequence, then N
+  for (int64_t t = 0; t < N; ++t)
+    if (entries[t].pos == 0) seq_start.push_back(t);
+  seq_start.push_back(N);
   std::vector<float> head(static_cast<size_t>(HD));
 
   // Final norm: dx = norm'(x_out)^T dhidden.
@@ -407,25 +422,24 @@ void LanguageModel::Impl::backward(const float* dhidden) {
     input_grad(dob, E, L.wo, datt.data(), false);
     std::fill(dk.begin(), dk.end(), 0.0f);
     std::fill(dv.begin(), dv.end(), 0.0f);
-    pool.run([&](int ith, int nth) {  // KV heads split: each thread owns its heads' dq, dk, dv columns
-      float* p = pbuf.data() + static_cast<size_t>(ith) * N;
-      for (int64_t hk = ith; hk < NKV; hk += nth)
-        for (int64_t t = 0; t < N; ++t) {
-          const BatchEntry& e = entries[t];
-          const int64_t first = c.is_swa(il) && e.pos >= c.n_swa ? e.pos - c.n_swa + 1 : 0;
-          const int64_t j0 = t - e.pos + first, n = e.pos + 1 - first;
-          const float* k = B.k.data() + j0 * kv_dim + hk * HD;
-          const float* v = B.v.data() + j0 * kv_dim + hk * HD;
-          for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
-            const float* q = B.q.data() + t * q_dim + h * HD;
-            kernels::attention_weights(q, k, static_cast<size_t>(kv_dim), n, HD, kq_scale, c.attn_softcap,
-                                       B.lse[t * NH + h], p);
-            kernels::attention_backward(q, k, static_cast<size_t>(kv_dim), v, static_cast<size_t>(kv_dim), p,
-                                        datt.data() + t * q_dim + h * HD, n, HD, kq_scale, c.attn_softcap,
-                                        dq.data() + t * q_dim + h * HD, dk.data() + j0 * kv_dim + hk * HD,
-                                        dv.data() + j0 * kv_dim + hk * HD);
-          }
+    pool.run([&](int ith, int nth) {  // items of (sequence, KV head): each owns its dq, dk, dv columns
+      thread_local std::vector<float> scratch;
+      const int64_t n_seq = static_cast<int64_t>(seq_start.size()) - 1;
+      for (int64_t item = ith; item < n_seq * NKV; item += nth) {
+        const int64_t sq = item / NKV, hk = item % NKV, t0 = seq_start[sq], len = seq_start[sq + 1] - t0;
+        for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
+          kernels::SeqAttention a{.n = len, .head_dim = HD, .scale = kq_scale, .softcap = c.attn_softcap,
+                                  .window = c.is_swa(il) ? c.n_swa : 0,
+                                  .q = B.q.data() + t0 * q_dim + h * HD, .q_stride = static_cast<size_t>(q_dim),
+                                  .k = B.k.data() + t0 * kv_dim + hk * HD, .k_stride = static_cast<size_t>(kv_dim),
+                                  .v = B.v.data() + t0 * kv_dim + hk * HD, .v_stride = static_cast<size_t>(kv_dim),
+                                  .lse = const_cast<float*>(B.lse.data()) + t0 * NH + h,
+                                  .lse_stride = static_cast<size_t>(NH)};
+          kernels::attention_backward_seq(a, datt.data() + t0 * q_dim + h * HD, static_cast<size_t>(q_dim),
+                                          dq.data() + t0 * q_dim + h * HD, static_cast<size_t>(q_dim),
+                                          dk.data() + t0 * kv_dim + hk * HD, dv.data() + t0 * kv_dim + hk * HD, scratch);
         }
+      }
     });
     // Back through the query scale, the rotation and the per-head norm, to W x + b.
     for (int64_t t = 0; t < N; ++t) {
@@ -478,9 +492,9 @@ double LanguageModel::loss(const TokenBatch& batch, bool backward) {
   Impl& m = *impl_;
   m.run_forward(batch);
   if (!backward) return m.output_loss(batch, nullptr, nullptr);
-  std::vector<float> dhidden(m.hidden.size(), 0.0f);
-  const double l = m.output_loss(batch, dhidden.data(), nullptr);
-  m.backward(dhidden.data());
+  m.dhidden.assign(m.hidden.size(), 0.0f);
+  const double l = m.output_loss(batch, m.dhidden.data(), nullptr);
+  m.backward(m.dhidden.data());
   return l;
 }
 

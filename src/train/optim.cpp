@@ -1,7 +1,9 @@
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <string>
+#include <thread>
 
 #include "edgelm/error.hpp"
 #include "edgelm/train.hpp"
@@ -66,14 +68,14 @@ void AdamW::step() {
   const float bc2 = 1.0f - static_cast<float>(std::pow(static_cast<double>(b2), static_cast<double>(t_)));
   const float step = opts_.lr / bc1;
   const float inv_sqrt_bc2 = 1.0f / std::sqrt(bc2);
-  for (size_t k = 0; k < params_.size(); ++k) {
+  // Elements [i0, i1) of param k.
+  auto update = [&](size_t k, size_t i0, size_t i1) {
     Param& p = *params_[k];
     float* m = m_[k].data();
     float* v = v_[k].data();
     const float decay = p.decay ? 1.0f - opts_.lr * opts_.weight_decay : 1.0f;
     const float center = p.decay_center;
-    const size_t n = p.value.size();
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = i0; i < i1; ++i) {
       const float g = p.grad[i];
       m[i] = b1 * m[i] + (1.0f - b1) * g;
       v[i] = b2 * v[i] + (1.0f - b2) * g * g;
@@ -81,7 +83,21 @@ void AdamW::step() {
       const float w = center == 0.0f ? p.value[i] * decay : (p.value[i] - center) * decay + center;
       p.value[i] = w - step * m[i] / denom;
     }
-  }
+  };
+  // Pieces of at most kPiece elements, dealt out to the threads in turn.
+  constexpr size_t kPiece = size_t{1} << 16;
+  std::vector<std::array<size_t, 3>> pieces;
+  for (size_t k = 0; k < params_.size(); ++k)
+    for (size_t i = 0; i < params_[k]->value.size(); i += kPiece)
+      pieces.push_back({k, i, std::min(params_[k]->value.size(), i + kPiece)});
+  const int nth = std::max(1, std::min(opts_.n_threads, static_cast<int>(pieces.size())));
+  auto work = [&](int ith) {
+    for (size_t j = static_cast<size_t>(ith); j < pieces.size(); j += static_cast<size_t>(nth))
+      update(pieces[j][0], pieces[j][1], pieces[j][2]);
+  };
+  std::vector<std::jthread> threads;
+  for (int ith = 1; ith < nth; ++ith) threads.emplace_back(work, ith);
+  work(0);
 }
 
 ReduceLROnPlateau::ReduceLROnPlateau(PlateauOptions o) : o_(o) {

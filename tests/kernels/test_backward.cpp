@@ -1,6 +1,7 @@
 // Each backward kernel against central finite differences of a float64 forward written here
 // from the op's definition: for L = sum_i dy_i f(x)_i, dL/dx from the kernel must match
 // (L(x + h e_j) - L(x - h e_j)) / 2h for every input j.
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <random>
@@ -229,6 +230,43 @@ TEST(Backward, Attention) {
     expect_close(dkh, numeric_grad([&](const Vec& x) { return fwd(qd, x, vhd); }, kh, dout), 1e-5, "dk");
     expect_close(dvh, numeric_grad([&](const Vec& x) { return fwd(qd, khd, x); }, vh, dout), 1e-5, "dv");
   }
+}
+
+// The whole-sequence attention (blocks of queries through gemm) against the per-query
+// references attention_head / attention_weights / attention_backward, query by query: with and
+// without a soft-cap and a sliding window, over more than one block of queries.
+TEST(Backward, SequenceAttentionEqualsThePerQueryReferences) {
+  const int64_t n = kSeqAttnRows + 37, hd = 16;
+  const size_t qs = 2 * hd, ks = 3 * hd;  // strided rows, as heads of a wider matrix
+  const float scale = 0.25f;
+  for (const float cap : {0.0f, 3.0f})
+    for (const int64_t window : {int64_t{0}, int64_t{20}}) {
+      const auto q = random_floats(n * qs, 31), k = random_floats(n * ks, 32), v = random_floats(n * ks, 33);
+      const auto dout = random_floats(n * hd, 34);
+      std::vector<float> lse(n), out(n * hd), dq(n * hd), dk(n * ks, 0.0f), dv(n * ks, 0.0f), scratch;
+      SeqAttention a{.n = n, .head_dim = hd, .scale = scale, .softcap = cap, .window = window, .q = q.data(),
+                     .q_stride = qs, .k = k.data(), .k_stride = ks, .v = v.data(), .v_stride = ks, .lse = lse.data()};
+      attention_forward_seq(a, out.data(), hd, scratch);
+      attention_backward_seq(a, dout.data(), hd, dq.data(), hd, dk.data(), dv.data(), scratch);
+
+      std::vector<float> want_dk(n * ks, 0.0f), want_dv(n * ks, 0.0f), p(n), sc(n), o(hd), dqi(hd);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t first = window > 0 ? std::max<int64_t>(0, i - window + 1) : 0, m = i + 1 - first;
+        const float* qi = q.data() + i * qs;
+        const float l = attention_head(qi, k.data() + first * ks, ks, v.data() + first * ks, ks, m, hd, scale, cap,
+                                       sc.data(), o.data());
+        EXPECT_NEAR(lse[i], l, 1e-5f * std::max(1.0f, std::abs(l))) << "lse of query " << i;
+        for (int64_t e = 0; e < hd; ++e) EXPECT_NEAR(out[i * hd + e], o[e], 2e-5f) << "query " << i;
+        attention_weights(qi, k.data() + first * ks, ks, m, hd, scale, cap, lse[i], p.data());
+        attention_backward(qi, k.data() + first * ks, ks, v.data() + first * ks, ks, p.data(), dout.data() + i * hd, m,
+                           hd, scale, cap, dqi.data(), want_dk.data() + first * ks, want_dv.data() + first * ks);
+        for (int64_t e = 0; e < hd; ++e) EXPECT_NEAR(dq[i * hd + e], dqi[e], 2e-5f) << "dq of query " << i;
+      }
+      for (size_t j = 0; j < dk.size(); ++j) {
+        EXPECT_NEAR(dk[j], want_dk[j], 5e-5f) << "dk element " << j << " cap " << cap << " window " << window;
+        EXPECT_NEAR(dv[j], want_dv[j], 5e-5f) << "dv element " << j;
+      }
+    }
 }
 
 TEST(Backward, CrossEntropyInChunksEqualsTheWholeRow) {

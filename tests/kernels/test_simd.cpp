@@ -49,6 +49,36 @@ std::string target_label(const ::testing::TestParamInfo<const KernelSet*>& info)
 
 INSTANTIATE_TEST_SUITE_P(Targets, SimdTest, ::testing::ValuesIn(simd::supported()), target_label);
 
+// Each of the three forms (y = x W^T, dx = dy W, dW += dy^T x) on shapes that leave partial
+// register tiles, panels and k blocks, on a sub-block of C, against the double-sum reference.
+TEST_P(SimdTest, GemmMatchesTheReferenceInEveryForm) {
+  struct Shape {
+    int64_t M, N, K;
+  };
+  for (const Shape sh : {Shape{1, 1, 1}, Shape{7, 17, 3}, Shape{13, 40, 300}, Shape{101, 70, 513}, Shape{6, 32, 256}})
+    for (int form = 0; form < 4; ++form) {
+      const bool ta = form & 1, tb = form & 2;
+      const auto a = random_row(sh.M * sh.K + 5, 11u + static_cast<uint32_t>(form), 1.0f);
+      const auto b = random_row(sh.K * sh.N + 5, 23u + static_cast<uint32_t>(form), 1.0f);
+      const size_t lda = static_cast<size_t>(ta ? sh.M : sh.K), ldb = static_cast<size_t>(tb ? sh.K : sh.N);
+      const size_t ldc = static_cast<size_t>(sh.N + 3);
+      const auto c0 = random_row(sh.M * static_cast<int64_t>(ldc), 37u, 1.0f);
+      for (const bool acc : {false, true}) {
+        std::vector<float> got = c0, want = c0;
+        // rows and columns [1, M - 1) x [2, N) where the shape allows: the border must stay
+        const int64_t m0 = sh.M > 2 ? 1 : 0, m1 = sh.M > 2 ? sh.M - 1 : sh.M, n0 = sh.N > 3 ? 2 : 0;
+        GemmArgs g{.trans_a = ta, .trans_b = tb, .K = sh.K, .a = a.data(), .lda = lda, .b = b.data(), .ldb = ldb,
+                   .c = got.data(), .ldc = ldc, .accumulate = acc, .m0 = m0, .m1 = m1, .n0 = n0, .n1 = sh.N};
+        ks().flt.gemm(g);
+        g.c = want.data();
+        gemm_reference(g);
+        for (size_t i = 0; i < got.size(); ++i)
+          ASSERT_NEAR(got[i], want[i], 2e-6f * static_cast<float>(sh.K) + 1e-6f)
+              << "M " << sh.M << " N " << sh.N << " K " << sh.K << " form " << form << " acc " << acc << " at " << i;
+      }
+    }
+}
+
 TEST(SimdRegistry, BestIsAmongSupportedAndCoversTheCpu) {
   const auto sets = simd::supported();
   ASSERT_FALSE(sets.empty());

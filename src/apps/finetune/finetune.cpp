@@ -185,7 +185,7 @@ FinetuneReport finetune(const std::shared_ptr<const Model>& model, const std::ve
   train::LanguageModel lm(model, threads);
   std::vector<train::Param*> params = lm.params();
   for (train::Param* p : params) p->decay = p->shape.size() >= 2;  // no decay on norms and biases
-  train::AdamW opt(params, {.lr = o.lr, .weight_decay = o.weight_decay});
+  train::AdamW opt(params, {.lr = o.lr, .weight_decay = o.weight_decay, .n_threads = threads});
   train::Rng rng(o.seed);
 
   const size_t n_batches = (train.size() + static_cast<size_t>(o.batch) - 1) / static_cast<size_t>(o.batch);
