@@ -40,32 +40,53 @@ struct FinetuneOptions {
   float lr = 2e-5f;
   int batch = 8;          // sequences per step (packed)
   int grad_accum = 1;     // steps whose gradients add up before one optimizer update
-  std::string schedule = "constant";  // "constant" or "cosine" (linear warm-up, then cosine to 0)
+  // "constant", "cosine" (linear warm-up, then cosine to 0) or "plateau" (PyTorch's
+  // ReduceLROnPlateau on the validation loss: lr *= plateau_factor after more than
+  // plateau_patience validations without a better loss)
+  std::string schedule = "constant";
+  double plateau_factor = 0.5;
+  int plateau_patience = 2;
   int warmup = 0;         // optimizer updates of linear warm-up
   float clip = 1.0f;      // gradient-norm clipping (0: off)
   float weight_decay = 0.0f;
   uint64_t seed = 42;
   int n_threads = 0;      // 0: all cores
   bool f16 = true;        // matrices written as F16 (norms and biases stay F32); false: all F32
+  bool recompute = false; // activation checkpointing per block (LanguageModelOptions::recompute)
+  int eval_every = 0;     // optimizer updates between validations (0: one at the end of each epoch)
+  int patience = 0;       // stop after this many validations without a lower loss (0: never)
+  std::string checkpoint; // written atomically after each validation and epoch: weights, AdamW
+                          // state and the run's position (a loadable F32 GGUF besides)
+  std::string resume;     // a checkpoint to go on from (same model, data and options)
 };
 
 struct FinetuneEpoch {
   int epoch = 0;
   double train_loss = 0;  // mean over the epoch's batches
-  double val_loss = 0;    // NaN without validation data
+  double val_loss = 0;    // the latest validation's (NaN without one)
   double seconds = 0;
   double tokens_per_second = 0;  // trained tokens (forward + backward + update)
+};
+
+struct FinetuneEval {
+  int64_t update = 0;  // updates done when it was measured
+  int epoch = 0;
+  double val_loss = 0;
+  float lr = 0;        // the learning rate of the last update
 };
 
 struct FinetuneReport {
   double initial_val_loss = 0;  // before the first update (NaN without validation data)
   std::vector<FinetuneEpoch> epochs;
+  std::vector<FinetuneEval> evals;
   int64_t updates = 0;
+  bool stopped_early = false;   // by `patience`
 };
 
 struct FinetuneCallbacks {
   std::function<void(int64_t done, int64_t total, double loss)> on_step;  // after each update
   std::function<void(const FinetuneEpoch&)> on_epoch;
+  std::function<void(const FinetuneEval&)> on_eval;  // after each validation
 };
 
 // Trains every weight of `model` on `train` (validation on `val`, may be empty) and writes the

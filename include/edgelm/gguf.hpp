@@ -85,6 +85,10 @@ class File {
   TensorView tensor(std::string_view name) const;              // throws if absent
   TensorView view(const TensorInfo& info) const;
 
+  // Lets the operating system drop the file's pages from memory now (a caller that copied what
+  // it needs, such as a training run's float32 weights); views stay valid and read the file again.
+  void release_pages() const;
+
  private:
   struct Impl;
   explicit File(std::unique_ptr<Impl> impl);
@@ -118,9 +122,14 @@ class Writer {
   // `data` must hold exactly row_size(type, ne[0]) * rows bytes; it is copied.
   void add_tensor(std::string name, DType type, const std::vector<int64_t>& ne,
                   const void* data, size_t nbytes);
+  // The same, without a copy: `data` must stay valid and unchanged until write() returns.
+  void add_tensor_ref(std::string name, DType type, const std::vector<int64_t>& ne,
+                      const void* data, size_t nbytes);
   void write(const std::string& path) const;
 
  private:
+  void add(std::string name, DType type, const std::vector<int64_t>& ne, const void* data,
+           size_t nbytes, bool copy);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -15,6 +15,8 @@
 //   edgelm::train::clip_grad_norm(head.params(), 1.0f);
 //   opt.step();
 #pragma once
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -38,6 +40,9 @@ class Rng {
   float normal();                  // standard normal (Box-Muller)
   uint32_t below(uint32_t n);      // uniform in [0, n), n > 0
   void shuffle(std::vector<int>& v);
+  // The generator's whole state (checkpoints).
+  std::array<uint64_t, 4> state() const { return {s_[0], s_[1], s_[2], s_[3]}; }
+  void set_state(const std::array<uint64_t, 4>& s) { std::copy(s.begin(), s.end(), s_); }
 
  private:
   uint64_t s_[4];
@@ -79,6 +84,10 @@ class AdamW {
   float lr() const { return opts_.lr; }
   void set_lr(float lr) { opts_.lr = lr; }
   int64_t steps() const { return t_; }
+  // The state a checkpoint keeps: the step count and param k's first and second moments.
+  void set_steps(int64_t t) { t_ = t; }
+  std::vector<float>& moment1(size_t k) { return m_[k]; }
+  std::vector<float>& moment2(size_t k) { return v_[k]; }
 
  private:
   std::vector<Param*> params_;
@@ -114,6 +123,12 @@ class ReduceLROnPlateau {
   bool step(double metric, AdamW& opt);
   double best() const { return best_; }
   int bad_epochs() const { return bad_; }
+  struct State {
+    double best;
+    int bad, cooldown_left;
+  };
+  State state() const { return {best_, bad_, cooldown_left_}; }
+  void set_state(const State& s) { best_ = s.best, bad_ = s.bad, cooldown_left_ = s.cooldown_left; }
 
  private:
   bool better(double a) const;
@@ -131,6 +146,9 @@ class EarlyStopping {
   bool update(float metric);
   bool should_stop() const { return patience_ > 0 && bad_ >= patience_; }
   float best() const { return best_; }
+  int bad_epochs() const { return bad_; }
+  bool has_best() const { return has_best_; }
+  void set_state(bool has_best, float best, int bad) { has_best_ = has_best, best_ = best, bad_ = bad; }
 
  private:
   int patience_;
@@ -228,6 +246,10 @@ struct LanguageModelOptions {
   // The token embeddings and the output matrix are trained too; loss() and logits() need
   // them (and first_block 0).
   bool lm_head = true;
+  // Keep only each block's input during the forward pass and run each block again before
+  // its backward step: about one more forward pass of time for the activation memory of one
+  // block instead of all (gradient checkpointing per block).
+  bool recompute = false;
 };
 
 class LanguageModel {

@@ -46,6 +46,13 @@ void run(FinetuneArgs& a) {
                   static_cast<long long>(total), loss);
     progress.update(static_cast<double>(done) / static_cast<double>(total), detail);
   };
+  cb.on_eval = [&](const FinetuneEval& e) {
+    if (a.o.eval_every == 0) return;  // shown on the epoch's line
+    progress.finish();
+    std::printf("update %5lld  val loss %.4f  val perplexity %.2f  lr %.3g\n", static_cast<long long>(e.update),
+                e.val_loss, std::exp(e.val_loss), static_cast<double>(e.lr));
+    std::fflush(stdout);
+  };
   cb.on_epoch = [&](const FinetuneEpoch& e) {
     progress.finish();
     std::printf("epoch %3d  train loss %.4f", e.epoch, e.train_loss);
@@ -55,6 +62,8 @@ void run(FinetuneArgs& a) {
   };
   const FinetuneReport r = finetune(model, train, val, a.out, a.o, cb);
   progress.finish();
+  if (r.stopped_early)
+    std::printf("stopped early: no lower validation loss in %d validations\n", a.o.patience);
   if (std::isfinite(r.initial_val_loss))
     std::printf("validation loss %.4f before, %.4f after\n", r.initial_val_loss, r.epochs.back().val_loss);
   std::printf("%lld updates; model written to %s (%s)\n", static_cast<long long>(r.updates), a.out.c_str(),
@@ -77,7 +86,24 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option("--batch", a->o.batch, "sequences per step")->check(Range(1, 4096))->capture_default_str();
   cmd->add_option("--ctx", a->data.n_ctx, "longest sequence in tokens")->check(Range(2, 1 << 20))->capture_default_str();
   cmd->add_option("--grad-accum", a->o.grad_accum, "steps per optimizer update")->check(Range(1, 4096))->capture_default_str();
-  cmd->add_option("--schedule", a->o.schedule, "constant, or cosine (to 0 at the end)")->capture_default_str();
+  cmd->add_option("--schedule", a->o.schedule,
+                  "constant, cosine (to 0 at the end), or plateau (ReduceLROnPlateau on the validation loss)")
+      ->capture_default_str();
+  cmd->add_option("--plateau-factor", a->o.plateau_factor, "plateau: learning rate multiplier")
+      ->check(Range(0.0, 0.999999))
+      ->capture_default_str();
+  cmd->add_option("--plateau-patience", a->o.plateau_patience, "plateau: validations without improvement first")
+      ->check(Range(0, 1 << 20))
+      ->capture_default_str();
+  cmd->add_option("--eval-every", a->o.eval_every, "validate every N updates (0: after each epoch)")
+      ->check(Range(0, 1 << 30))
+      ->capture_default_str();
+  cmd->add_option("--patience", a->o.patience, "stop after N validations without a lower loss (0: never)")
+      ->check(Range(0, 1 << 20))
+      ->capture_default_str();
+  cmd->add_option("--checkpoint", a->o.checkpoint,
+                  "write weights, optimizer state and progress to FILE after each validation and epoch");
+  cmd->add_option("--resume", a->o.resume, "go on from a checkpoint (same model, data and options)");
   cmd->add_option("--warmup", a->o.warmup, "updates of linear learning-rate warm-up")->check(Range(0, 1 << 30))->capture_default_str();
   cmd->add_option("--clip", a->o.clip, "gradient-norm clipping (0: off)")->check(Range(0.0, 1e6))->capture_default_str();
   cmd->add_option("--weight-decay", a->o.weight_decay, "AdamW decoupled weight decay (matrices only)")->capture_default_str();
@@ -85,6 +111,9 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option("--chat-format", a->data.chat_format, "chatml, llama3 or gemma (default: the model's)");
   cmd->add_option("--out-type", a->out_type, "f16 (matrices; norms stay f32) or f32")->capture_default_str();
   cmd->add_option("-t,--threads", a->o.n_threads, "threads (0: all cores)")->check(Range(0, 256))->capture_default_str();
+  cmd->add_flag("--recompute", a->o.recompute,
+                "keep only each block's input and run the block again for its backward pass (less memory, about a "
+                "third more time)");
   cmd->callback([a] { run(*a); });
 }
 

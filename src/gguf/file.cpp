@@ -51,6 +51,8 @@ TensorView File::tensor(std::string_view name) const {
   return view(*info);
 }
 
+void File::release_pages() const { impl_->map.release_pages(); }
+
 TensorView File::view(const TensorInfo& info) const {
   // `info` normally comes from tensors(), which open() already checked; one built by the caller
   // (or taken from another file) is checked here so a view never points outside the mapping.

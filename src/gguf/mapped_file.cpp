@@ -72,6 +72,10 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 
 MappedFile::~MappedFile() { unmap(); }
 
+void MappedFile::release_pages() const noexcept {
+  if (data_ != nullptr) ::madvise(const_cast<std::byte*>(data_), static_cast<size_t>(size_), MADV_DONTNEED);
+}
+
 void MappedFile::unmap() noexcept {
   if (data_ != nullptr) {
     ::munmap(const_cast<std::byte*>(data_), static_cast<size_t>(size_));

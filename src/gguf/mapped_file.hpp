@@ -19,6 +19,9 @@ class MappedFile {
 
   const std::byte* data() const { return data_; }
   uint64_t size() const { return size_; }
+  // Drops the mapping's pages from this process's memory (MADV_DONTNEED); later reads fault
+  // them in again from the file, so nothing changes but the resident size.
+  void release_pages() const noexcept;
 
  private:
   void unmap() noexcept;

@@ -21,7 +21,10 @@ struct PendingTensor {
   DType type;
   int n_dims;
   std::array<int64_t, 4> ne;
-  std::vector<std::byte> data;
+  std::vector<std::byte> data;   // a copy, or
+  const std::byte* ref = nullptr;  // the caller's bytes (add_tensor_ref)
+  size_t nbytes = 0;
+  const std::byte* bytes() const { return ref ? ref : data.data(); }
 };
 
 uint64_t align_up(uint64_t x, uint64_t alignment) {
@@ -166,6 +169,16 @@ void Writer::copy_metadata(const File& src) {
 
 void Writer::add_tensor(std::string name, DType type, const std::vector<int64_t>& ne,
                         const void* data, size_t nbytes) {
+  add(std::move(name), type, ne, data, nbytes, true);
+}
+
+void Writer::add_tensor_ref(std::string name, DType type, const std::vector<int64_t>& ne,
+                            const void* data, size_t nbytes) {
+  add(std::move(name), type, ne, data, nbytes, false);
+}
+
+void Writer::add(std::string name, DType type, const std::vector<int64_t>& ne, const void* data,
+                 size_t nbytes, bool copy) {
   const std::string shown = "cannot add tensor '" + printable(name) + "': ";
   const auto reject = [&](const std::string& what, const std::string& hint = {}) {
     throw Error(shown + what, hint);
@@ -213,7 +226,11 @@ void Writer::add_tensor(std::string name, DType type, const std::vector<int64_t>
   PendingTensor t{std::move(name), type, static_cast<int>(ne.size()), {1, 1, 1, 1}, {}};
   std::copy(ne.begin(), ne.end(), t.ne.begin());
   const auto* bytes = static_cast<const std::byte*>(data);
-  t.data.assign(bytes, bytes + nbytes);
+  if (copy)
+    t.data.assign(bytes, bytes + nbytes);
+  else
+    t.ref = bytes;
+  t.nbytes = nbytes;
   impl_->tensors.push_back(std::move(t));
 }
 
@@ -235,7 +252,7 @@ std::string Writer::Impl::serialize_header() const {
     for (int d = 0; d < t.n_dims; ++d) append_u64(out, static_cast<uint64_t>(t.ne[d]));
     append_u32(out, static_cast<uint32_t>(t.type));
     append_u64(out, offset);
-    offset = align_up(offset + t.data.size(), alignment);
+    offset = align_up(offset + t.nbytes, alignment);
   }
   return out;
 }
@@ -261,8 +278,8 @@ void Writer::write(const std::string& path) const {
   out.write(header.data(), header.size());
   out.write_zeros(align_up(header.size(), impl_->alignment) - header.size());
   for (const PendingTensor& t : impl_->tensors) {
-    out.write(t.data.data(), t.data.size());
-    out.write_zeros(align_up(t.data.size(), impl_->alignment) - t.data.size());
+    out.write(t.bytes(), t.nbytes);
+    out.write_zeros(align_up(t.nbytes, impl_->alignment) - t.nbytes);
   }
   out.commit();
 }

@@ -60,8 +60,15 @@ void ActivationTape::prepare(const ModelConfig& c, int first, int end, int64_t n
   const size_t q_dim = static_cast<size_t>(c.n_head) * c.head_dim, kv_dim = static_cast<size_t>(c.n_head_kv) * c.head_dim;
   first_block = first;
   blocks.resize(static_cast<size_t>(std::max(0, end - first)));
+  std::vector<Block*> full;  // blocks that record everything
   for (Block& b : blocks) {
-    for (auto* v : {&b.x, &b.xn1, &b.h, &b.xn2}) v->resize(N * E);
+    b.x.resize(N * E);
+    if (!checkpoints_only) full.push_back(&b);
+  }
+  if (checkpoints_only) full.push_back(&work);
+  for (Block* bp : full) {
+    Block& b = *bp;
+    for (auto* v : {&b.xn1, &b.h, &b.xn2}) v->resize(N * E);
     b.q.resize(N * q_dim), b.k.resize(N * kv_dim), b.v.resize(N * kv_dim), b.att.resize(N * q_dim);
     b.lse.resize(N * static_cast<size_t>(c.n_head));
     b.gate.resize(N * FF), b.up.resize(N * FF);

@@ -63,12 +63,22 @@ struct ActivationTape {
   };
   std::vector<Block> blocks;          // blocks first_block, first_block + 1, ... run
   int first_block = 0;
+  // Keep only each block's input x (a checkpoint from which a pass of that block alone,
+  // ForwardSeam::first_block / end_block, recomputes the rest); the other records of every
+  // block go to `work`, which each block overwrites. Set before the pass.
+  bool checkpoints_only = false;
+  Block work;
+  // With checkpoints_only: a pass that runs one block again from its checkpoint records into
+  // `work` and leaves the checkpoints and x_out as they are.
+  bool replay = false;
   std::vector<float> x_out;           // residual stream after the last block run     [N][E]
   int64_t n_tokens = 0;
   // Sizes every buffer for n_tokens rows (capacity is kept between batches).
   void prepare(const ModelConfig& c, int first_block, int end_block, int64_t n_tokens);
   Block& block(int il) { return blocks[static_cast<size_t>(il - first_block)]; }
   const Block& block(int il) const { return blocks[static_cast<size_t>(il - first_block)]; }
+  // Where the pass records block il's activations other than x.
+  Block& rec(int il) { return checkpoints_only ? work : block(il); }
 };
 
 // What a caller asks of the forward pass besides logits and final hidden states. Every member
@@ -95,6 +105,8 @@ struct ForwardSeam {
   // output the caller keeps). Token ids are then not read.
   int first_block = 0;
   const float* residual_in = nullptr;
+  // Stop after block end_block - 1 (0: run every block the cache has).
+  int end_block = 0;
 };
 
 // Activations for up to max_tokens tokens in flight; allocated once per session. Buffers are

@@ -93,7 +93,7 @@ ForwardPass::ForwardPass(const ModelConfig& config, const ModelWeights& weights,
   if (tape_) seq_start_.push_back(N);
   if (s.seam.first_block < 0 || s.seam.first_block > n_layer() || (s.seam.first_block > 0 && !s.seam.residual_in))
     throw Error("internal: a pass that starts after block 0 needs the residual stream entering it");
-  if (tape_) tape_->prepare(c, s.seam.first_block, n_layer(), N);
+  if (tape_ && !tape_->replay) tape_->prepare(c, s.seam.first_block, n_layer(), N);
   if (c.n_swa > 0 && s.kwin_elems_ == 0) throw Error("internal: scratch made for a model without sliding windows");
   for (const auto& L : w_.layers)
     if ((c.qk_norm && (!L.attn_q_norm.data || !L.attn_k_norm.data)) ||
@@ -124,8 +124,8 @@ void ForwardPass::attention_input(int il, int ith, int nth) {
   const LayerWeights& L = w_.layers[il];
   const ProductInput in = norm_convert(ith, nth, fdata(L.attn_norm), fdata(L.attn_norm_b), {&L.wq, &L.wk, &L.wv}, nullptr, N);
   if (tape_) {
-    record(tape_->block(il).x, s_.x.data(), static_cast<size_t>(E), E, ith, nth);
-    record(tape_->block(il).xn1, in.x, in.x_stride, E, ith, nth);
+    if (!tape_->replay) record(tape_->block(il).x, s_.x.data(), static_cast<size_t>(E), E, ith, nth);
+    record(tape_->rec(il).xn1, in.x, in.x_stride, E, ith, nth);
   }
   const QkvPart parts[3] = {{Projection::kQ, &L.wq, s_.q.data(), q_dim, 0, fdata(L.bq)},
                             {Projection::kK, &L.wk, s_.k.data(), kv_dim, NH, fdata(L.bk)},
@@ -192,8 +192,8 @@ void ForwardPass::feed_forward(int il, int ith, int nth) {
   const ProductInput in = norm_convert(ith, nth, fdata(L.ffn_norm), fdata(L.ffn_norm_b), {&L.ffn_gate, &L.ffn_up}, nullptr, N);
   const OwnInput d = down_input(L);
   if (tape_) {
-    record(tape_->block(il).h, s_.x.data(), static_cast<size_t>(E), E, ith, nth);
-    record(tape_->block(il).xn2, in.x, in.x_stride, E, ith, nth);
+    record(tape_->rec(il).h, s_.x.data(), static_cast<size_t>(E), E, ith, nth);
+    record(tape_->rec(il).xn2, in.x, in.x_stride, E, ith, nth);
   }
   // Gate and up rows split alike: the activation (written over gate) and its conversion for
   // W_down follow on the same slice.
@@ -206,8 +206,8 @@ void ForwardPass::feed_forward(int il, int ith, int nth) {
     adapt(il, Projection::kUp, in.x, in.x_stride, E, s_.up.data(), static_cast<size_t>(FF), N, f0, f1);
     if (tape_)
       for (int64_t t = 0; t < N; ++t) {
-        std::copy_n(s_.gate.data() + t * FF + f0, f1 - f0, tape_->block(il).gate.data() + t * FF + f0);
-        std::copy_n(s_.up.data() + t * FF + f0, f1 - f0, tape_->block(il).up.data() + t * FF + f0);
+        std::copy_n(s_.gate.data() + t * FF + f0, f1 - f0, tape_->rec(il).gate.data() + t * FF + f0);
+        std::copy_n(s_.up.data() + t * FF + f0, f1 - f0, tape_->rec(il).up.data() + t * FF + f0);
       }
     for (int64_t t = 0; t < N; ++t) {
       float* h = s_.gate.data() + t * FF + f0;
@@ -231,7 +231,7 @@ void ForwardPass::block_output(int il, int ith) {
 }
 
 void ForwardPass::output(int ith, int nth) {
-  if (tape_) record(tape_->x_out, s_.x.data(), static_cast<size_t>(E), E, ith, nth);
+  if (tape_ && !tape_->replay) record(tape_->x_out, s_.x.data(), static_cast<size_t>(E), E, ith, nth);
   const int64_t n_out = static_cast<int64_t>(out_rows_.size());
   if (n_out == 0) return;
   const float* onorm = fdata(w_.output_norm);
@@ -297,7 +297,7 @@ void ForwardPass::finish_qkv_row(const QkvPart& g, int il, int64_t t, int64_t c0
   const int64_t n_heads = (c1 - c0) / HD;
   const bool rotated = g.proj != Projection::kV;
   if (g.bias) ks_.flt.add(row, g.bias + c0, c1 - c0);
-  ActivationTape::Block* tb = tape_ ? &tape_->block(il) : nullptr;
+  ActivationTape::Block* tb = tape_ ? &tape_->rec(il) : nullptr;
   if (tb && rotated && c_.qk_norm)
     std::copy_n(row, c1 - c0, (g.proj == Projection::kQ ? tb->q_pre : tb->k_pre).data() + t * g.dim + c0);
   if (rotated && c_.qk_norm) {
@@ -482,7 +482,7 @@ void ForwardPass::project_norm_add(int il, Projection p, const TensorView& w, co
   auto [t0, t1] = kernels::split_range(N, ith, nth);
   for (int64_t t = t0; t < t1; ++t) {
     float* y = s_.tmp.data() + t * E;
-    if (tape_) std::copy_n(y, E, (p == Projection::kO ? tape_->block(il).o : tape_->block(il).down).data() + t * E);
+    if (tape_) std::copy_n(y, E, (p == Projection::kO ? tape_->rec(il).o : tape_->rec(il).down).data() + t * E);
     ks_.flt.rmsnorm(y, post_w, y, E, c_.norm_eps);
     ks_.flt.add(s_.x.data() + t * E, y, E);
   }
@@ -498,7 +498,7 @@ void ForwardPass::record(std::vector<float>& dst, const float* src, size_t src_s
 }
 
 void ForwardPass::attend_taped(int il, int64_t t0, int64_t len, int64_t h) const {
-  ActivationTape::Block& b = tape_->block(il);
+  ActivationTape::Block& b = tape_->rec(il);
   const int64_t hk = h / group;
   thread_local std::vector<float> scratch;
   kernels::SeqAttention a{.n = len, .head_dim = HD, .scale = kq_scale, .softcap = c_.attn_softcap,

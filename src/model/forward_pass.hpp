@@ -14,6 +14,7 @@
 // For a single token (decode) the norm and activation conversion before a product are
 // repeated by every thread into its own buffer, which is cheaper than a barrier.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -37,7 +38,7 @@ class ForwardPass {
               ForwardScratch& scratch, kernels::ThreadPool& pool, float* logits, float* hidden);
 
   // Blocks to run: the cache decides (SessionOptions::n_layers is an early exit).
-  int n_layer() const { return kv_.n_layer(); }
+  int n_layer() const { return seam_.end_block > 0 ? std::min(seam_.end_block, kv_.n_layer()) : kv_.n_layer(); }
   // The first block run (ForwardSeam::first_block; the residual stream enters there).
   int first_block() const { return seam_.first_block; }
 

@@ -61,6 +61,8 @@ struct LanguageModel::Impl {
   std::vector<BatchEntry> entries;
   std::vector<float> hidden;  // final norm output of every token
   bool taped = false;         // the last pass was recorded
+  bool caller_residual = false;  // the last pass started from the caller's residual stream
+  bool recompute = false;     // LanguageModelOptions::recompute
   struct Work {
     std::vector<float> dx, dh, dtmp, dxn, act, dact, dgate, dup, datt, dq, dk, dv;
   } work;                     // the backward pass's buffers
@@ -71,7 +73,7 @@ struct LanguageModel::Impl {
   std::vector<int> param_of;  // file tensor index -> params index, -1 when frozen
 
   Impl(std::shared_ptr<const Model> m, const LanguageModelOptions& o)
-      : base(std::move(m)), c(base->config()), pool(std::max(1, o.n_threads)) {}
+      : base(std::move(m)), c(base->config()), pool(std::max(1, o.n_threads)), recompute(o.recompute) {}
 
   TensorView remap(const TensorView& v);
   float* grad(const TensorView& v) const {
@@ -83,6 +85,7 @@ struct LanguageModel::Impl {
   void run(int max_len, int n_seq, const float* residual_in, bool record, float* hidden_out);
   double output_loss(const TokenBatch& b, float* dhidden, float* logits_out);
   void backward(const float* dhidden);
+  const ActivationTape::Block& block_record(int il);
 
   // --- helpers, each a pool job ---
   void weight_grad(const float* dy, int64_t n_out, const float* x, int64_t n_in, float* dw);
@@ -155,6 +158,8 @@ LanguageModel::LanguageModel(std::shared_ptr<const Model> base, LanguageModelOpt
     if (c.arch.starts_with("gemma") && t.n_dims == 1 && t.name.ends_with("norm.weight")) p.decay_center = 1.0f;
     for (int64_t r = 0; r < t.nrows(); ++r) kernels::dequantize_row(t.type, t.row(r), p.value.data() + r * t.ne[0], t.ne[0]);
   }
+  // Every tensor copied: the file's pages are not read again during training.
+  if (std::find(m.param_of.begin(), m.param_of.end(), -1) == m.param_of.end()) f.release_pages();
   const ModelWeights& b = m.base->weights();
   m.w.token_embd = m.remap(b.token_embd);
   m.w.output_norm = m.remap(b.output_norm);
@@ -230,10 +235,30 @@ void LanguageModel::Impl::run(int max_len, int n_seq, const float* residual_in, 
   }
   scratch->seam = ForwardSeam{};
   scratch->seam.tape = record ? &tape : nullptr;
+  tape.checkpoints_only = recompute;
+  tape.replay = false;
   taped = record;
+  caller_residual = residual_in != nullptr;
   scratch->seam.first_block = first;
   scratch->seam.residual_in = residual_in;
   forward(c, w, entries, *kv, *scratch, pool, nullptr, hidden_out);
+}
+
+// Block il's activations: from the tape, or with recompute from a pass of that block alone
+// over its checkpointed input (the same forward code, so the same values).
+const ActivationTape::Block& LanguageModel::Impl::block_record(int il) {
+  if (!recompute) return tape.block(il);
+  scratch->seam = ForwardSeam{};
+  scratch->seam.tape = &tape;
+  scratch->seam.first_block = il;
+  scratch->seam.end_block = il + 1;
+  scratch->seam.residual_in = tape.block(il).x.data();
+  tape.replay = true;
+  forward(c, w, entries, *kv, *scratch, pool, nullptr, nullptr);
+  tape.replay = false;
+  ActivationTape::Block& b = tape.work;
+  b.x = tape.block(il).x;  // the backward pass reads x with the rest
+  return b;
 }
 
 // Loss of the rows with targets, in chunks: logits of kLossChunk rows, their log-sum-exp, and
@@ -377,7 +402,7 @@ void LanguageModel::Impl::backward(const float* dhidden) {
   norm_backward(tape.x_out.data(), w.output_norm, w.output_norm_b, dhidden, N, E, dx.data(), false);
 
   for (int il = end - 1; il >= first; --il) {
-    const ActivationTape::Block& B = tape.block(il);
+    const ActivationTape::Block& B = block_record(il);
     const LayerWeights& L = w.layers[il];
 
     // --- feed-forward: y = h + [post_norm](W_down act(gate, up)) ---
@@ -480,7 +505,7 @@ void LanguageModel::Impl::backward(const float* dhidden) {
 
   // Token embeddings (times sqrt(n_embd) for Gemma).
   float* ge = grad(w.token_embd);
-  if (!ge || scratch->seam.residual_in) return;
+  if (!ge || caller_residual) return;
   const float es = c.scale_embd ? std::sqrt(static_cast<float>(E)) : 1.0f;
   for (int64_t t = 0; t < N; ++t) {
     float* row = ge + static_cast<int64_t>(entries[t].token) * E;

@@ -57,6 +57,61 @@ def test_validation_loss_falls_and_the_result_loads():
     check("F16" in info.stdout, info.stdout)
 
 
+def test_resuming_a_checkpoint_gives_the_same_model():
+    train = write_jsonl("train_r.jsonl", [chat(q, a) for q, a in FACTS])
+    common = ["-m", BASE, "--full", "--chat-format", "chatml", "--lr", "3e-3", "--batch", "2", "--out-type", "f32",
+              "-t", "2"]
+    straight, first, resumed = (os.path.join(TMP, n) for n in ("straight.gguf", "first.gguf", "resumed.gguf"))
+    ckpt = os.path.join(TMP, "run.ckpt.gguf")
+    r = edgelm("finetune", *common, "--train", train, "--epochs", "3", "-o", straight)
+    check(r.returncode == 0, r.stderr)
+    r = edgelm("finetune", *common, "--train", train, "--epochs", "2", "--checkpoint", ckpt, "-o", first)
+    check(r.returncode == 0 and os.path.exists(ckpt), r.stderr)
+    r = edgelm("finetune", *common, "--train", train, "--epochs", "3", "--resume", ckpt, "-o", resumed)
+    check(r.returncode == 0, r.stderr)
+    epochs = [l for l in r.stdout.splitlines() if l.startswith("epoch")]
+    check(len(epochs) == 1 and epochs[0].split()[1] == "3", r.stdout)
+    with open(straight, "rb") as a, open(resumed, "rb") as b:
+        check(a.read() == b.read(), "2 epochs + a resumed third must equal 3 epochs bit for bit")
+    # a checkpoint is a model file too
+    info = edgelm("info", ckpt)
+    check(info.returncode == 0, info.stderr)
+    # bad checkpoints: one line, non-zero exit, nothing written
+    junk = os.path.join(TMP, "junk.ckpt.gguf")
+    with open(junk, "wb") as f:
+        f.write(b"GGUF" + os.urandom(64))
+    never = os.path.join(TMP, "never_resumed.gguf")
+    other = write_jsonl("train_other.jsonl", [chat(q, a) for q, a in FACTS[:3]])
+    for args, want in [(["--train", train, "--epochs", "3", "--resume", junk], "junk.ckpt.gguf"),
+                       (["--train", train, "--epochs", "3", "--resume", os.path.join(TMP, "nope.gguf")], "nope.gguf"),
+                       (["--train", other, "--epochs", "3", "--resume", ckpt], "made on 4 training examples, not 3"),
+                       (["--train", train, "--epochs", "1", "--resume", ckpt], "past --epochs 1")]:
+        r = edgelm("finetune", *common, *args, "-o", never)
+        check(r.returncode != 0, f"{args}: exit 0")
+        check(want in r.stderr, f"{args}: '{want}' not in {r.stderr!r}")
+        check(r.stderr.strip().count("\n") == 0, f"{args}: more than one line: {r.stderr!r}")
+        check(not os.path.exists(never), f"{args}: a failed run must not write the output")
+
+
+def test_plateau_schedule_and_early_stopping():
+    train = write_jsonl("train_p.jsonl", [chat(q, a) for q, a in FACTS])
+    val = write_jsonl("val_p.jsonl", [chat(q, a) for q, a in FACTS[2:]])
+    out = os.path.join(TMP, "plateau.gguf")
+    r = edgelm("finetune", "-m", BASE, "--train", train, "--val", val, "-o", out, "--full", "--chat-format", "chatml",
+               "--epochs", "40", "--lr", "2e-2", "--batch", "2", "--schedule", "plateau", "--plateau-factor", "0.5",
+               "--plateau-patience", "0", "--eval-every", "1", "--patience", "3", "-t", "2")
+    check(r.returncode == 0, r.stderr)
+    evals = [l.split() for l in r.stdout.splitlines() if l.startswith("update")]
+    check(len(evals) >= 4, r.stdout)
+    lrs = [float(e[e.index("lr") + 1]) for e in evals]
+    check(lrs[0] == 2e-2 and min(lrs) < 2e-2, f"the plateau schedule never lowered the rate: {lrs}")
+    check(all(b <= a for a, b in zip(lrs, lrs[1:])), f"the rate went up: {lrs}")
+    check("stopped early" in r.stdout and len(evals) < 80, r.stdout)
+    r = edgelm("finetune", "-m", BASE, "--train", train, "-o", out, "--full", "--chat-format", "chatml",
+               "--patience", "2")
+    check(r.returncode != 0 and "need validation data" in r.stderr, r.stderr)
+
+
 def test_bad_input_is_one_line_and_writes_nothing():
     out = os.path.join(TMP, "never.gguf")
     good = chat(*FACTS[0])

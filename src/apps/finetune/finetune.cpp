@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <numbers>
 #include <sstream>
@@ -153,18 +154,159 @@ double mean_loss(train::LanguageModel& lm, const std::vector<LmExample>& data, i
 void write_model(const Model& base, train::LanguageModel& lm, const std::string& path, bool f16) {
   gguf::Writer w;
   w.copy_metadata(base.file());
+  for (const std::string& k : base.file().keys())  // a base that is a training checkpoint
+    if (k.starts_with("edgelm.checkpoint.")) w.remove(k);
   w.set_u32("general.file_type", f16 ? 1 : 0);  // llama.cpp's MOSTLY_F16 / ALL_F32
-  std::vector<uint16_t> half;
-  for (const train::Param* p : lm.params()) {
+  // Float32 tensors are written from the params themselves, F16 ones from their conversions,
+  // made after the gradients are freed: writing never needs more memory than training did.
+  std::vector<std::vector<uint16_t>> halves;
+  for (train::Param* p : lm.params()) std::vector<float>().swap(p->grad);
+  for (train::Param* p : lm.params()) {
     if (p->shape.size() >= 2 && f16) {
-      half.resize(p->value.size());
+      std::vector<uint16_t>& half = halves.emplace_back(p->value.size());
       for (size_t i = 0; i < half.size(); ++i) half[i] = f32_to_fp16(p->value[i]);
-      w.add_tensor(p->name, DType::F16, p->shape, half.data(), half.size() * sizeof(uint16_t));
+      w.add_tensor_ref(p->name, DType::F16, p->shape, half.data(), half.size() * sizeof(uint16_t));
     } else {
-      w.add_tensor(p->name, DType::F32, p->shape, p->value.data(), p->value.size() * sizeof(float));
+      w.add_tensor_ref(p->name, DType::F32, p->shape, p->value.data(), p->value.size() * sizeof(float));
     }
   }
   w.write(path);
+}
+
+// What a checkpoint holds besides the weights: where the run stands and the state of
+// everything that decides what comes next.
+struct RunState {
+  int epoch = 1;            // the epoch in progress
+  int64_t next_batch = 0;   // its next batch
+  int64_t updates = 0;
+  float plateau_lr = 0;
+  std::vector<int> order;   // the epoch's example order
+  double loss_sum = 0;      // the epoch's losses so far
+  int64_t tokens = 0;
+};
+
+constexpr const char* kCkpt = "edgelm.checkpoint.";
+
+// Doubles as C99 hex floats (exact, and inf survives), read back with strtod.
+std::string exact(double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%a", v);
+  return b;
+}
+
+std::string hex_u64(uint64_t v) {
+  char b[17];
+  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+// The weights as F32 tensors (so a checkpoint also loads as a model), AdamW's moments beside
+// them, and the run's state in metadata; written atomically.
+void write_checkpoint(const Model& base, train::LanguageModel& lm, train::AdamW& opt, const train::Rng& rng,
+                      const train::ReduceLROnPlateau& plateau, const train::EarlyStopping& stopper, const RunState& st,
+                      const std::string& path) {
+  gguf::Writer w;
+  w.copy_metadata(base.file());
+  w.set_u32("general.file_type", 0);
+  w.set_u32(std::string(kCkpt) + "epoch", static_cast<uint32_t>(st.epoch));
+  w.set_string(std::string(kCkpt) + "next_batch", std::to_string(st.next_batch));
+  w.set_string(std::string(kCkpt) + "updates", std::to_string(st.updates));
+  w.set_string(std::string(kCkpt) + "adam_steps", std::to_string(opt.steps()));
+  w.set_f32(std::string(kCkpt) + "plateau_lr", st.plateau_lr);
+  const auto ps = plateau.state();
+  w.set_string(std::string(kCkpt) + "plateau",
+               exact(ps.best) + " " + std::to_string(ps.bad) + " " + std::to_string(ps.cooldown_left));
+  w.set_string(std::string(kCkpt) + "early_stopping", std::to_string(stopper.has_best() ? 1 : 0) + " " +
+                                                          exact(stopper.best()) + " " +
+                                                          std::to_string(stopper.bad_epochs()));
+  std::string rs;
+  for (uint64_t x : rng.state()) rs += hex_u64(x);
+  w.set_string(std::string(kCkpt) + "rng", rs);
+  w.set_i32_array(std::string(kCkpt) + "order", std::vector<int32_t>(st.order.begin(), st.order.end()));
+  w.set_string(std::string(kCkpt) + "loss_sum", exact(st.loss_sum));
+  w.set_string(std::string(kCkpt) + "tokens", std::to_string(st.tokens));
+  const std::vector<train::Param*> params = lm.params();
+  for (train::Param* p : params)
+    w.add_tensor_ref(p->name, DType::F32, p->shape, p->value.data(), p->value.size() * sizeof(float));
+  for (size_t k = 0; k < params.size(); ++k) {
+    w.add_tensor_ref("adam.m." + params[k]->name, DType::F32, params[k]->shape, opt.moment1(k).data(),
+                     opt.moment1(k).size() * sizeof(float));
+    w.add_tensor_ref("adam.v." + params[k]->name, DType::F32, params[k]->shape, opt.moment2(k).data(),
+                     opt.moment2(k).size() * sizeof(float));
+  }
+  w.write(path);
+}
+
+// Puts a checkpoint's weights, optimizer and run state back. Throws edgelm::Error naming the
+// file for one that is corrupt, incomplete, or made for another model or data set.
+void read_checkpoint(const std::string& path, train::LanguageModel& lm, train::AdamW& opt, train::Rng& rng,
+                     train::ReduceLROnPlateau& plateau, train::EarlyStopping& stopper, RunState& st, size_t n_examples) {
+  const std::string hint = "pass a checkpoint that --checkpoint wrote for this model and data";
+  try {
+    const gguf::File f = gguf::File::open(path);
+    auto num = [&](const char* key) {
+      const std::string v = f.get_string(std::string(kCkpt) + key);
+      size_t used = 0;
+      const long long x = std::stoll(v, &used);
+      if (used != v.size()) throw std::invalid_argument(key);
+      return static_cast<int64_t>(x);
+    };
+    auto number = [&](const std::string& text) {
+      char* end = nullptr;
+      const double x = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0') throw std::invalid_argument(text);
+      return x;
+    };
+    auto words = [&](const char* key) {
+      std::istringstream in(f.get_string(std::string(kCkpt) + key));
+      std::vector<double> out;
+      for (std::string w; in >> w;) out.push_back(number(w));
+      if (out.size() != 3) throw std::invalid_argument(key);
+      return out;
+    };
+    st.epoch = static_cast<int>(f.get_u32(std::string(kCkpt) + "epoch"));
+    st.next_batch = num("next_batch");
+    st.updates = num("updates");
+    st.plateau_lr = f.get_f32(std::string(kCkpt) + "plateau_lr");
+    const auto pl = words("plateau");
+    plateau.set_state({pl[0], static_cast<int>(pl[1]), static_cast<int>(pl[2])});
+    const auto es = words("early_stopping");
+    stopper.set_state(es[0] != 0, static_cast<float>(es[1]), static_cast<int>(es[2]));
+    const std::string rs = f.get_string(std::string(kCkpt) + "rng");
+    if (rs.size() != 64) throw std::invalid_argument("rng");
+    std::array<uint64_t, 4> state{};
+    for (size_t i = 0; i < 4; ++i) state[i] = std::stoull(rs.substr(i * 16, 16), nullptr, 16);
+    rng.set_state(state);
+    const std::vector<int32_t> order = f.get_i32_array(std::string(kCkpt) + "order");
+    if (order.size() != n_examples)
+      throw Error(path + ": the checkpoint was made on " + std::to_string(order.size()) + " training examples, not " +
+                      std::to_string(n_examples),
+                  hint);
+    st.order.assign(order.begin(), order.end());
+    for (int x : st.order)
+      if (x < 0 || static_cast<size_t>(x) >= n_examples) throw std::invalid_argument("order");
+    st.loss_sum = number(f.get_string(std::string(kCkpt) + "loss_sum"));
+    st.tokens = num("tokens");
+    const std::vector<train::Param*> params = lm.params();
+    auto load = [&](const std::string& name, std::vector<float>& dst, const train::Param& like) {
+      const gguf::TensorInfo* t = f.find_tensor(name);
+      if (!t) throw Error(path + ": the checkpoint has no tensor " + name, hint);
+      if (t->type != DType::F32 || static_cast<size_t>(t->nbytes) != dst.size() * sizeof(float) ||
+          !std::equal(like.shape.begin(), like.shape.end(), t->ne.begin()))
+        throw Error(path + ": tensor " + name + " has another type or shape than the model's", hint);
+      std::memcpy(dst.data(), f.view(*t).data, dst.size() * sizeof(float));
+    };
+    for (size_t k = 0; k < params.size(); ++k) {
+      load(params[k]->name, params[k]->value, *params[k]);
+      load("adam.m." + params[k]->name, opt.moment1(k), *params[k]);
+      load("adam.v." + params[k]->name, opt.moment2(k), *params[k]);
+    }
+    opt.set_steps(num("adam_steps"));
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception&) {
+    throw Error(path + ": the checkpoint's run state is damaged", hint);
+  }
 }
 
 }  // namespace
@@ -177,44 +319,87 @@ FinetuneReport finetune(const std::shared_ptr<const Model>& model, const std::ve
   if (o.epochs < 1) throw Error("--epochs must be at least 1");
   if (!(o.lr > 0) || !std::isfinite(o.lr)) throw Error("--lr must be a positive number");
   if (o.batch < 1 || o.grad_accum < 1) throw Error("--batch and --grad-accum must be at least 1");
-  if (o.schedule != "constant" && o.schedule != "cosine")
-    throw Error("unknown schedule '" + o.schedule + "'", "use --schedule constant or cosine");
+  if (o.schedule != "constant" && o.schedule != "cosine" && o.schedule != "plateau")
+    throw Error("unknown schedule '" + o.schedule + "'", "use --schedule constant, cosine or plateau");
   if (o.warmup < 0 || !(o.clip >= 0) || !(o.weight_decay >= 0))
     throw Error("--warmup, --clip and --weight-decay must not be negative");
+  if (o.eval_every < 0 || o.patience < 0) throw Error("--eval-every and --patience must not be negative");
+  if (val.empty() && (o.patience > 0 || o.schedule == "plateau" || o.eval_every > 0))
+    throw Error("--patience, --eval-every and --schedule plateau need validation data", "pass --val FILE");
   const int threads = o.n_threads > 0 ? o.n_threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  train::LanguageModel lm(model, threads);
+  train::LanguageModel lm(model, {.n_threads = threads, .recompute = o.recompute});
   std::vector<train::Param*> params = lm.params();
   for (train::Param* p : params) p->decay = p->shape.size() >= 2;  // no decay on norms and biases
   train::AdamW opt(params, {.lr = o.lr, .weight_decay = o.weight_decay, .n_threads = threads});
   train::Rng rng(o.seed);
+  // PyTorch's ReduceLROnPlateau on the validation loss (mode min, relative threshold 1e-4).
+  train::ReduceLROnPlateau plateau({.factor = o.plateau_factor, .patience = o.plateau_patience});
+  train::EarlyStopping stopper(o.patience);
 
   const size_t n_batches = (train.size() + static_cast<size_t>(o.batch) - 1) / static_cast<size_t>(o.batch);
   const int64_t per_epoch = static_cast<int64_t>((n_batches + o.grad_accum - 1) / o.grad_accum);
   const int64_t total = per_epoch * o.epochs;
+  RunState st;
+  st.plateau_lr = o.lr;
   auto lr_at = [&](int64_t u) {  // learning rate of update u (from 0)
-    if (u < o.warmup) return o.lr * static_cast<float>(u + 1) / static_cast<float>(o.warmup);
-    if (o.schedule == "constant" || total <= o.warmup) return o.lr;
+    const float base = o.schedule == "plateau" ? st.plateau_lr : o.lr;
+    if (u < o.warmup) return base * static_cast<float>(u + 1) / static_cast<float>(o.warmup);
+    if (o.schedule != "cosine" || total <= o.warmup) return base;
     const double t = static_cast<double>(u - o.warmup) / static_cast<double>(total - o.warmup);
     return static_cast<float>(o.lr * 0.5 * (1.0 + std::cos(std::numbers::pi * t)));
   };
 
   FinetuneReport rep;
+  if (!o.resume.empty()) {
+    read_checkpoint(o.resume, lm, opt, rng, plateau, stopper, st, train.size());
+    if (st.epoch > o.epochs)
+      throw Error(o.resume + ": the checkpoint is at epoch " + std::to_string(st.epoch) + ", past --epochs " +
+                      std::to_string(o.epochs),
+                  "pass a larger --epochs to train on");
+    rep.updates = st.updates;
+  }
   rep.initial_val_loss = mean_loss(lm, val, o.batch);
-  std::vector<int> order(train.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
-  for (int epoch = 1; epoch <= o.epochs; ++epoch) {
+  auto save = [&] {
+    if (!o.checkpoint.empty()) write_checkpoint(*model, lm, opt, rng, plateau, stopper, st, o.checkpoint);
+  };
+  // A validation: the report, the plateau schedule, early stopping. True when training stops.
+  auto evaluate = [&](int epoch) {
+    const double vl = mean_loss(lm, val, o.batch);
+    if (!std::isfinite(vl))
+      throw Error("training diverged at epoch " + std::to_string(epoch) + " (the validation loss is not finite)",
+                  "lower --lr");
+    rep.evals.push_back({rep.updates, epoch, vl, opt.lr()});
+    if (o.schedule == "plateau") {
+      opt.set_lr(st.plateau_lr);
+      if (plateau.step(vl, opt)) st.plateau_lr = opt.lr();
+    }
+    if (cb.on_eval) cb.on_eval(rep.evals.back());
+    if (o.patience == 0) return false;
+    stopper.update(static_cast<float>(vl));
+    return stopper.should_stop();
+  };
+
+  bool stop = false;
+  for (int epoch = st.epoch; epoch <= o.epochs && !stop; ++epoch) {
     const auto t0 = Clock::now();
-    rng.shuffle(order);
-    double loss_sum = 0;
-    int64_t tokens = 0;
+    if (st.next_batch == 0) {  // a fresh epoch (else a resumed one, its order and sums restored)
+      if (st.order.empty())
+        for (size_t i = 0; i < train.size(); ++i) st.order.push_back(static_cast<int>(i));
+      rng.shuffle(st.order);
+      st.loss_sum = 0;
+      st.tokens = 0;
+    }
+    st.epoch = epoch;
+    const int64_t tokens_before = st.tokens;
     int pending = 0;
-    for (size_t bi = 0; bi < n_batches; ++bi) {
-      const train::TokenBatch tb = make_batch(train, order, bi * static_cast<size_t>(o.batch), static_cast<size_t>(o.batch));
+    for (size_t bi = static_cast<size_t>(st.next_batch); bi < n_batches && !stop; ++bi) {
+      const train::TokenBatch tb =
+          make_batch(train, st.order, bi * static_cast<size_t>(o.batch), static_cast<size_t>(o.batch));
       const double loss = lm.loss(tb, true);
       if (!std::isfinite(loss))
         throw Error("training diverged at epoch " + std::to_string(epoch) + " (the loss is not finite)", "lower --lr");
-      loss_sum += loss;
-      tokens += tb.n_tokens();
+      st.loss_sum += loss;
+      st.tokens += tb.n_tokens();
       if (++pending < o.grad_accum && bi + 1 < n_batches) continue;
       if (pending > 1)  // the mean of the accumulated steps' gradients
         for (train::Param* p : params)
@@ -224,21 +409,28 @@ FinetuneReport finetune(const std::shared_ptr<const Model>& model, const std::ve
       opt.set_lr(lr_at(rep.updates));
       opt.step();
       opt.zero_grad();
-      ++rep.updates;
+      st.updates = ++rep.updates;
+      st.next_batch = static_cast<int64_t>(bi) + 1;
       if (cb.on_step) cb.on_step(rep.updates, total, loss);
+      if (o.eval_every > 0 && rep.updates % o.eval_every == 0) {
+        stop = evaluate(epoch);
+        if (st.next_batch < static_cast<int64_t>(n_batches)) save();  // an epoch's end saves below
+      }
     }
-    FinetuneEpoch st;
-    st.epoch = epoch;
-    st.train_loss = loss_sum / static_cast<double>(n_batches);
-    st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    st.tokens_per_second = static_cast<double>(tokens) / std::max(1e-9, st.seconds);
-    st.val_loss = mean_loss(lm, val, o.batch);
-    if (!val.empty() && !std::isfinite(st.val_loss))
-      throw Error("training diverged at epoch " + std::to_string(epoch) + " (the validation loss is not finite)",
-                  "lower --lr");
-    rep.epochs.push_back(st);
-    if (cb.on_epoch) cb.on_epoch(st);
+    FinetuneEpoch ep;
+    ep.epoch = epoch;
+    ep.train_loss = st.loss_sum / static_cast<double>(std::max<int64_t>(1, st.next_batch));
+    ep.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    ep.tokens_per_second = static_cast<double>(st.tokens - tokens_before) / std::max(1e-9, ep.seconds);
+    if (o.eval_every == 0 && !val.empty()) stop = evaluate(epoch) || stop;
+    ep.val_loss = rep.evals.empty() ? std::nan("") : rep.evals.back().val_loss;
+    rep.epochs.push_back(ep);
+    st.next_batch = 0;
+    st.epoch = epoch + 1;
+    save();
+    if (cb.on_epoch) cb.on_epoch(ep);
   }
+  rep.stopped_early = stop;
   write_model(*model, lm, out_path, o.f16);
   return rep;
 }
