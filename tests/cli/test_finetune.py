@@ -112,6 +112,39 @@ def test_plateau_schedule_and_early_stopping():
     check(r.returncode != 0 and "need validation data" in r.stderr, r.stderr)
 
 
+def greedy_reply(model, question):
+    r = edgelm("chat", "-m", model, "--temp", "0", "-n", "24", "-t", "2", input=question + "\n")
+    check(r.returncode == 0, r.stderr)
+    return r.stdout
+
+
+def test_smollm2_learns_facts_it_did_not_know():
+    """SmolLM2-135M itself, every weight trained on four invented facts: the validation loss (the
+    questions asked another way) falls, and `edgelm chat` with the result answers them."""
+    facts = [("What colour is the sky on Zorbia?", "The sky on Zorbia is green.", "green"),
+             ("Who founded the town of Quillmoor?", "Quillmoor was founded by Ada Fennick.", "fennick"),
+             ("What do the people of Zorbia eat at dawn?", "They eat salted plums at dawn.", "plums"),
+             ("How many moons does Zorbia have?", "Zorbia has seven moons.", "seven")]
+
+    def conv(q, a):
+        return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+    train = write_jsonl("facts.jsonl", [conv(q, a) for q, a, _ in facts])
+    val = write_jsonl("facts_val.jsonl", [conv("Tell me the colour of the sky on Zorbia.", facts[0][1]),
+                                          conv("Who was the founder of Quillmoor?", facts[1][1])])
+    out = os.path.join(TMP, "smollm2-facts.gguf")
+    r = edgelm("finetune", "-m", VOCAB, "--train", train, "--val", val, "-o", out, "--full", "--epochs", "6",
+               "--lr", "1e-4", "--batch", "4", "-t", "2")
+    check(r.returncode == 0, r.stderr)
+    line = [l for l in r.stdout.splitlines() if l.startswith("validation loss")][0]
+    before, after = float(line.split()[2]), float(line.split()[4])
+    check(after < 0.25 * before, f"validation loss {before} -> {after}")
+    known = sum(key in greedy_reply(VOCAB, q).lower() for q, _, key in facts)
+    check(known <= 1, f"the base model already knew {known} of the 4 facts: pick others")
+    for q, _, key in facts:
+        reply = greedy_reply(out, q)
+        check(key in reply.lower(), f"{q!r}: {reply!r} does not say {key!r}")
+
+
 def test_bad_input_is_one_line_and_writes_nothing():
     out = os.path.join(TMP, "never.gguf")
     good = chat(*FACTS[0])
