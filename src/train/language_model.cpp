@@ -10,6 +10,7 @@
 // between threads; attention splits KV heads; the norms, whose weight gradients every token
 // adds to, run on one thread (O(tokens x width), small beside the products).
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
 #include <unordered_map>
@@ -115,6 +116,14 @@ TensorView LanguageModel::Impl::remap(const TensorView& v) {
 }
 
 namespace {
+// Every weight of a block, in one order, for a const or a mutable LayerWeights.
+template <class LW>
+auto layer_fields(LW& L) {
+  return std::array{&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_norm, &L.ffn_gate, &L.ffn_up, &L.ffn_down,
+                    &L.bq, &L.bk, &L.bv, &L.attn_norm_b, &L.ffn_norm_b, &L.attn_q_norm, &L.attn_k_norm,
+                    &L.attn_post_norm, &L.ffn_post_norm};
+}
+
 // Block index of a tensor named "blk.<i>.*", else -1.
 int block_of(const std::string& name) {
   if (!name.starts_with("blk.")) return -1;
@@ -139,13 +148,21 @@ LanguageModel::LanguageModel(std::shared_ptr<const Model> base, LanguageModelOpt
     throw Error("the first trained block (" + std::to_string(m.first) + ") must be below the blocks used (" +
                 std::to_string(m.end) + ")");
   const gguf::File& f = m.base->file();
+  const ModelWeights& b = m.base->weights();
+  // Tensors the forward pass reads (a file may hold others, such as a checkpoint's optimizer state).
+  std::vector<const TensorView*> views{&b.token_embd, &b.output_norm, &b.output_norm_b, &b.output};
+  for (const LayerWeights& L : b.layers)
+    for (const TensorView* v : layer_fields(L)) views.push_back(v);
   m.param_of.assign(f.tensors().size(), -1);
   for (size_t i = 0; i < f.tensors().size(); ++i) {
     const TensorView t = f.view(f.tensors()[i]);
     const int blk = block_of(t.name);
     // Trained: the blocks run; the final norm; with the whole model, embeddings and output.
     const bool trained = blk >= 0 ? blk >= m.first && blk < m.end : o.lm_head || t.name.starts_with("output_norm");
-    if (!trained) continue;
+    const bool read = std::any_of(views.begin(), views.end(), [&](const TensorView* v) {
+      return v->data && v->data >= t.data && v->data < t.data + t.nbytes;
+    });
+    if (!trained || !read) continue;
     if (t.type != DType::F32 && !kernels::can_compute(t.type))
       throw Error("tensor " + t.name + " has type " + std::string(dtype_name(t.type)) + ", which edgelm cannot train");
     m.param_of[i] = static_cast<int>(m.params.size());
@@ -158,22 +175,18 @@ LanguageModel::LanguageModel(std::shared_ptr<const Model> base, LanguageModelOpt
     if (c.arch.starts_with("gemma") && t.n_dims == 1 && t.name.ends_with("norm.weight")) p.decay_center = 1.0f;
     for (int64_t r = 0; r < t.nrows(); ++r) kernels::dequantize_row(t.type, t.row(r), p.value.data() + r * t.ne[0], t.ne[0]);
   }
-  // Every tensor copied: the file's pages are not read again during training.
-  if (std::find(m.param_of.begin(), m.param_of.end(), -1) == m.param_of.end()) f.release_pages();
-  const ModelWeights& b = m.base->weights();
+  // Every weight copied: the file's pages are not read again during training.
+  if (std::all_of(views.begin(), views.end(), [&](const TensorView* v) { return !v->data || m.grad(m.remap(*v)); }))
+    f.release_pages();
   m.w.token_embd = m.remap(b.token_embd);
   m.w.output_norm = m.remap(b.output_norm);
   m.w.output_norm_b = m.remap(b.output_norm_b);
   m.w.output = m.remap(b.output);
   for (const LayerWeights& L : b.layers) {
     LayerWeights o;
-    for (auto [dst, src] : {std::pair{&o.attn_norm, &L.attn_norm}, {&o.wq, &L.wq}, {&o.wk, &L.wk}, {&o.wv, &L.wv},
-                            {&o.wo, &L.wo}, {&o.ffn_norm, &L.ffn_norm}, {&o.ffn_gate, &L.ffn_gate}, {&o.ffn_up, &L.ffn_up},
-                            {&o.ffn_down, &L.ffn_down}, {&o.bq, &L.bq}, {&o.bk, &L.bk}, {&o.bv, &L.bv},
-                            {&o.attn_norm_b, &L.attn_norm_b}, {&o.ffn_norm_b, &L.ffn_norm_b},
-                            {&o.attn_q_norm, &L.attn_q_norm}, {&o.attn_k_norm, &L.attn_k_norm},
-                            {&o.attn_post_norm, &L.attn_post_norm}, {&o.ffn_post_norm, &L.ffn_post_norm}})
-      *dst = m.remap(*src);
+    const auto src = layer_fields(L);
+    const auto dst = layer_fields(o);
+    for (size_t k = 0; k < src.size(); ++k) *dst[k] = m.remap(*src[k]);
     m.w.layers.push_back(std::move(o));
   }
 }

@@ -112,8 +112,8 @@ def test_plateau_schedule_and_early_stopping():
     check(r.returncode != 0 and "need validation data" in r.stderr, r.stderr)
 
 
-def greedy_reply(model, question):
-    r = edgelm("chat", "-m", model, "--temp", "0", "-n", "24", "-t", "2", input=question + "\n")
+def greedy_reply(model, question, n=24):
+    r = edgelm("chat", "-m", model, "--temp", "0", "-n", str(n), "-t", "2", input=question + "\n")
     check(r.returncode == 0, r.stderr)
     return r.stdout
 
@@ -132,14 +132,16 @@ def test_smollm2_learns_facts_it_did_not_know():
     val = write_jsonl("facts_val.jsonl", [conv("Tell me the colour of the sky on Zorbia.", facts[0][1]),
                                           conv("Who was the founder of Quillmoor?", facts[1][1])])
     out = os.path.join(TMP, "smollm2-facts.gguf")
-    r = edgelm("finetune", "-m", VOCAB, "--train", train, "--val", val, "-o", out, "--full", "--epochs", "6",
+    r = edgelm("finetune", "-m", VOCAB, "--train", train, "--val", val, "-o", out, "--full", "--epochs", "5",
                "--lr", "1e-4", "--batch", "4", "-t", "2")
     check(r.returncode == 0, r.stderr)
     line = [l for l in r.stdout.splitlines() if l.startswith("validation loss")][0]
     before, after = float(line.split()[2]), float(line.split()[4])
     check(after < 0.25 * before, f"validation loss {before} -> {after}")
-    known = sum(key in greedy_reply(VOCAB, q).lower() for q, _, key in facts)
-    check(known <= 1, f"the base model already knew {known} of the 4 facts: pick others")
+    # the base model, asked all four in one conversation, does not know them
+    base = greedy_reply(VOCAB, "\n".join(q for q, _, _ in facts), n=96).lower()
+    known = sum(key in base for _, _, key in facts)
+    check(known <= 1, f"the base model already knew {known} of the 4 facts: pick others ({base!r})")
     for q, _, key in facts:
         reply = greedy_reply(out, q)
         check(key in reply.lower(), f"{q!r}: {reply!r} does not say {key!r}")
