@@ -132,60 +132,26 @@ constexpr int64_t kGemmNR = 2 * static_cast<int64_t>(hn::MaxLanes(DF()));
 constexpr int64_t kGemmMC = 16 * kGemmMR;   // rows of A per packed block (L2)
 constexpr int64_t kGemmNC = 256 * kGemmNR;  // columns of B per packed block (L3)
 
-// A's rows [i0, i0 + mc) and k range [k0, k0 + kc) into panels of kGemmMR rows.
-void GemmPackA(const GemmArgs& g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* out) {
-  for (int64_t ip = 0; ip < mc; ip += kGemmMR) {
-    const int64_t rows = std::min(kGemmMR, mc - ip);
-    float* panel = out + ip * kc;
-    if (g.trans_a) {  // A(m, k) runs along m: copy kGemmMR contiguous floats per k
+// Lines [l0, l0 + nl) of an operand, depth [k0, k0 + kc), into panels of P lines: per k, P
+// consecutive lines (zeros past the last). Element (line l, depth k) is x[k * ld + l] when
+// `along_lines` (the lines run along memory), else x[l * ld + k]. A's lines are its rows m,
+// B's its columns n.
+template <int64_t P>
+void GemmPack(const float* x, size_t ld, bool along_lines, int64_t l0, int64_t nl, int64_t k0, int64_t kc, float* out) {
+  for (int64_t lp = 0; lp < nl; lp += P) {
+    const int64_t lines = std::min(P, nl - lp);
+    float* panel = out + lp * kc;
+    if (along_lines) {  // P contiguous floats per k
       for (int64_t k = 0; k < kc; ++k) {
-        const float* src = g.a + (k0 + k) * g.lda + i0 + ip;
-        float* dst = panel + k * kGemmMR;
-        int64_t r = 0;
-        for (; r < rows; ++r) dst[r] = src[r];
-        for (; r < kGemmMR; ++r) dst[r] = 0.0f;
+        const float* src = x + (k0 + k) * ld + l0 + lp;
+        float* dst = panel + k * P;
+        std::copy_n(src, lines, dst);
+        std::fill(dst + lines, dst + P, 0.0f);
       }
-    } else {
-      for (int64_t r = 0; r < kGemmMR; ++r) {
-        if (r < rows) {
-          const float* src = g.a + (i0 + ip + r) * g.lda + k0;
-          for (int64_t k = 0; k < kc; ++k) panel[k * kGemmMR + r] = src[k];
-        } else {
-          for (int64_t k = 0; k < kc; ++k) panel[k * kGemmMR + r] = 0.0f;
-        }
-      }
-    }
-  }
-}
-
-// B's k range [k0, k0 + kc) and columns [j0, j0 + nc) into panels of kGemmNR columns.
-void GemmPackB(const GemmArgs& g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) {
-  const DF df;
-  const size_t L = hn::Lanes(df);
-  for (int64_t jp = 0; jp < nc; jp += kGemmNR) {
-    const int64_t cols = std::min(kGemmNR, nc - jp);
-    float* panel = out + jp * kc;
-    if (!g.trans_b) {  // B(k, n) runs along n
-      for (int64_t k = 0; k < kc; ++k) {
-        const float* src = g.b + (k0 + k) * g.ldb + j0 + jp;
-        float* dst = panel + k * kGemmNR;
-        if (cols == kGemmNR) {
-          hn::Store(hn::LoadU(df, src), df, dst);
-          hn::Store(hn::LoadU(df, src + L), df, dst + L);
-        } else {
-          int64_t c = 0;
-          for (; c < cols; ++c) dst[c] = src[c];
-          for (; c < kGemmNR; ++c) dst[c] = 0.0f;
-        }
-      }
-    } else {  // B(k, n) = b[n * ldb + k]: each column is a row of b
-      for (int64_t c = 0; c < kGemmNR; ++c) {
-        if (c < cols) {
-          const float* src = g.b + (j0 + jp + c) * g.ldb + k0;
-          for (int64_t k = 0; k < kc; ++k) panel[k * kGemmNR + c] = src[k];
-        } else {
-          for (int64_t k = 0; k < kc; ++k) panel[k * kGemmNR + c] = 0.0f;
-        }
+    } else {  // each line is a row of x
+      for (int64_t l = 0; l < P; ++l) {
+        const float* src = x + (l0 + lp + l) * ld + k0;
+        for (int64_t k = 0; k < kc; ++k) panel[k * P + l] = l < lines ? src[k] : 0.0f;
       }
     }
   }
@@ -256,10 +222,11 @@ void Gemm(const GemmArgs& g) {
       // a multiple of 1 KiB, whose rows would share L1 sets); the rest is packed.
       const bool direct = !g.trans_b && g.ldb % 256 != 0;
       const int64_t packed_from = direct ? nc / kGemmNR * kGemmNR : 0;
-      if (packed_from < nc) GemmPackB(g, k0, kc, j0 + packed_from, nc - packed_from, pack_b.get());
+      if (packed_from < nc)
+        GemmPack<kGemmNR>(g.b, g.ldb, !g.trans_b, j0 + packed_from, nc - packed_from, k0, kc, pack_b.get());
       for (int64_t i0 = g.m0; i0 < g.m1; i0 += kGemmMC) {
         const int64_t mc = std::min(kGemmMC, g.m1 - i0);
-        GemmPackA(g, i0, mc, k0, kc, pack_a.get());
+        GemmPack<kGemmMR>(g.a, g.lda, g.trans_a, i0, mc, k0, kc, pack_a.get());
         for (int64_t jp = 0; jp < nc; jp += kGemmNR) {
           const bool in_place = jp < packed_from;
           const float* pb = in_place ? g.b + k0 * g.ldb + j0 + jp : pack_b.get() + (jp - packed_from) * kc;
