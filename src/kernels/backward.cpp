@@ -221,7 +221,8 @@ int64_t seq_key_start(const SeqAttention& a, int64_t i0) {
 }
 }  // namespace
 
-void attention_forward_seq(const SeqAttention& a, float* out, size_t out_stride, std::vector<float>& scratch) {
+void attention_forward_seq(const SeqAttention& a, float* out, size_t out_stride, float* lse_out,
+                           std::vector<float>& scratch) {
   const size_t ld = static_cast<size_t>(a.n);
   scratch.resize(static_cast<size_t>(kSeqAttnRows) * ld);
   float* p = scratch.data();
@@ -235,7 +236,7 @@ void attention_forward_seq(const SeqAttention& a, float* out, size_t out_stride,
       double sum = 0;
       for (int64_t j = 0; j < nk; ++j) sum += std::exp(pr[j] - m);
       const float lse = static_cast<float>(m + std::log(sum));
-      a.lse[(i0 + r) * a.lse_stride] = lse;
+      lse_out[(i0 + r) * a.lse_stride] = lse;
       for (int64_t j = 0; j < nk; ++j) pr[j] = std::exp(pr[j] - lse);
     }
     gemm({.K = nk, .a = p, .lda = ld, .b = a.v + j_lo * a.v_stride, .ldb = a.v_stride, .c = out + i0 * out_stride,

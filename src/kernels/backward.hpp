@@ -77,11 +77,13 @@ struct SeqAttention {
   size_t k_stride = 0;
   const float* v = nullptr;
   size_t v_stride = 0;
-  float* lse = nullptr;  // one per query, lse_stride apart: written by forward, read by backward
+  const float* lse = nullptr;  // one per query, lse_stride apart (the forward's, read by backward)
   size_t lse_stride = 1;
 };
-// out row i (out_stride floats apart) = sum_j p_ij v_j.
-void attention_forward_seq(const SeqAttention& a, float* out, size_t out_stride, std::vector<float>& scratch);
+// out row i (out_stride floats apart) = sum_j p_ij v_j; each query's log-sum-exp to
+// lse_out[i * a.lse_stride] (a.lse is not read).
+void attention_forward_seq(const SeqAttention& a, float* out, size_t out_stride, float* lse_out,
+                           std::vector<float>& scratch);
 // Given dL/d(out): dq written (dq_stride apart); dk, dv (k_stride / v_stride apart, as k and v)
 // accumulated.
 void attention_backward_seq(const SeqAttention& a, const float* dout, size_t dout_stride, float* dq, size_t dq_stride,

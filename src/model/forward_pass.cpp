@@ -506,9 +506,9 @@ void ForwardPass::attend_taped(int il, int64_t t0, int64_t len, int64_t h) const
                           .q = b.q.data() + t0 * q_dim + h * HD, .q_stride = static_cast<size_t>(q_dim),
                           .k = b.k.data() + t0 * kv_dim + hk * HD, .k_stride = static_cast<size_t>(kv_dim),
                           .v = b.v.data() + t0 * kv_dim + hk * HD, .v_stride = static_cast<size_t>(kv_dim),
-                          .lse = b.lse.data() + t0 * NH + h, .lse_stride = static_cast<size_t>(NH)};
+                          .lse_stride = static_cast<size_t>(NH)};
   float* out = s_.att.data() + t0 * q_dim + h * HD;
-  kernels::attention_forward_seq(a, out, static_cast<size_t>(q_dim), scratch);
+  kernels::attention_forward_seq(a, out, static_cast<size_t>(q_dim), b.lse.data() + t0 * NH + h, scratch);
   for (int64_t t = 0; t < len; ++t) std::copy_n(out + t * q_dim, HD, b.att.data() + (t0 + t) * q_dim + h * HD);
 }
 

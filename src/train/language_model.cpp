@@ -471,7 +471,7 @@ void LanguageModel::Impl::backward(const float* dhidden) {
                                   .q = B.q.data() + t0 * q_dim + h * HD, .q_stride = static_cast<size_t>(q_dim),
                                   .k = B.k.data() + t0 * kv_dim + hk * HD, .k_stride = static_cast<size_t>(kv_dim),
                                   .v = B.v.data() + t0 * kv_dim + hk * HD, .v_stride = static_cast<size_t>(kv_dim),
-                                  .lse = const_cast<float*>(B.lse.data()) + t0 * NH + h,
+                                  .lse = B.lse.data() + t0 * NH + h,
                                   .lse_stride = static_cast<size_t>(NH)};
           kernels::attention_backward_seq(a, datt.data() + t0 * q_dim + h * HD, static_cast<size_t>(q_dim),
                                           dq.data() + t0 * q_dim + h * HD, static_cast<size_t>(q_dim),

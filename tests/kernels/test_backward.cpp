@@ -246,7 +246,7 @@ TEST(Backward, SequenceAttentionEqualsThePerQueryReferences) {
       std::vector<float> lse(n), out(n * hd), dq(n * hd), dk(n * ks, 0.0f), dv(n * ks, 0.0f), scratch;
       SeqAttention a{.n = n, .head_dim = hd, .scale = scale, .softcap = cap, .window = window, .q = q.data(),
                      .q_stride = qs, .k = k.data(), .k_stride = ks, .v = v.data(), .v_stride = ks, .lse = lse.data()};
-      attention_forward_seq(a, out.data(), hd, scratch);
+      attention_forward_seq(a, out.data(), hd, lse.data(), scratch);
       attention_backward_seq(a, dout.data(), hd, dq.data(), hd, dk.data(), dv.data(), scratch);
 
       std::vector<float> want_dk(n * ks, 0.0f), want_dv(n * ks, 0.0f), p(n), sc(n), o(hd), dqi(hd);
