@@ -1,4 +1,5 @@
-// Full fine-tuning of a language model on the CPU: training data read from JSON Lines (chat
+// Fine-tuning of a language model on the CPU, every weight or LoRA adapters over a frozen
+// (quantized) base: training data read from JSON Lines (chat
 // messages rendered with the model's chat format, the loss on the assistant's tokens only; or
 // plain text) or a plain text file, AdamW with gradient clipping, gradient accumulation and a
 // learning-rate schedule, a validation loss per epoch, and the result written as a GGUF of the
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "edgelm/model.hpp"
+#include "edgelm/train.hpp"
 
 namespace edgelm {
 
@@ -58,6 +60,9 @@ struct FinetuneOptions {
   std::string checkpoint; // written atomically after each validation and epoch: weights, AdamW
                           // state and the run's position (a loadable F32 GGUF besides)
   std::string resume;     // a checkpoint to go on from (same model, data and options)
+  // LoRA (lora.rank > 0): the base stays frozen in its own types and the output file is an
+  // adapter (llama.cpp's layout) instead of a model. Its seed is `seed`.
+  train::LoraOptions lora{};
 };
 
 struct FinetuneEpoch {
@@ -89,8 +94,8 @@ struct FinetuneCallbacks {
   std::function<void(const FinetuneEval&)> on_eval;  // after each validation
 };
 
-// Trains every weight of `model` on `train` (validation on `val`, may be empty) and writes the
-// result to out_path (atomically). Throws edgelm::Error for bad options or a diverged loss.
+// Trains every weight of `model` (or, with LoRA, adapters beside it) on `train` (validation on
+// `val`, may be empty) and writes the result to out_path (atomically). Throws edgelm::Error for bad options or a diverged loss.
 FinetuneReport finetune(const std::shared_ptr<const Model>& model, const std::vector<LmExample>& train,
                         const std::vector<LmExample>& val, const std::string& out_path, const FinetuneOptions& o,
                         const FinetuneCallbacks& cb = {});

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "edgelm/lora.hpp"
 #include "edgelm/model.hpp"
 #include "edgelm/sampler.hpp"
 
@@ -34,6 +35,8 @@ struct SessionOptions {
   // embed() and embed_batch() return the residual stream after the last block run, without
   // the output norm: the input of further blocks that the caller runs itself.
   bool residual_hidden = false;
+  // LoRA adapters applied beside the model's matrix products (edgelm::LoraAdapter::load).
+  std::vector<LoraUse> lora{};
 };
 
 // "f16" or "q8_0" (any case) as a KV cache type; throws edgelm::Error naming the choices.

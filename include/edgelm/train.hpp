@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "edgelm/lora.hpp"
+
 namespace edgelm {
 class Model;
 struct ModelConfig;
@@ -226,7 +228,7 @@ struct TokenBatch {
 };
 
 // A language model with float32 master weights: one Param per tensor of the GGUF file (its
-// name and layout; quantized tensors are dequantized), run by the same forward pass that serves
+// name and layout; quantized tensors are dequantized) or, with LoRA, per adapter matrix, run by the same forward pass that serves
 // inference, with an activation tape, and its backward pass: token embedding, every block,
 // final norm, tied or untied output. The cross-entropy over the vocabulary is computed in
 // chunks of tokens, never as a tokens x vocabulary matrix.
@@ -236,6 +238,18 @@ struct TokenBatch {
 //   double loss = lm.loss(batch, /*backward=*/true);   // gradients added to each Param's grad
 //   edgelm::train::clip_grad_norm(lm.params(), 1.0f);
 //   opt.step(); opt.zero_grad();
+// LoRA: the base's weights stay frozen, in their own (quantized) types; only low-rank
+// adapters beside the chosen products train. A starts uniform in +-1/sqrt(n_in) (PyTorch's
+// kaiming_uniform_(a=sqrt(5)), as peft), B at zero, so training starts from the base.
+struct LoraOptions {
+  int rank = 0;        // 0: no LoRA, every weight trains
+  float alpha = 16;    // products scaled by alpha / rank
+  float dropout = 0;   // on each adapter's input, in training passes only
+  // among q k v o gate up down
+  std::vector<std::string> targets{"q", "k", "v", "o"};
+  uint64_t seed = 42;  // A's initial values and the dropout masks
+};
+
 struct LanguageModelOptions {
   int n_threads = 1;
   int n_layers = 0;     // blocks run (0: all), an early exit as SessionOptions::n_layers
@@ -250,6 +264,7 @@ struct LanguageModelOptions {
   // its backward step: about one more forward pass of time for the activation memory of one
   // block instead of all (gradient checkpointing per block).
   bool recompute = false;
+  LoraOptions lora{};
 };
 
 class LanguageModel {
@@ -264,6 +279,9 @@ class LanguageModel {
   const ModelConfig& config() const;
   std::vector<Param*> params();
   Param* find(const std::string& name);  // nullptr if absent
+  // With LoRA: the adapters as they are now (alpha, the base's identity, A and B of each
+  // target), ready to save; throws edgelm::Error without LoRA.
+  LoraAdapter lora_adapter() const;
 
   // Mean cross-entropy of the batch's targets (sums in double). With `backward` the gradient
   // of that mean is added to every Param's grad. Throws edgelm::Error for an empty batch,

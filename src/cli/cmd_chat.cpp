@@ -39,7 +39,7 @@ struct ChatArgs {
 };
 
 void chat(ChatArgs& a) {
-  auto model = Model::load(a.mo.model);
+  auto model = load_model(a.mo);
   Session session(model, a.mo.session);
   a.ao.sampling = a.so.params;
   report_drawn_seed(a.so);

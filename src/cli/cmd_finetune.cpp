@@ -1,4 +1,6 @@
-// edgelm finetune: train every weight of a language model on chat or text data.
+// edgelm finetune: train every weight of a language model, or LoRA adapters beside it, on chat
+// or text data.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -18,12 +20,23 @@ struct FinetuneArgs {
   std::string train, val, out;
   std::string out_type = "f16";
   bool full = false;
+  std::string targets;  // --lora-targets q,k,v,o
   LmDataOptions data;
   FinetuneOptions o;
 };
 
 void run(FinetuneArgs& a) {
-  if (!a.full) throw Error("only full fine-tuning is available", "pass --full (every weight is trained)");
+  if (a.full == (a.o.lora.rank > 0))
+    throw Error(a.full ? "--full and --lora-rank exclude each other" : "choose what to train",
+                "pass --full (every weight) or --lora-rank R (adapters over a frozen base)");
+  if (!a.targets.empty()) {
+    a.o.lora.targets.clear();
+    for (size_t i = 0; i <= a.targets.size();) {
+      const size_t j = std::min(a.targets.find(',', i), a.targets.size());
+      a.o.lora.targets.push_back(a.targets.substr(i, j - i));
+      i = j + 1;
+    }
+  }
   if (a.out_type != "f16" && a.out_type != "f32") throw Error("--out-type must be f16 or f32");
   a.o.f16 = a.out_type == "f16";
   auto model = Model::load(a.model);
@@ -34,8 +47,9 @@ void run(FinetuneArgs& a) {
     n_tokens += static_cast<int64_t>(e.tokens.size());
     for (int32_t t : e.targets) n_targets += t >= 0;
   }
-  std::printf("fine-tuning %s (%.1f M parameters): %zu training examples (%lld tokens, %lld trained), %zu validation\n",
-              model->config().name.c_str(), static_cast<double>(model->n_params()) / 1e6, train.size(),
+  std::printf("%s %s (%.1f M parameters): %zu training examples (%lld tokens, %lld trained), %zu validation\n",
+              a.full ? "fine-tuning" : "training LoRA adapters for", model->config().name.c_str(),
+              static_cast<double>(model->n_params()) / 1e6, train.size(),
               static_cast<long long>(n_tokens), static_cast<long long>(n_targets), val.size());
   std::fflush(stdout);
   ProgressLine progress("training");
@@ -66,21 +80,36 @@ void run(FinetuneArgs& a) {
     std::printf("stopped early: no lower validation loss in %d validations\n", a.o.patience);
   if (std::isfinite(r.initial_val_loss))
     std::printf("validation loss %.4f before, %.4f after\n", r.initial_val_loss, r.epochs.back().val_loss);
-  std::printf("%lld updates; model written to %s (%s)\n", static_cast<long long>(r.updates), a.out.c_str(),
-              a.out_type.c_str());
+  if (a.full)
+    std::printf("%lld updates; model written to %s (%s)\n", static_cast<long long>(r.updates), a.out.c_str(),
+                a.out_type.c_str());
+  else
+    std::printf("%lld updates; LoRA adapter written to %s (use it with --lora %s)\n", static_cast<long long>(r.updates),
+                a.out.c_str(), a.out.c_str());
 }
 
 }  // namespace
 
 void add_finetune_command(CLI::App& app) {
   auto a = std::make_shared<FinetuneArgs>();
-  CLI::App* cmd = app.add_subcommand("finetune", "fine-tune every weight of a language model on chat or text data");
+  CLI::App* cmd = app.add_subcommand("finetune", "fine-tune a language model (every weight, or LoRA adapters) on chat or text data");
   cmd->add_option("-m,--model", a->model, "base GGUF file, or a model-cache name")->capture_default_str();
   cmd->add_option("--train", a->train,
                   "training data: JSON Lines ({\"messages\": [...]} or {\"text\": ...}) or a plain text file")->required();
   cmd->add_option("--val", a->val, "validation data (same formats)");
   cmd->add_option("-o,--output", a->out, "model file to write (GGUF)")->required();
   cmd->add_flag("--full", a->full, "train every weight (full fine-tuning)");
+  cmd->add_option("--lora-rank", a->o.lora.rank,
+                  "train LoRA adapters of this rank over the frozen base instead (the output is an adapter)")
+      ->check(Range(1, 65536));
+  cmd->add_option("--lora-alpha", a->o.lora.alpha, "LoRA: products scaled by alpha / rank")
+      ->check(Range(1e-6f, 1e6f))
+      ->capture_default_str();
+  cmd->add_option("--lora-dropout", a->o.lora.dropout, "LoRA: dropout on the adapters' input")
+      ->check(Range(0.0f, 0.99f))
+      ->capture_default_str();
+  cmd->add_option("--lora-targets", a->targets, "LoRA: the products adapted, among q,k,v,o,gate,up,down")
+      ->default_str("q,k,v,o");
   cmd->add_option("--epochs", a->o.epochs, "passes over the training data")->check(Range(1, 100000))->capture_default_str();
   cmd->add_option("--lr", a->o.lr, "AdamW learning rate")->capture_default_str();
   cmd->add_option("--batch", a->o.batch, "sequences per step")->check(Range(1, 4096))->capture_default_str();

@@ -26,14 +26,14 @@ struct RunArgs {
   bool timings = false;
 };
 
-void run(const RunArgs& a) {
+void run(RunArgs& a) {
   using clock = std::chrono::steady_clock;
   std::string prompt = a.prompt;
   // 64 MiB is far more text than the largest context (-c 1048576 tokens) holds.
   if (!a.prompt_file.empty()) prompt += read_text_file(a.prompt_file, size_t{64} << 20, "prompt file");
   if (prompt.empty()) throw Error("the prompt is empty", "pass -p TEXT or -f FILE");
   const auto t0 = clock::now();
-  auto model = Model::load(a.mo.model);
+  auto model = load_model(a.mo);
   Session session(model, a.mo.session);
   const auto t1 = clock::now();
   const Tokenizer& tok = model->tokenizer();

@@ -31,7 +31,7 @@ void serve(ServeArgs& a) {
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);  // inherited by every thread started below
 
-  auto model = Model::load(a.mo.model);
+  auto model = load_model(a.mo);
   a.so.session = a.mo.session;
   // A request may name the model as -m named it, or by its file name.
   const std::filesystem::path file(model->path());

@@ -1,5 +1,8 @@
 #include "cli/common.hpp"
 
+#include "edgelm/error.hpp"
+#include "edgelm/lora.hpp"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -21,6 +24,22 @@ void add_model_options(CLI::App& cmd, ModelOptions& o) {
       ->check(Range(1, 8192))
       ->capture_default_str();
   add_kv_type_option(cmd, o.session.kv_type);
+  cmd.add_option("--lora", o.lora, "LoRA adapter (GGUF, llama.cpp's layout) to apply; repeat for several")
+      ->check(CLI::ExistingFile);
+  cmd.add_option("--lora-scale", o.lora_scale, "scale of each --lora, in order (default 1)")
+      ->check(Range(-100.0f, 100.0f));
+}
+
+std::shared_ptr<const Model> load_model(ModelOptions& o) {
+  if (o.lora_scale.size() > o.lora.size())
+    throw Error("more --lora-scale values (" + std::to_string(o.lora_scale.size()) + ") than --lora adapters (" +
+                    std::to_string(o.lora.size()) + ")",
+                "give one --lora-scale per --lora, in the same order");
+  auto model = Model::load(o.model);
+  o.session.lora.clear();
+  for (size_t i = 0; i < o.lora.size(); ++i)
+    o.session.lora.push_back({LoraAdapter::load(o.lora[i], *model), i < o.lora_scale.size() ? o.lora_scale[i] : 1.0f});
+  return model;
 }
 
 void add_kv_type_option(CLI::App& cmd, DType& kv_type) {

@@ -1,10 +1,13 @@
 // Options shared by the model-running subcommands, named as llama.cpp names them.
 #pragma once
+#include <memory>
 #include <string>
+#include <vector>
 #include <type_traits>
 
 #include <CLI/CLI.hpp>
 
+#include "edgelm/model.hpp"
 #include "edgelm/sampler.hpp"
 #include "edgelm/session.hpp"
 
@@ -13,6 +16,8 @@ namespace edgelm::cli {
 struct ModelOptions {
   std::string model = "smollm2";
   SessionOptions session{};
+  std::vector<std::string> lora;   // --lora FILE ...
+  std::vector<float> lora_scale;   // --lora-scale S ..., one per --lora in order (default 1)
 };
 
 // CLI::Range's check, with a message that tells a malformed number ("--temp: 'abc' is not a
@@ -34,6 +39,8 @@ CLI::Validator Range(T lo, T hi) {
 // --kv-type f16|q8_0
 void add_kv_type_option(CLI::App& cmd, DType& kv_type);
 void add_model_options(CLI::App& cmd, ModelOptions& o);
+// The model of -m with the adapters of --lora loaded into o.session (checked against it).
+std::shared_ptr<const Model> load_model(ModelOptions& o);
 // Sampling options; the seed is a random one unless -s gives one (-1 also asks for a random
 // seed, as in llama.cpp).
 struct SamplingOptions {

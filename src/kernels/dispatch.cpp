@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "edgelm/error.hpp"
 #include "hwy/targets.h"
@@ -207,6 +208,21 @@ void matmul_rows(const TensorView& w, const std::byte* xq, size_t xq_stride, flo
   }
   if (!reference_ops(w.type)) ops(w.type);  // a type without kernels: ops() throws the error
   reference_batch_matmul(w, xq, xq_stride, y, y_stride, n_tok, r0, r1);
+}
+
+void matmul_rows_exact(const TensorView& w, const float* x, size_t x_stride, float* y, size_t y_stride, int64_t n_tok,
+                       int64_t r0, int64_t r1) {
+  constexpr int64_t kPanel = 128;  // rows dequantized at once
+  if (r0 >= r1 || n_tok <= 0) return;
+  const int64_t n_in = w.ne[0];
+  thread_local std::vector<float> panel;
+  panel.resize(static_cast<size_t>(std::min(kPanel, r1 - r0) * n_in));
+  for (int64_t p0 = r0; p0 < r1; p0 += kPanel) {
+    const int64_t p1 = std::min(r1, p0 + kPanel);
+    for (int64_t r = p0; r < p1; ++r) dequantize_row(w.type, w.row(r), panel.data() + (r - p0) * n_in, n_in);
+    gemm({.trans_b = true, .K = n_in, .a = x, .lda = x_stride, .b = panel.data(), .ldb = static_cast<size_t>(n_in),
+          .c = y + p0, .ldc = y_stride, .m0 = 0, .m1 = n_tok, .n0 = 0, .n1 = p1 - p0});
+  }
 }
 
 }  // namespace edgelm::kernels

@@ -49,6 +49,12 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n);
 // xq + t * xq_stride bytes. Rows are independent, so threads split [0, nrows) between them.
 void matmul_rows(const TensorView& w, const std::byte* xq, size_t xq_stride, float* y,
                  size_t y_stride, int64_t n_tok, int64_t r0, int64_t r1);
+// The same product from float activations, exact in the weights' values: rows of W
+// dequantized a panel at a time, then multiplied by kernels::gemm. A training pass over a
+// quantized base uses it, so that its backward pass (which multiplies by the same dequantized
+// rows) differentiates the function the forward computed.
+void matmul_rows_exact(const TensorView& w, const float* x, size_t x_stride, float* y, size_t y_stride, int64_t n_tok,
+                       int64_t r0, int64_t r1);
 
 // A float32 matrix product over a block of C: C(m, n) = [C(m, n) +] sum_k A(m, k) B(k, n)
 // for m in [m0, m1), n in [n0, n1), where

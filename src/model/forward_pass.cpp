@@ -136,7 +136,7 @@ void ForwardPass::attention_input(int il, int ith, int nth) {
     if (lo >= hi) continue;
     const int64_t c0 = (lo - g.first) * HD, c1 = (hi - g.first) * HD;
     const int slot = in.slot_of(vec_dot_type(*g.w));
-    kernels::matmul_rows(*g.w, in.data[slot], in.stride[slot], g.y, static_cast<size_t>(g.dim), N, c0, c1);
+    product(*g.w, in.data[slot], in.stride[slot], in.x, in.x_stride, g.y, static_cast<size_t>(g.dim), N, c0, c1);
     adapt(il, g.proj, in.x, in.x_stride, E, g.y, static_cast<size_t>(g.dim), N, c0, c1);
     for (int64_t t = 0; t < N; ++t) finish_qkv_row(g, il, t, c0, c1);
   }
@@ -200,9 +200,9 @@ void ForwardPass::feed_forward(int il, int ith, int nth) {
   auto [f0, f1] = kernels::split_range_aligned(FF, ith, nth, ffn_align(d.type));
   if (f0 < f1) {
     const int sg = in.slot_of(vec_dot_type(L.ffn_gate)), su = in.slot_of(vec_dot_type(L.ffn_up));
-    kernels::matmul_rows(L.ffn_gate, in.data[sg], in.stride[sg], s_.gate.data(), static_cast<size_t>(FF), N, f0, f1);
+    product(L.ffn_gate, in.data[sg], in.stride[sg], in.x, in.x_stride, s_.gate.data(), static_cast<size_t>(FF), N, f0, f1);
     adapt(il, Projection::kGate, in.x, in.x_stride, E, s_.gate.data(), static_cast<size_t>(FF), N, f0, f1);
-    kernels::matmul_rows(L.ffn_up, in.data[su], in.stride[su], s_.up.data(), static_cast<size_t>(FF), N, f0, f1);
+    product(L.ffn_up, in.data[su], in.stride[su], in.x, in.x_stride, s_.up.data(), static_cast<size_t>(FF), N, f0, f1);
     adapt(il, Projection::kUp, in.x, in.x_stride, E, s_.up.data(), static_cast<size_t>(FF), N, f0, f1);
     if (tape_)
       for (int64_t t = 0; t < N; ++t) {
@@ -250,7 +250,7 @@ void ForwardPass::output(int ith, int nth) {
     const ProductInput in = norm_convert(ith, nth, onorm, onorm_b, {&w_.output}, out_rows_.data(), n_out);
     auto [r0, r1] = kernels::split_range_aligned(V, ith, nth, kRowAlign);
     if (r0 >= r1) return;
-    kernels::matmul_rows(w_.output, in.data[0], in.stride[0], logits_, static_cast<size_t>(V), n_out, r0, r1);
+    product(w_.output, in.data[0], in.stride[0], in.x, in.x_stride, logits_, static_cast<size_t>(V), n_out, r0, r1);
     adapt(-1, Projection::kOutput, in.x, in.x_stride, E, logits_, static_cast<size_t>(V), n_out, r0, r1);
     if (c_.final_softcap > 0) {  // Gemma 2: logits -> c * tanh(logits / c)
       const float cap = c_.final_softcap, inv_cap = 1.0f / cap;
@@ -391,6 +391,17 @@ void ForwardPass::ffn_activation(float* gate, const float* up, int64_t n) const 
 // ---------------------------------------------------------------------------------------------
 // Products
 
+// Rows [r0, r1) of y = W x for n tokens, from x converted for W (xq) or, in a taped pass over
+// weights that are not float32, from x itself, exactly in W's dequantized values (what the
+// backward pass multiplies by).
+void ForwardPass::product(const TensorView& w, const std::byte* xq, size_t xq_stride, const float* x, size_t x_stride,
+                          float* y, size_t y_stride, int64_t n, int64_t r0, int64_t r1) const {
+  if (tape_ && w.type != DType::F32)
+    kernels::matmul_rows_exact(w, x, x_stride, y, y_stride, n, r0, r1);
+  else
+    kernels::matmul_rows(w, xq, xq_stride, y, y_stride, n, r0, r1);
+}
+
 std::byte* ForwardPass::slot(int i) const {
   return s_.xq.data() + static_cast<size_t>(i) * s_.max_tokens_ * s_.act_row_bytes_;
 }
@@ -464,7 +475,7 @@ void ForwardPass::project_add(int il, Projection p, const TensorView& w, const O
                               int64_t n_in, int ith, int nth) {
   auto [r0, r1] = kernels::split_range_aligned(E, ith, nth, kRowAlign);
   if (r0 >= r1) return;
-  kernels::matmul_rows(w, in.data, in.stride, s_.tmp.data(), static_cast<size_t>(E), N, r0, r1);
+  product(w, in.data, in.stride, x, static_cast<size_t>(n_in), s_.tmp.data(), static_cast<size_t>(E), N, r0, r1);
   adapt(il, p, x, static_cast<size_t>(n_in), n_in, s_.tmp.data(), static_cast<size_t>(E), N, r0, r1);
   for (int64_t t = 0; t < N; ++t) ks_.flt.add(s_.x.data() + t * E + r0, s_.tmp.data() + t * E + r0, r1 - r0);
 }
@@ -475,7 +486,7 @@ void ForwardPass::project_norm_add(int il, Projection p, const TensorView& w, co
                                    int64_t n_in, const float* post_w, int ith, int nth) {
   auto [r0, r1] = kernels::split_range_aligned(E, ith, nth, kRowAlign);
   if (r0 < r1) {
-    kernels::matmul_rows(w, in.data, in.stride, s_.tmp.data(), static_cast<size_t>(E), N, r0, r1);
+    product(w, in.data, in.stride, x, static_cast<size_t>(n_in), s_.tmp.data(), static_cast<size_t>(E), N, r0, r1);
     adapt(il, p, x, static_cast<size_t>(n_in), n_in, s_.tmp.data(), static_cast<size_t>(E), N, r0, r1);
   }
   pool_.barrier();

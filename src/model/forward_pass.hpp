@@ -100,6 +100,8 @@ class ForwardPass {
   void ffn_activation(float* gate, const float* up, int64_t n) const;
 
   // --- products with their share of rows ---
+  void product(const TensorView& w, const std::byte* xq, size_t xq_stride, const float* x, size_t x_stride, float* y,
+               size_t y_stride, int64_t n, int64_t r0, int64_t r1) const;
   ProductInput norm_convert(int ith, int nth, const float* norm_w, const float* norm_b,
                             std::initializer_list<const TensorView*> ws, const int64_t* rows, int64_t n_rows);
   void project_add(int il, Projection p, const TensorView& w, const OwnInput& in, const float* x, int64_t n_in,

@@ -9,6 +9,7 @@
 #include "kernels/thread_pool.hpp"
 #include "model/forward.hpp"
 #include "model/kv_cache.hpp"
+#include "model/lora.hpp"
 
 namespace edgelm {
 
@@ -32,6 +33,8 @@ struct Session::Impl {
   std::vector<float> logits;
   std::vector<float> hidden;  // embed() / embed_batch() results
   std::vector<BatchEntry> batch;
+  std::unique_ptr<LoraProducts> lora;  // SessionOptions::lora, on the forward pass's adapter seam
+  AdapterHook lora_hook;
 
   // Appends toks to sequence seq in forward passes of at most the scratch's batch size. With
   // `every`, each token's row goes to row i of `logits` / `hidden` (either may be null);
@@ -75,6 +78,16 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions opts)
   impl_ = std::make_unique<Impl>(*model_, opts_, resolve_threads(opts_.n_threads));
   if (opts_.on_matmul_input) impl_->scratch.seam.on_matmul_input = &opts_.on_matmul_input;
   impl_->scratch.seam.residual_hidden = opts_.residual_hidden;
+  if (!opts_.lora.empty()) {
+    impl_->lora = std::make_unique<LoraProducts>(model_->config().n_layer);
+    for (const LoraUse& u : opts_.lora) {
+      if (!u.adapter) throw Error("internal: a LoRA use without its adapter");
+      u.adapter->check(*model_, "LoRA adapter");
+      impl_->lora->add(*model_, *u.adapter, u.scale);
+    }
+    impl_->lora_hook = impl_->lora->hook();
+    impl_->scratch.seam.adapter = &impl_->lora_hook;
+  }
 }
 
 Session::~Session() = default;

@@ -24,6 +24,7 @@
 #include "kernels/thread_pool.hpp"
 #include "model/forward.hpp"
 #include "model/kv_cache.hpp"
+#include "model/lora.hpp"
 
 namespace edgelm::train {
 
@@ -44,6 +45,7 @@ namespace {
 
 constexpr int64_t kRowAlign = 16;
 constexpr int64_t kLossChunk = 128;  // tokens whose logits are held at once
+constexpr int64_t kVocabChunk = 8192;  // rows of a quantized output matrix dequantized at once
 
 const float* fdata(const TensorView& t) { return reinterpret_cast<const float*>(t.data); }
 
@@ -69,6 +71,22 @@ struct LanguageModel::Impl {
   } work;                     // the backward pass's buffers
   std::vector<float> dhidden;
 
+  // LoRA: the adapters on the seam; one slot per adapted product, with its parameters.
+  struct LoraSlot {
+    int layer;
+    Projection proj;
+    std::string target;
+    int64_t n_in, n_out, rank;
+    size_t a, b;  // params indices
+  };
+  LoraOptions lora_opts;
+  std::unique_ptr<LoraProducts> lora;
+  AdapterHook lora_hook;
+  std::vector<LoraSlot> lora_slots;
+  uint64_t lora_passes = 0;    // training passes so far (each draws its own dropout masks)
+  bool training_pass = false;  // the next pass is for a backward step (dropout on)
+  std::vector<float> wbuf, lx, lu, ldu;  // dequantized weights, LoRA backward buffers
+
   int first = 0, end = 0;      // blocks run: [first, end)
   bool lm_head = true;
   std::vector<int> param_of;  // file tensor index -> params index, -1 when frozen
@@ -86,6 +104,10 @@ struct LanguageModel::Impl {
   void run(int max_len, int n_seq, const float* residual_in, bool record, float* hidden_out);
   double output_loss(const TokenBatch& b, float* dhidden, float* logits_out);
   void backward(const float* dhidden);
+  void init_lora(const LoraOptions& o);
+  void set_lora_seam(ForwardSeam& seam) const;
+  const float* float_weights(const TensorView& w);
+  void lora_backward(int il, Projection p, const float* dy, const float* x, float* dx);
   const ActivationTape::Block& block_record(int il);
 
   // --- helpers, each a pool job ---
@@ -158,7 +180,10 @@ LanguageModel::LanguageModel(std::shared_ptr<const Model> base, LanguageModelOpt
     const TensorView t = f.view(f.tensors()[i]);
     const int blk = block_of(t.name);
     // Trained: the blocks run; the final norm; with the whole model, embeddings and output.
-    const bool trained = blk >= 0 ? blk >= m.first && blk < m.end : o.lm_head || t.name.starts_with("output_norm");
+    // With LoRA nothing of the base trains.
+    const bool trained = o.lora.rank > 0 ? false
+                         : blk >= 0     ? blk >= m.first && blk < m.end
+                                        : o.lm_head || t.name.starts_with("output_norm");
     const bool read = std::any_of(views.begin(), views.end(), [&](const TensorView* v) {
       return v->data && v->data >= t.data && v->data < t.data + t.nbytes;
     });
@@ -175,6 +200,11 @@ LanguageModel::LanguageModel(std::shared_ptr<const Model> base, LanguageModelOpt
     if (c.arch.starts_with("gemma") && t.n_dims == 1 && t.name.ends_with("norm.weight")) p.decay_center = 1.0f;
     for (int64_t r = 0; r < t.nrows(); ++r) kernels::dequantize_row(t.type, t.row(r), p.value.data() + r * t.ne[0], t.ne[0]);
   }
+  if (o.lora.rank > 0) {
+    m.w = b;  // the base's own weights, in their own types
+    m.init_lora(o.lora);
+    return;
+  }
   // Every weight copied: the file's pages are not read again during training.
   if (std::all_of(views.begin(), views.end(), [&](const TensorView* v) { return !v->data || m.grad(m.remap(*v)); }))
     f.release_pages();
@@ -189,6 +219,89 @@ LanguageModel::LanguageModel(std::shared_ptr<const Model> base, LanguageModelOpt
     for (size_t k = 0; k < src.size(); ++k) *dst[k] = m.remap(*src[k]);
     m.w.layers.push_back(std::move(o));
   }
+}
+
+void LanguageModel::Impl::init_lora(const LoraOptions& o) {
+  lora_opts = o;
+  if (o.alpha <= 0) throw Error("the LoRA alpha must be positive (got " + std::to_string(o.alpha) + ")");
+  if (!(o.dropout >= 0 && o.dropout < 1))
+    throw Error("the LoRA dropout must be in [0, 1) (got " + std::to_string(o.dropout) + ")");
+  if (o.targets.empty()) throw Error("LoRA needs at least one target module (among q k v o gate up down)");
+  static const std::pair<const char*, Projection> kNames[] = {
+      {"q", Projection::kQ},       {"k", Projection::kK},   {"v", Projection::kV},      {"o", Projection::kO},
+      {"gate", Projection::kGate}, {"up", Projection::kUp}, {"down", Projection::kDown}};
+  std::vector<Projection> targets;
+  for (const std::string& name : o.targets) {
+    const auto* it = std::find_if(std::begin(kNames), std::end(kNames), [&](const auto& k) { return name == k.first; });
+    if (it == std::end(kNames))
+      throw Error("unknown LoRA target module '" + name + "'", "choose among q k v o gate up down");
+    if (std::find(targets.begin(), targets.end(), it->second) == targets.end()) targets.push_back(it->second);
+  }
+  // The backward pass reads the frozen norms and biases as float32.
+  const auto f32 = [&](const TensorView& v) {
+    if (v.data && v.type != DType::F32)
+      throw Error("tensor " + v.name + " has type " + std::string(dtype_name(v.type)) +
+                  "; LoRA training needs norm weights and biases in F32");
+  };
+  f32(w.output_norm);
+  f32(w.output_norm_b);
+  for (int il = first; il < end; ++il)
+    for (const TensorView* v : layer_fields(w.layers[il]))
+      if (v->n_dims <= 1) f32(*v);
+  Rng rng(o.seed);
+  for (int il = first; il < end; ++il)
+    for (Projection p : targets) {
+      const std::string name = lora_tensor_name(*base, il, p);
+      if (name.empty())
+        throw Error("block " + std::to_string(il) + " has no separate matrix for LoRA target '" +
+                    o.targets[static_cast<size_t>(std::find(targets.begin(), targets.end(), p) - targets.begin())] +
+                    "' (a fused tensor)");
+      const gguf::TensorInfo& info = *base->file().find_tensor(name);
+      const struct {
+        int64_t n_in, n_out;
+      } t{info.ne[0], info.ne[1]};
+      if (o.rank > std::min(t.n_in, t.n_out))
+        throw Error("LoRA rank " + std::to_string(o.rank) + " is larger than the matrix " + name + " (" +
+                        std::to_string(t.n_in) + " x " + std::to_string(t.n_out) + ")",
+                    "choose a rank of at most " + std::to_string(std::min(t.n_in, t.n_out)));
+      LoraSlot slot{il, p, name, t.n_in, t.n_out, o.rank, params.size(), params.size() + 1};
+      Param& a = params.emplace_back();
+      a.name = name + ".lora_a";
+      a.shape = {t.n_in, o.rank};
+      a.resize(static_cast<size_t>(t.n_in * o.rank));
+      const float bound = 1.0f / std::sqrt(static_cast<float>(t.n_in));
+      for (float& v : a.value) v = (2.0f * rng.uniform() - 1.0f) * bound;
+      Param& bp = params.emplace_back();
+      bp.name = name + ".lora_b";
+      bp.shape = {o.rank, t.n_out};
+      bp.resize(static_cast<size_t>(o.rank * t.n_out));
+      lora_slots.push_back(slot);
+    }
+  lora = std::make_unique<LoraProducts>(c.n_layer);
+  lora->dropout = o.dropout;
+  const float scale = o.alpha / static_cast<float>(o.rank);
+  for (const LoraSlot& sl : lora_slots)
+    lora->add(sl.layer, sl.proj, {params[sl.a].value.data(), params[sl.b].value.data(), sl.rank, scale});
+  lora_hook = lora->hook();
+}
+
+// The adapters on a pass's seam; dropout only in a pass that a backward step follows, with
+// masks of its own (a replay of a block for recomputation reuses them).
+void LanguageModel::Impl::set_lora_seam(ForwardSeam& seam) const {
+  if (!lora) return;
+  seam.adapter = &lora_hook;
+}
+
+LoraAdapter LanguageModel::lora_adapter() const {
+  const Impl& m = *impl_;
+  if (!m.lora) throw Error("internal: lora_adapter() of a model trained without LoRA");
+  LoraAdapter a;
+  a.arch = m.base->file().get_string_or("general.architecture", "");
+  a.base_name = m.base->file().get_string_or("general.name", "");
+  a.alpha = m.lora_opts.alpha;
+  for (const Impl::LoraSlot& sl : m.lora_slots)
+    a.matrices.push_back({sl.target, sl.n_in, sl.n_out, sl.rank, m.params[sl.a].value, m.params[sl.b].value});
+  return a;
 }
 
 LanguageModel::~LanguageModel() = default;
@@ -254,6 +367,12 @@ void LanguageModel::Impl::run(int max_len, int n_seq, const float* residual_in, 
   caller_residual = residual_in != nullptr;
   scratch->seam.first_block = first;
   scratch->seam.residual_in = residual_in;
+  set_lora_seam(scratch->seam);
+  if (lora) {
+    const bool train = record && training_pass;
+    lora->dropout = train ? lora_opts.dropout : 0.0f;
+    if (train) lora->seed = lora_opts.seed * 0x9e3779b97f4a7c15ULL + ++lora_passes;
+  }
   forward(c, w, entries, *kv, *scratch, pool, nullptr, hidden_out);
 }
 
@@ -266,6 +385,7 @@ const ActivationTape::Block& LanguageModel::Impl::block_record(int il) {
   scratch->seam.first_block = il;
   scratch->seam.end_block = il + 1;
   scratch->seam.residual_in = tape.block(il).x.data();
+  set_lora_seam(scratch->seam);
   tape.replay = true;
   forward(c, w, entries, *kv, *scratch, pool, nullptr, nullptr);
   tape.replay = false;
@@ -303,7 +423,12 @@ double LanguageModel::Impl::output_loss(const TokenBatch& b, float* dhidden, flo
     }
     pool.run([&](int ith, int nth) {
       auto [r0, r1] = kernels::split_range_aligned(V, ith, nth, kRowAlign);
-      if (r0 < r1) kernels::matmul_rows(w.output, xq.data(), xrow, logits.data(), static_cast<size_t>(V), n, r0, r1);
+      if (r0 >= r1) return;
+      if (w.output.type == DType::F32)
+        kernels::matmul_rows(w.output, xq.data(), xrow, logits.data(), static_cast<size_t>(V), n, r0, r1);
+      else  // a frozen quantized output: exact in its dequantized values, as the backward pass reads it
+        kernels::matmul_rows_exact(w.output, x.data(), static_cast<size_t>(E), logits.data(), static_cast<size_t>(V), n,
+                                   r0, r1);
     });
     pool.run([&](int ith, int nth) {  // rows split; each row's loss kept apart, summed in order below
       std::vector<float> capped;      // one row's soft-capped logits, for the cap's backward
@@ -330,18 +455,35 @@ double LanguageModel::Impl::output_loss(const TokenBatch& b, float* dhidden, flo
     for (int64_t j = 0; j < n; ++j) total += row_loss[j];
     if (!dhidden) continue;
     // dW_out += dlogits^T x; dx = dlogits W_out, for the n rows of the chunk
-    pool.run([&](int ith, int nth) {
-      auto [r0, r1] = kernels::split_range_aligned(V, ith, nth, kRowAlign);
-      kernels::matmul_backward_weight(logits.data(), static_cast<size_t>(V), x.data(), static_cast<size_t>(E), n, E, r0,
-                                      r1, dW);
-    });
+    if (dW)
+      pool.run([&](int ith, int nth) {
+        auto [r0, r1] = kernels::split_range_aligned(V, ith, nth, kRowAlign);
+        kernels::matmul_backward_weight(logits.data(), static_cast<size_t>(V), x.data(), static_cast<size_t>(E), n, E,
+                                        r0, r1, dW);
+      });
     std::vector<float> dx(static_cast<size_t>(n) * E);
-    pool.run([&](int ith, int nth) {  // dx = dlogits W_out, columns split (each thread reads its part of W_out)
-      auto [c0, c1] = kernels::split_range_aligned(E, ith, nth, kRowAlign);
-      kernels::gemm({.K = V, .a = logits.data(), .lda = static_cast<size_t>(V), .b = fdata(w.output),
-                     .ldb = static_cast<size_t>(E), .c = dx.data(), .ldc = static_cast<size_t>(E), .m0 = 0, .m1 = n,
-                     .n0 = c0, .n1 = c1});
-    });
+    // dx = dlogits W_out, columns split (each thread reads its part of W_out); a quantized
+    // (frozen) W_out in chunks of vocabulary rows dequantized in turn.
+    const int64_t vchunk = w.output.type == DType::F32 ? V : kVocabChunk;
+    for (int64_t v0 = 0; v0 < V; v0 += vchunk) {
+      const int64_t v1 = std::min(V, v0 + vchunk);
+      const float* wv = w.output.type == DType::F32 ? fdata(w.output) + v0 * E : nullptr;
+      if (w.output.type != DType::F32) {
+        wbuf.resize(static_cast<size_t>(vchunk * E));
+        pool.run([&](int ith, int nth) {
+          auto [r0, r1] = kernels::split_range(v1 - v0, ith, nth);
+          for (int64_t r = r0; r < r1; ++r)
+            kernels::dequantize_row(w.output.type, w.output.row(v0 + r), wbuf.data() + r * E, E);
+        });
+        wv = wbuf.data();
+      }
+      pool.run([&](int ith, int nth) {
+        auto [c0, c1] = kernels::split_range_aligned(E, ith, nth, kRowAlign);
+        kernels::gemm({.K = v1 - v0, .a = logits.data() + v0, .lda = static_cast<size_t>(V), .b = wv,
+                       .ldb = static_cast<size_t>(E), .c = dx.data(), .ldc = static_cast<size_t>(E),
+                       .accumulate = v0 > 0, .m0 = 0, .m1 = n, .n0 = c0, .n1 = c1});
+      });
+    }
     for (int64_t j = 0; j < n; ++j) std::copy_n(dx.data() + j * E, E, dhidden + rows[j0 + j] * E);
   }
   return n_targets > 0 ? total / static_cast<double>(n_targets) : 0.0;
@@ -356,13 +498,82 @@ void LanguageModel::Impl::weight_grad(const float* dy, int64_t n_out, const floa
   });
 }
 
+// A weight's values as float32: its own data, or (a frozen quantized weight of LoRA training)
+// dequantized into a buffer that the next call reuses.
+const float* LanguageModel::Impl::float_weights(const TensorView& wt) {
+  if (wt.type == DType::F32) return fdata(wt);
+  wbuf.resize(static_cast<size_t>(wt.nelements()));
+  pool.run([&](int ith, int nth) {
+    auto [r0, r1] = kernels::split_range(wt.nrows(), ith, nth);
+    for (int64_t r = r0; r < r1; ++r) kernels::dequantize_row(wt.type, wt.row(r), wbuf.data() + r * wt.ne[0], wt.ne[0]);
+  });
+  return wbuf.data();
+}
+
 void LanguageModel::Impl::input_grad(const float* dy, int64_t n_out, const TensorView& wt, float* dx, bool accumulate) {
   const int64_t N = tape.n_tokens, n_in = wt.ne[0];
+  const float* wf = float_weights(wt);
   pool.run([&](int ith, int nth) {
     auto [t0, t1] = kernels::split_range(N, ith, nth);
-    kernels::matmul_backward_input(dy, static_cast<size_t>(n_out), fdata(wt), n_out, n_in, t0, t1, dx,
+    kernels::matmul_backward_input(dy, static_cast<size_t>(n_out), wf, n_out, n_in, t0, t1, dx,
                                    static_cast<size_t>(n_in), accumulate);
   });
+}
+
+// The adapters' share of a product's backward step, for y = W x + s B (A x~) (x~: x after
+// dropout): dB += s dy^T (A x~), dA += (s dy B)^T x~, dx += mask * ((s dy B) A).
+void LanguageModel::Impl::lora_backward(int il, Projection p, const float* dy, const float* x, float* dx) {
+  if (!lora) return;
+  const int64_t N = tape.n_tokens;
+  const float scale = lora_opts.alpha / static_cast<float>(lora_opts.rank);
+  for (const LoraSlot& sl : lora_slots) {
+    if (sl.layer != il || sl.proj != p) continue;
+    const int64_t r = sl.rank, n_in = sl.n_in, n_out = sl.n_out;
+    const size_t ur = static_cast<size_t>(r), ui = static_cast<size_t>(n_in), uo = static_cast<size_t>(n_out);
+    const float* A = params[sl.a].value.data();
+    const float* B = params[sl.b].value.data();
+    float* gA = params[sl.a].grad.data();
+    float* gB = params[sl.b].grad.data();
+    const bool drop = lora->dropout > 0;
+    if (drop) lx.resize(static_cast<size_t>(N) * ui);
+    lu.resize(static_cast<size_t>(N) * ur);
+    ldu.resize(lu.size());
+    pool.run([&](int ith, int nth) {  // tokens split: x~, u = s A x~, du = s B^T dy
+      auto [t0, t1] = kernels::split_range(N, ith, nth);
+      if (drop)
+        for (int64_t t = t0; t < t1; ++t) lora->input(il, p, t, x + t * n_in, n_in, lx.data() + t * n_in);
+      const float* xin = drop ? lx.data() : x;
+      kernels::gemm({.trans_b = true, .K = n_in, .a = xin, .lda = ui, .b = A, .ldb = ui, .c = lu.data(), .ldc = ur,
+                     .m0 = t0, .m1 = t1, .n0 = 0, .n1 = r});
+      kernels::gemm({.K = n_out, .a = dy, .lda = uo, .b = B, .ldb = ur, .c = ldu.data(), .ldc = ur, .m0 = t0, .m1 = t1,
+                     .n0 = 0, .n1 = r});
+      for (size_t i = static_cast<size_t>(t0) * ur; i < static_cast<size_t>(t1) * ur; ++i) lu[i] *= scale, ldu[i] *= scale;
+    });
+    const float* xin = drop ? lx.data() : x;
+    pool.run([&](int ith, int nth) {  // dB's rows, then dA's columns
+      auto [o0, o1] = kernels::split_range(n_out, ith, nth);
+      kernels::gemm({.trans_a = true, .K = N, .a = dy, .lda = uo, .b = lu.data(), .ldb = ur, .c = gB, .ldc = ur,
+                     .accumulate = true, .m0 = o0, .m1 = o1, .n0 = 0, .n1 = r});
+      auto [c0, c1] = kernels::split_range(n_in, ith, nth);
+      kernels::gemm({.trans_a = true, .K = N, .a = ldu.data(), .lda = ur, .b = xin, .ldb = ui, .c = gA, .ldc = ui,
+                     .accumulate = true, .m0 = 0, .m1 = r, .n0 = c0, .n1 = c1});
+    });
+    pool.run([&](int ith, int nth) {  // dx, tokens split
+      auto [t0, t1] = kernels::split_range(N, ith, nth);
+      if (!drop) {
+        kernels::gemm({.K = r, .a = ldu.data(), .lda = ur, .b = A, .ldb = ui, .c = dx, .ldc = ui, .accumulate = true,
+                       .m0 = t0, .m1 = t1, .n0 = 0, .n1 = n_in});
+        return;
+      }
+      kernels::gemm({.K = r, .a = ldu.data(), .lda = ur, .b = A, .ldb = ui, .c = lx.data(), .ldc = ui, .m0 = t0,
+                     .m1 = t1, .n0 = 0, .n1 = n_in});
+      for (int64_t t = t0; t < t1; ++t) {
+        float* row = lx.data() + t * n_in;
+        lora->input(il, p, t, row, n_in, row);  // the same mask (in place: each element read once first)
+        for (int64_t i = 0; i < n_in; ++i) dx[t * n_in + i] += row[i];
+      }
+    });
+  }
 }
 
 // dx (+)= norm'(x)^T dy for `rows` rows; the norm's weight (and bias) gradients accumulate.
@@ -433,6 +644,7 @@ void LanguageModel::Impl::backward(const float* dhidden) {
     }
     weight_grad(dd, E, act.data(), FF, grad(L.ffn_down));
     input_grad(dd, E, L.ffn_down, dact.data(), false);
+    lora_backward(il, Projection::kDown, dd, act.data(), dact.data());
     pool.run([&](int ith, int nth) {
       auto [t0, t1] = kernels::split_range(N, ith, nth);
       for (int64_t t = t0; t < t1; ++t) {
@@ -447,6 +659,8 @@ void LanguageModel::Impl::backward(const float* dhidden) {
     weight_grad(dup.data(), FF, B.xn2.data(), E, grad(L.ffn_up));
     input_grad(dgate.data(), FF, L.ffn_gate, dxn.data(), false);
     input_grad(dup.data(), FF, L.ffn_up, dxn.data(), true);
+    lora_backward(il, Projection::kGate, dgate.data(), B.xn2.data(), dxn.data());
+    lora_backward(il, Projection::kUp, dup.data(), B.xn2.data(), dxn.data());
     dh = dx;  // the residual
     norm_backward(B.h.data(), L.ffn_norm, L.ffn_norm_b, dxn.data(), N, E, dh.data(), true);
 
@@ -458,6 +672,7 @@ void LanguageModel::Impl::backward(const float* dhidden) {
     }
     weight_grad(dob, E, B.att.data(), q_dim, grad(L.wo));
     input_grad(dob, E, L.wo, datt.data(), false);
+    lora_backward(il, Projection::kO, dob, B.att.data(), datt.data());
     std::fill(dk.begin(), dk.end(), 0.0f);
     std::fill(dv.begin(), dv.end(), 0.0f);
     pool.run([&](int ith, int nth) {  // items of (sequence, KV head): each owns its dq, dk, dv columns
@@ -512,6 +727,9 @@ void LanguageModel::Impl::backward(const float* dhidden) {
     input_grad(dq.data(), q_dim, L.wq, dxn.data(), false);
     input_grad(dk.data(), kv_dim, L.wk, dxn.data(), true);
     input_grad(dv.data(), kv_dim, L.wv, dxn.data(), true);
+    lora_backward(il, Projection::kQ, dq.data(), B.xn1.data(), dxn.data());
+    lora_backward(il, Projection::kK, dk.data(), B.xn1.data(), dxn.data());
+    lora_backward(il, Projection::kV, dv.data(), B.xn1.data(), dxn.data());
     dx = dh;
     norm_backward(B.x.data(), L.attn_norm, L.attn_norm_b, dxn.data(), N, E, dx.data(), true);
   }
@@ -528,6 +746,7 @@ void LanguageModel::Impl::backward(const float* dhidden) {
 
 double LanguageModel::loss(const TokenBatch& batch, bool backward) {
   Impl& m = *impl_;
+  m.training_pass = backward;
   m.run_forward(batch);
   if (!backward) return m.output_loss(batch, nullptr, nullptr);
   m.dhidden.assign(m.hidden.size(), 0.0f);
@@ -546,6 +765,7 @@ void LanguageModel::hidden_states(std::span<const int> lens, const float* residu
     for (int i = 0; i < lens[s]; ++i) m.entries.push_back({0, i, static_cast<int32_t>(s), true});
   }
   if (m.entries.empty()) return;
+  m.training_pass = record;
   m.run(max_len, static_cast<int>(lens.size()), residual_in, record, out);
 }
 
@@ -556,6 +776,7 @@ void LanguageModel::backward_hidden(const float* dout) {
 
 std::vector<float> LanguageModel::logits(const TokenBatch& batch) {
   Impl& m = *impl_;
+  m.training_pass = false;
   m.run_forward(batch);
   std::vector<float> out(static_cast<size_t>(batch.n_tokens()) * m.c.n_vocab);
   m.output_loss(batch, nullptr, out.data());

@@ -327,7 +327,9 @@ FinetuneReport finetune(const std::shared_ptr<const Model>& model, const std::ve
   if (val.empty() && (o.patience > 0 || o.schedule == "plateau" || o.eval_every > 0))
     throw Error("--patience, --eval-every and --schedule plateau need validation data", "pass --val FILE");
   const int threads = o.n_threads > 0 ? o.n_threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  train::LanguageModel lm(model, {.n_threads = threads, .recompute = o.recompute});
+  train::LoraOptions lora = o.lora;
+  lora.seed = o.seed;
+  train::LanguageModel lm(model, {.n_threads = threads, .recompute = o.recompute, .lora = lora});
   std::vector<train::Param*> params = lm.params();
   for (train::Param* p : params) p->decay = p->shape.size() >= 2;  // no decay on norms and biases
   train::AdamW opt(params, {.lr = o.lr, .weight_decay = o.weight_decay, .n_threads = threads});
@@ -431,7 +433,10 @@ FinetuneReport finetune(const std::shared_ptr<const Model>& model, const std::ve
     if (cb.on_epoch) cb.on_epoch(ep);
   }
   rep.stopped_early = stop;
-  write_model(*model, lm, out_path, o.f16);
+  if (o.lora.rank > 0)
+    lm.lora_adapter().save(out_path);
+  else
+    write_model(*model, lm, out_path, o.f16);
   return rep;
 }
 
