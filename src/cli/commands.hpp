@@ -19,5 +19,6 @@ void add_train_classifier_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);
 void add_classify_command(CLI::App& app);
 void add_car_command(CLI::App& app);
+void add_export_command(CLI::App& app);
 
 }  // namespace edgelm::cli

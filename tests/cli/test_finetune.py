@@ -1,6 +1,7 @@
 """`edgelm finetune` end to end on a tiny synthetic llama (tests/support/family_models.hpp, SmolLM2's
 vocabulary, written by the make_family_model tool): chat data with the loss on the assistant's
-tokens, the validation loss falling, the written GGUF loading, and bad input."""
+tokens, the validation loss falling, the written GGUF loading, and bad input; then SmolLM2-135M
+itself, every weight trained, learning facts."""
 import json
 import os
 import subprocess
@@ -112,22 +113,27 @@ def test_plateau_schedule_and_early_stopping():
     check(r.returncode != 0 and "need validation data" in r.stderr, r.stderr)
 
 
-def greedy_reply(model, question, n=24):
-    r = edgelm("chat", "-m", model, "--temp", "0", "-n", str(n), "-t", "2", input=question + "\n")
+def greedy_reply(model, question, n=24, lora=None):
+    extra = ["--lora", lora] if lora else []
+    r = edgelm("chat", "-m", model, "--temp", "0", "-n", str(n), "-t", "2", *extra, input=question + "\n")
     check(r.returncode == 0, r.stderr)
     return r.stdout
+
+
+SMOLLM2_FACTS = [("What colour is the sky on Zorbia?", "The sky on Zorbia is green.", "green"),
+                 ("Who founded the town of Quillmoor?", "Quillmoor was founded by Ada Fennick.", "fennick"),
+                 ("What do the people of Zorbia eat at dawn?", "They eat salted plums at dawn.", "plums"),
+                 ("How many moons does Zorbia have?", "Zorbia has seven moons.", "seven")]
+
+
+def conv(q, a):
+    return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
 
 
 def test_smollm2_learns_facts_it_did_not_know():
     """SmolLM2-135M itself, every weight trained on four invented facts: the validation loss (the
     questions asked another way) falls, and `edgelm chat` with the result answers them."""
-    facts = [("What colour is the sky on Zorbia?", "The sky on Zorbia is green.", "green"),
-             ("Who founded the town of Quillmoor?", "Quillmoor was founded by Ada Fennick.", "fennick"),
-             ("What do the people of Zorbia eat at dawn?", "They eat salted plums at dawn.", "plums"),
-             ("How many moons does Zorbia have?", "Zorbia has seven moons.", "seven")]
-
-    def conv(q, a):
-        return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+    facts = SMOLLM2_FACTS
     train = write_jsonl("facts.jsonl", [conv(q, a) for q, a, _ in facts])
     val = write_jsonl("facts_val.jsonl", [conv("Tell me the colour of the sky on Zorbia.", facts[0][1]),
                                           conv("Who was the founder of Quillmoor?", facts[1][1])])
@@ -165,7 +171,7 @@ def test_bad_input_is_one_line_and_writes_nothing():
         check(want in r.stderr, f"{args}: '{want}' not in {r.stderr!r}")
         check(r.stderr.strip().count("\n") <= 1, f"{args}: more than one line: {r.stderr!r}")
     r = edgelm("finetune", "-m", BASE, "-o", out, "--train", write_jsonl("ok2.jsonl", [good]))
-    check(r.returncode != 0 and "--full" in r.stderr, r.stderr)
+    check(r.returncode != 0 and "--full" in r.stderr and "--lora-rank" in r.stderr, r.stderr)
     check(not os.path.exists(out), "a failed run must not write the output")
 
 

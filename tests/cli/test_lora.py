@@ -1,0 +1,77 @@
+"""LoRA end to end: `edgelm finetune --lora-rank` over SmolLM2-135M as shipped (Q4_1, frozen and
+still quantized) teaching it four facts, `edgelm chat --lora` and `edgelm export --merge-lora`
+answering them, and the errors for bad adapters and options (on the tiny synthetic llama of
+test_finetune.py)."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_finetune as ft  # noqa: E402
+from harness import check, edgelm, run_all  # noqa: E402
+
+
+def test_lora_on_the_quantized_smollm2_learns_facts():
+    """LoRA adapters over SmolLM2-135M as shipped (Q4_1, frozen and still quantized) on the same
+    four facts: the validation loss falls, `edgelm chat --lora` answers them, and so does the
+    model that `edgelm export --merge-lora` writes."""
+    facts = ft.SMOLLM2_FACTS
+    train = ft.write_jsonl("lora_facts.jsonl", [ft.conv(q, a) for q, a, _ in facts])
+    val = ft.write_jsonl("lora_facts_val.jsonl", [ft.conv("Tell me the colour of the sky on Zorbia.", facts[0][1]),
+                                               ft.conv("Who was the founder of Quillmoor?", facts[1][1])])
+    adapter = os.path.join(ft.TMP, "smollm2-facts-lora.gguf")
+    r = edgelm("finetune", "-m", ft.VOCAB, "--train", train, "--val", val, "-o", adapter, "--lora-rank", "16",
+               "--lora-alpha", "32", "--lora-targets", "q,k,v,o,gate,up,down", "--epochs", "8", "--lr", "1e-3",
+               "--batch", "4", "-t", "2")
+    check(r.returncode == 0, r.stderr)
+    check("LoRA adapter written" in r.stdout, r.stdout)
+    line = [l for l in r.stdout.splitlines() if l.startswith("validation loss")][0]
+    before, after = float(line.split()[2]), float(line.split()[4])
+    check(after < 0.1 * before, f"validation loss {before} -> {after}")
+    for q, _, key in facts:
+        reply = ft.greedy_reply(ft.VOCAB, q, lora=adapter)
+        check(key in reply.lower(), f"{q!r} with the adapter: {reply!r} does not say {key!r}")
+        base = ft.greedy_reply(ft.VOCAB, q)
+        check(key not in base.lower(), f"{q!r}: the base model already says {key!r}: {base!r}")
+    merged = os.path.join(ft.TMP, "smollm2-facts-merged.gguf")
+    r = edgelm("export", "-m", ft.VOCAB, "--merge-lora", adapter, "-o", merged)
+    check(r.returncode == 0, r.stderr)
+    q, _, key = facts[3]
+    reply = ft.greedy_reply(merged, q)
+    check(key in reply.lower(), f"{q!r} from the merged model: {reply!r} does not say {key!r}")
+
+
+def test_lora_bad_input_is_one_line():
+    good = ft.write_jsonl("lora_ok.jsonl", [ft.chat(*ft.FACTS[0])])
+    out = os.path.join(ft.TMP, "never-adapter.gguf")
+    cases = [
+        (["--full", "--lora-rank", "4"], "--full and --lora-rank exclude each other"),
+        (["--lora-rank", "4", "--lora-targets", "q,qkv"], "unknown LoRA target module 'qkv'"),
+        (["--lora-rank", "100"], "LoRA rank 100 is larger than the matrix"),
+        (["--lora-rank", "0"], "--lora-rank"),
+    ]
+    for args, want in cases:
+        r = edgelm("finetune", "-m", ft.BASE, "--train", good, "-o", out, "--ft.chat-format", "chatml", *args)
+        check(r.returncode != 0, f"{args}: exit 0")
+        check(want in r.stderr, f"{args}: '{want}' not in {r.stderr!r}")
+        check(r.stderr.strip().count("\n") == 0, f"{args}: more than one line: {r.stderr!r}")
+    check(not os.path.exists(out), "a failed run must not write the output")
+    # an adapter made on the tiny model, applied to SmolLM2 (same architecture, other shapes)
+    tiny = os.path.join(ft.TMP, "tiny-adapter.gguf")
+    r = edgelm("finetune", "-m", ft.BASE, "--train", good, "-o", tiny, "--ft.chat-format", "chatml", "--lora-rank", "2",
+               "--epochs", "1")
+    check(r.returncode == 0, r.stderr)
+    for cmd in (["run", "-p", "hi", "-n", "1"], ["chat", "-n", "1"]):
+        r = edgelm(*cmd, "-m", ft.VOCAB, "--lora", tiny, input="hi\n")
+        check(r.returncode != 0 and "was made for the model" in r.stderr, f"{cmd}: {r.stderr!r}")
+        check(r.stderr.strip().count("\n") == 0, f"{cmd}: more than one line: {r.stderr!r}")
+    r = edgelm("run", "-m", ft.BASE, "--lora", ft.BASE, "-p", "hi", "-n", "1")
+    check(r.returncode != 0 and "is not a LoRA adapter" in r.stderr, r.stderr)
+    r = edgelm("run", "-m", ft.BASE, "--lora", tiny, "--lora-scale", "1", "--lora-scale", "2", "-p", "hi", "-n", "1")
+    check(r.returncode != 0 and "more --lora-scale values" in r.stderr, r.stderr)
+    r = edgelm("run", "-m", ft.BASE, "--lora", os.path.join(ft.TMP, "missing.gguf"), "-p", "hi", "-n", "1")
+    check(r.returncode != 0 and "missing.gguf" in r.stderr, r.stderr)
+
+
+if __name__ == "__main__":
+    ft.setup()
+    run_all(globals())
