@@ -97,7 +97,7 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option("--train", a->train,
                   "training data: JSON Lines ({\"messages\": [...]} or {\"text\": ...}) or a plain text file")->required();
   cmd->add_option("--val", a->val, "validation data (same formats)");
-  cmd->add_option("-o,--output", a->out, "model file to write (GGUF)")->required();
+  cmd->add_option("-o,--output", a->out, "file to write (GGUF): the model, or with --lora-rank the adapter")->required();
   cmd->add_flag("--full", a->full, "train every weight (full fine-tuning)");
   cmd->add_option("--lora-rank", a->o.lora.rank,
                   "train LoRA adapters of this rank over the frozen base instead (the output is an adapter)")
