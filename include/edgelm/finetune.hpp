@@ -48,6 +48,9 @@ struct FinetuneOptions {
   std::string schedule = "constant";
   double plateau_factor = 0.5;
   int plateau_patience = 2;
+  double plateau_threshold = 1e-4;  // relative: "better" means below best * (1 - threshold)
+  int plateau_cooldown = 0;         // validations after a reduction in which none are counted
+  double plateau_min_lr = 0;        // the learning rate never goes below this
   int warmup = 0;         // optimizer updates of linear warm-up
   float clip = 1.0f;      // gradient-norm clipping (0: off)
   float weight_decay = 0.0f;

@@ -124,6 +124,16 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option("--plateau-patience", a->o.plateau_patience, "plateau: validations without improvement first")
       ->check(Range(0, 1 << 20))
       ->capture_default_str();
+  cmd->add_option("--plateau-threshold", a->o.plateau_threshold,
+                  "plateau: a loss below best x (1 - threshold) counts as better")
+      ->check(Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--plateau-cooldown", a->o.plateau_cooldown, "plateau: validations not counted after a reduction")
+      ->check(Range(0, 1 << 20))
+      ->capture_default_str();
+  cmd->add_option("--plateau-min-lr", a->o.plateau_min_lr, "plateau: lowest learning rate")
+      ->check(Range(0.0, 1e6))
+      ->capture_default_str();
   cmd->add_option("--eval-every", a->o.eval_every, "validate every N updates (0: after each epoch)")
       ->check(Range(0, 1 << 30))
       ->capture_default_str();

@@ -108,6 +108,14 @@ def test_plateau_schedule_and_early_stopping():
     check(lrs[0] == 2e-2 and min(lrs) < 2e-2, f"the plateau schedule never lowered the rate: {lrs}")
     check(all(b <= a for a, b in zip(lrs, lrs[1:])), f"the rate went up: {lrs}")
     check("stopped early" in r.stdout and len(evals) < 80, r.stdout)
+    # PyTorch's min_lr: the rate stops at the floor (one halving from 2e-2 would give 1e-2)
+    r = edgelm("finetune", "-m", BASE, "--train", train, "--val", val, "-o", out, "--full", "--chat-format", "chatml",
+               "--epochs", "40", "--lr", "2e-2", "--batch", "2", "--schedule", "plateau", "--plateau-factor", "0.5",
+               "--plateau-patience", "0", "--plateau-cooldown", "1", "--plateau-min-lr", "1.5e-2", "--eval-every", "1",
+               "--patience", "3", "-t", "2")
+    check(r.returncode == 0, r.stderr)
+    lrs = [float(l.split()[l.split().index("lr") + 1]) for l in r.stdout.splitlines() if l.startswith("update")]
+    check(min(lrs) == 1.5e-2, f"the rate did not stop at --plateau-min-lr: {lrs}")
     r = edgelm("finetune", "-m", BASE, "--train", train, "-o", out, "--full", "--chat-format", "chatml",
                "--patience", "2")
     check(r.returncode != 0 and "need validation data" in r.stderr, r.stderr)

@@ -334,8 +334,12 @@ FinetuneReport finetune(const std::shared_ptr<const Model>& model, const std::ve
   for (train::Param* p : params) p->decay = p->shape.size() >= 2;  // no decay on norms and biases
   train::AdamW opt(params, {.lr = o.lr, .weight_decay = o.weight_decay, .n_threads = threads});
   train::Rng rng(o.seed);
-  // PyTorch's ReduceLROnPlateau on the validation loss (mode min, relative threshold 1e-4).
-  train::ReduceLROnPlateau plateau({.factor = o.plateau_factor, .patience = o.plateau_patience});
+  // PyTorch's ReduceLROnPlateau on the validation loss (mode min, relative threshold).
+  train::ReduceLROnPlateau plateau({.factor = o.plateau_factor,
+                                    .patience = o.plateau_patience,
+                                    .threshold = o.plateau_threshold,
+                                    .cooldown = o.plateau_cooldown,
+                                    .min_lr = o.plateau_min_lr});
   train::EarlyStopping stopper(o.patience);
 
   const size_t n_batches = (train.size() + static_cast<size_t>(o.batch) - 1) / static_cast<size_t>(o.batch);
