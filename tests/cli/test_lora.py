@@ -50,14 +50,14 @@ def test_lora_bad_input_is_one_line():
         (["--lora-rank", "0"], "--lora-rank"),
     ]
     for args, want in cases:
-        r = edgelm("finetune", "-m", ft.BASE, "--train", good, "-o", out, "--ft.chat-format", "chatml", *args)
+        r = edgelm("finetune", "-m", ft.BASE, "--train", good, "-o", out, "--chat-format", "chatml", *args)
         check(r.returncode != 0, f"{args}: exit 0")
         check(want in r.stderr, f"{args}: '{want}' not in {r.stderr!r}")
         check(r.stderr.strip().count("\n") == 0, f"{args}: more than one line: {r.stderr!r}")
     check(not os.path.exists(out), "a failed run must not write the output")
     # an adapter made on the tiny model, applied to SmolLM2 (same architecture, other shapes)
     tiny = os.path.join(ft.TMP, "tiny-adapter.gguf")
-    r = edgelm("finetune", "-m", ft.BASE, "--train", good, "-o", tiny, "--ft.chat-format", "chatml", "--lora-rank", "2",
+    r = edgelm("finetune", "-m", ft.BASE, "--train", good, "-o", tiny, "--chat-format", "chatml", "--lora-rank", "2",
                "--epochs", "1")
     check(r.returncode == 0, r.stderr)
     for cmd in (["run", "-p", "hi", "-n", "1"], ["chat", "-n", "1"]):

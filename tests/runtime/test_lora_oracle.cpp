@@ -3,6 +3,8 @@
 // SmolLM2-135M (an F32 copy of the Q4_1 file, made here as the script made it), gives llama.cpp's
 // logits (`--lora`) and its greedy continuation. On a float base neither side rounds the
 // activations, so the comparison does not depend on the CPU the fixture was made on.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -32,7 +34,8 @@ class LoraOracle : public ::testing::TestWithParam<int> {
     if (q4.empty()) return;
     const auto dir = std::filesystem::path(::testing::TempDir()) / "edgelm_lora_oracle";
     std::filesystem::create_directories(dir);
-    const std::string f32 = (dir / "smollm2-f32.gguf").string();
+    // one file per process: ctest runs the cases as parallel processes
+    const std::string f32 = (dir / ("smollm2-f32-" + std::to_string(::getpid()) + ".gguf")).string();
     quant::quantize_file(q4, f32, {.file_type = quant::FileType::F32, .n_threads = 2});
     model_ = Model::load(f32);
     std::filesystem::remove(f32);  // the weights stay mapped

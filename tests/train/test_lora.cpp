@@ -2,6 +2,8 @@
 // with SessionOptions::lora): gradients against finite differences of the loss, a quantized
 // base against a float base holding its dequantized weights, the adapter file round trip,
 // applied == merged, and the errors for bad adapters and options.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -48,7 +50,7 @@ void randomise_b(train::LanguageModel& lm, uint64_t seed) {
 std::string temp_path(const std::string& name) {
   const auto dir = std::filesystem::path(::testing::TempDir()) / "edgelm_lora";
   std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  return (dir / (std::to_string(::getpid()) + "-" + name)).string();  // one set per process
 }
 
 double rel_diff(const std::vector<float>& got, const std::vector<float>& want) {

@@ -1,6 +1,8 @@
 // The synthetic family models (tests/support/family_models.hpp), written to a temporary file and
 // loaded, for the training tests.
 #pragma once
+#include <unistd.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -21,7 +23,8 @@ inline std::shared_ptr<const Model> load_family_model(const std::string& name, u
   if (vocab.empty()) return nullptr;
   const auto dir = std::filesystem::path(::testing::TempDir()) / "edgelm_train";
   std::filesystem::create_directories(dir);
-  const std::string path = (dir / (name + ".gguf")).string();
+  // one file per process: ctest runs tests as parallel processes, each writing and removing its own
+  const std::string path = (dir / (name + "-" + std::to_string(::getpid()) + ".gguf")).string();
   const uint64_t h = write_family_model(spec, vocab, path);
   if (hash) *hash = h;
   auto model = Model::load(path);
