@@ -13,7 +13,8 @@ from harness import check, edgelm, run_all  # noqa: E402
 def test_lora_on_the_quantized_smollm2_learns_facts():
     """LoRA adapters over SmolLM2-135M as shipped (Q4_1, frozen and still quantized) on the same
     four facts: the validation loss falls, `edgelm chat --lora` answers them, and so does the
-    model that `edgelm export --merge-lora` writes."""
+    model that `edgelm export --merge-lora` writes. (That the base does not know them is
+    checked by test_finetune.py's SmolLM2 run.)"""
     facts = ft.SMOLLM2_FACTS
     train = ft.write_jsonl("lora_facts.jsonl", [ft.conv(q, a) for q, a, _ in facts])
     val = ft.write_jsonl("lora_facts_val.jsonl", [ft.conv("Tell me the colour of the sky on Zorbia.", facts[0][1]),
@@ -30,8 +31,6 @@ def test_lora_on_the_quantized_smollm2_learns_facts():
     for q, _, key in facts:
         reply = ft.greedy_reply(ft.VOCAB, q, lora=adapter)
         check(key in reply.lower(), f"{q!r} with the adapter: {reply!r} does not say {key!r}")
-        base = ft.greedy_reply(ft.VOCAB, q)
-        check(key not in base.lower(), f"{q!r}: the base model already says {key!r}: {base!r}")
     merged = os.path.join(ft.TMP, "smollm2-facts-merged.gguf")
     r = edgelm("export", "-m", ft.VOCAB, "--merge-lora", adapter, "-o", merged)
     check(r.returncode == 0, r.stderr)

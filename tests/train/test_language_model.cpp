@@ -17,21 +17,6 @@
 namespace edgelm {
 namespace {
 
-// Sequences longer than the sliding windows (8), each target the next token, the first three
-// positions masked as a chat prompt is.
-train::TokenBatch make_batch(int n_vocab, std::vector<int> lens, uint64_t seed) {
-  test::SplitMix rng(seed);
-  train::TokenBatch b;
-  for (int len : lens) {
-    std::vector<int32_t> toks(static_cast<size_t>(len)), tg(static_cast<size_t>(len), -1);
-    for (auto& t : toks) t = static_cast<int32_t>(rng.next() % static_cast<uint64_t>(n_vocab));
-    for (int i = 3; i + 1 < len; ++i) tg[static_cast<size_t>(i)] = toks[static_cast<size_t>(i) + 1];
-    b.tokens.push_back(toks);
-    b.targets.push_back(tg);
-  }
-  return b;
-}
-
 const std::vector<std::string> kFamilies = {"llama", "qwen2", "qwen2_yarn", "phi3", "gemma", "gemma2", "gemma3", "stablelm"};
 
 class Train : public ::testing::TestWithParam<std::string> {};
@@ -42,7 +27,7 @@ TEST_P(Train, TapedForwardGivesTheInferenceLogits) {
   ASSERT_TRUE(model);
   const int V = model->config().n_vocab;
   train::LanguageModel lm(model, 2);
-  const train::TokenBatch b = make_batch(V, {13, 21}, 7);
+  const train::TokenBatch b = test::make_batch(V, {13, 21}, 7);
   const std::vector<float> got = lm.logits(b);
   double worst = 0;
   size_t row = 0;
@@ -71,7 +56,7 @@ TEST_P(Train, TapedForwardGivesTheInferenceLogits) {
 TEST_P(Train, RecomputedBlocksGiveTheSameGradients) {
   const auto model = test::load_family_model(GetParam());
   ASSERT_TRUE(model);
-  const train::TokenBatch b = make_batch(model->config().n_vocab, {13, 21}, 5);
+  const train::TokenBatch b = test::make_batch(model->config().n_vocab, {13, 21}, 5);
   train::LanguageModel taped(model, {.n_threads = 2});
   train::LanguageModel recomputed(model, {.n_threads = 2, .recompute = true});
   EXPECT_EQ(taped.loss(b, true), recomputed.loss(b, true));
@@ -91,7 +76,7 @@ TEST_P(FiniteDifferences, GradientOfEveryTensorMatchesTheLoss) {
   const auto model = test::load_family_model(GetParam());
   ASSERT_TRUE(model);
   train::LanguageModel lm(model, 2);
-  const train::TokenBatch b = make_batch(model->config().n_vocab, {7, 10}, 11);
+  const train::TokenBatch b = test::make_batch(model->config().n_vocab, {7, 10}, 11);
   lm.loss(b, true);
   double worst = 0;
   std::string worst_name;

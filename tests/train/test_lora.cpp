@@ -24,19 +24,6 @@
 namespace edgelm {
 namespace {
 
-train::TokenBatch make_batch(int n_vocab, std::vector<int> lens, uint64_t seed) {
-  test::SplitMix rng(seed);
-  train::TokenBatch b;
-  for (int len : lens) {
-    std::vector<int32_t> toks(static_cast<size_t>(len)), tg(static_cast<size_t>(len), -1);
-    for (auto& t : toks) t = static_cast<int32_t>(rng.next() % static_cast<uint64_t>(n_vocab));
-    for (int i = 3; i + 1 < len; ++i) tg[static_cast<size_t>(i)] = toks[static_cast<size_t>(i) + 1];
-    b.tokens.push_back(toks);
-    b.targets.push_back(tg);
-  }
-  return b;
-}
-
 const train::LoraOptions kAll{.rank = 4, .alpha = 8, .targets = {"q", "k", "v", "o", "gate", "up", "down"}};
 
 // B starts at zero (the adapter is then the identity and A's gradient is zero): give it values.
@@ -75,7 +62,7 @@ TEST_P(Lora, GradientsOfTheAdaptersMatchFiniteDifferences) {
   EXPECT_EQ(lm.params()[0]->name, "blk.0.attn_q.weight.lora_a");
   EXPECT_EQ(lm.params()[1]->name, "blk.0.attn_q.weight.lora_b");
   randomise_b(lm, 3);
-  const train::TokenBatch b = make_batch(model->config().n_vocab, {7, 10}, 11);
+  const train::TokenBatch b = test::make_batch(model->config().n_vocab, {7, 10}, 11);
   lm.loss(b, true);
   std::vector<std::string> kinds;  // "attn_q.weight.lora_a", ...
   for (train::Param* p : lm.params()) {
@@ -124,7 +111,7 @@ TEST_P(Lora, DropoutMasksAreTheSameWhenBlocksAreRecomputed) {
   train::LanguageModel recomputed(model, {.n_threads = 1, .recompute = true, .lora = o});
   randomise_b(taped, 3);
   randomise_b(recomputed, 3);
-  const train::TokenBatch b = make_batch(model->config().n_vocab, {9, 12}, 5);
+  const train::TokenBatch b = test::make_batch(model->config().n_vocab, {9, 12}, 5);
   const double l0 = taped.loss(b, false);
   const double l1 = taped.loss(b, true);
   EXPECT_NE(l0, l1);  // dropout in the training pass only
@@ -154,7 +141,7 @@ TEST(LoraQuantized, BaseGivesTheGradientsOfItsDequantizedWeights) {
     ASSERT_EQ(quantized->weights().layers[0].wq.type, quant::base_type(type));
     ASSERT_EQ(dequantized->weights().layers[0].wq.type, DType::F32);
 
-    const train::TokenBatch b = make_batch(quantized->config().n_vocab, {9, 14}, 21);
+    const train::TokenBatch b = test::make_batch(quantized->config().n_vocab, {9, 14}, 21);
     train::LanguageModel lq(quantized, {.n_threads = 2, .lora = kAll});
     train::LanguageModel lf(dequantized, {.n_threads = 2, .lora = kAll});
     randomise_b(lq, 8);
@@ -182,7 +169,7 @@ TEST(LoraFile, SavedAppliedAndMergedGiveTheTrainingLogits) {
   const int V = model->config().n_vocab;
   train::LanguageModel lm(model, {.n_threads = 2, .lora = kAll});
   randomise_b(lm, 4);
-  const train::TokenBatch b = make_batch(V, {15}, 9);
+  const train::TokenBatch b = test::make_batch(V, {15}, 9);
   const std::vector<float> trained = lm.logits(b);
   const std::string path = temp_path("adapter.gguf"), merged_path = temp_path("merged.gguf");
   lm.lora_adapter().save(path);

@@ -7,10 +7,12 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "edgelm/model.hpp"
+#include "edgelm/train.hpp"
 #include "support/family_models.hpp"
 #include "support/test_models.hpp"
 
@@ -30,6 +32,21 @@ inline std::shared_ptr<const Model> load_family_model(const std::string& name, u
   auto model = Model::load(path);
   std::filesystem::remove(path);  // the weights stay mapped
   return model;
+}
+
+// Sequences of random tokens (longer than the synthetic models' sliding windows, 8), each target
+// the next token, the first three positions masked as a chat prompt is.
+inline train::TokenBatch make_batch(int n_vocab, std::vector<int> lens, uint64_t seed) {
+  SplitMix rng(seed);
+  train::TokenBatch b;
+  for (int len : lens) {
+    std::vector<int32_t> toks(static_cast<size_t>(len)), tg(static_cast<size_t>(len), -1);
+    for (auto& t : toks) t = static_cast<int32_t>(rng.next() % static_cast<uint64_t>(n_vocab));
+    for (int i = 3; i + 1 < len; ++i) tg[static_cast<size_t>(i)] = toks[static_cast<size_t>(i) + 1];
+    b.tokens.push_back(toks);
+    b.targets.push_back(tg);
+  }
+  return b;
 }
 
 }  // namespace edgelm::test
