@@ -1,7 +1,7 @@
 """LoRA end to end: `edgelm finetune --lora-rank` over SmolLM2-135M as shipped (Q4_1, frozen and
-still quantized) teaching it four facts, `edgelm chat --lora` and `edgelm export --merge-lora`
-answering them, and the errors for bad adapters and options (on the tiny synthetic llama of
-test_finetune.py)."""
+still quantized) teaching it four facts that `edgelm chat --lora` then answers; on the tiny
+synthetic llama of test_finetune.py, `edgelm export --merge-lora` giving what the adapter gives
+at run time, and the errors for bad adapters and options."""
 import os
 import sys
 
@@ -12,9 +12,8 @@ from harness import check, edgelm, run_all  # noqa: E402
 
 def test_lora_on_the_quantized_smollm2_learns_facts():
     """LoRA adapters over SmolLM2-135M as shipped (Q4_1, frozen and still quantized) on the same
-    four facts: the validation loss falls, `edgelm chat --lora` answers them, and so does the
-    model that `edgelm export --merge-lora` writes. (That the base does not know them is
-    checked by test_finetune.py's SmolLM2 run.)"""
+    four facts: the validation loss falls and `edgelm chat --lora` answers them. (That the base
+    does not know them is checked by test_finetune.py's SmolLM2 run.)"""
     facts = ft.SMOLLM2_FACTS
     train = ft.write_jsonl("lora_facts.jsonl", [ft.conv(q, a) for q, a, _ in facts])
     val = ft.write_jsonl("lora_facts_val.jsonl", [ft.conv("Tell me the colour of the sky on Zorbia.", facts[0][1]),
@@ -31,12 +30,6 @@ def test_lora_on_the_quantized_smollm2_learns_facts():
     for q, _, key in facts:
         reply = ft.greedy_reply(ft.VOCAB, q, lora=adapter)
         check(key in reply.lower(), f"{q!r} with the adapter: {reply!r} does not say {key!r}")
-    merged = os.path.join(ft.TMP, "smollm2-facts-merged.gguf")
-    r = edgelm("export", "-m", ft.VOCAB, "--merge-lora", adapter, "-o", merged)
-    check(r.returncode == 0, r.stderr)
-    q, _, key = facts[3]
-    reply = ft.greedy_reply(merged, q)
-    check(key in reply.lower(), f"{q!r} from the merged model: {reply!r} does not say {key!r}")
 
 
 def test_lora_bad_input_is_one_line():
@@ -63,6 +56,16 @@ def test_lora_bad_input_is_one_line():
         r = edgelm(*cmd, "-m", ft.VOCAB, "--lora", tiny, input="hi\n")
         check(r.returncode != 0 and "was made for the model" in r.stderr, f"{cmd}: {r.stderr!r}")
         check(r.stderr.strip().count("\n") == 0, f"{cmd}: more than one line: {r.stderr!r}")
+    # merged into the weights, the adapter gives the same greedy text as applied at run time
+    merged = os.path.join(ft.TMP, "tiny-merged.gguf")
+    r = edgelm("export", "-m", ft.BASE, "--merge-lora", tiny, "-o", merged, "--out-type", "f32")
+    check(r.returncode == 0 and "merged 1 LoRA adapter" in r.stdout, r.stderr)
+    applied = edgelm("run", "-m", ft.BASE, "--lora", tiny, "-p", "Who founded", "-n", "8", "--temp", "0")
+    folded = edgelm("run", "-m", merged, "-p", "Who founded", "-n", "8", "--temp", "0")
+    check(applied.returncode == 0 and folded.returncode == 0, applied.stderr + folded.stderr)
+    check(applied.stdout == folded.stdout, f"applied {applied.stdout!r} vs merged {folded.stdout!r}")
+    r = edgelm("export", "-m", ft.BASE, "-o", merged)
+    check(r.returncode != 0 and "nothing to merge" in r.stderr, r.stderr)
     r = edgelm("run", "-m", ft.BASE, "--lora", ft.BASE, "-p", "hi", "-n", "1")
     check(r.returncode != 0 and "is not a LoRA adapter" in r.stderr, r.stderr)
     r = edgelm("run", "-m", ft.BASE, "--lora", tiny, "--lora-scale", "1", "--lora-scale", "2", "-p", "hi", "-n", "1")
