@@ -19,8 +19,11 @@ std::array<const TensorView*, 7> projections(const LayerWeights& L) {
   return {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down};
 }
 
-bool fused(const TensorView& w) {
-  return w.name.ends_with("attn_qkv.weight") || (w.nrows() > 0 && w.ne[1] * w.ne[0] != w.nelements());
+// A view of part of a file tensor (phi3's Q/K/V in attn_qkv, gate and up in ffn_up): its rows
+// are not the named tensor's.
+bool fused(const Model& base, const TensorView& w) {
+  const gguf::TensorInfo* t = base.file().find_tensor(w.name);
+  return !t || t->ne[1] != w.ne[1];
 }
 
 // The elements of a tensor as float (any type the kernels can read).
@@ -40,7 +43,7 @@ std::optional<std::pair<int, Projection>> lora_target(const Model& base, const s
   for (size_t il = 0; il < layers.size(); ++il) {
     const auto ws = projections(layers[il]);
     for (size_t p = 0; p < ws.size(); ++p)
-      if (ws[p]->data && ws[p]->name == name && !fused(*ws[p]))
+      if (ws[p]->data && ws[p]->name == name && !fused(base, *ws[p]))
         return std::pair{static_cast<int>(il), static_cast<Projection>(p)};
   }
   return std::nullopt;
@@ -48,7 +51,7 @@ std::optional<std::pair<int, Projection>> lora_target(const Model& base, const s
 
 std::string lora_tensor_name(const Model& base, int layer, Projection p) {
   const TensorView& w = *projections(base.weights().layers.at(static_cast<size_t>(layer)))[static_cast<size_t>(p)];
-  return w.data && !fused(w) ? w.name : std::string();
+  return w.data && !fused(base, w) ? w.name : std::string();
 }
 
 // --- files -----------------------------------------------------------------------------------

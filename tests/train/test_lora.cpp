@@ -217,6 +217,14 @@ TEST(LoraFile, BadAdaptersAndOptionsAreClearErrors) {
   EXPECT_NE(error_of([&] { train::LanguageModel(llama, {.lora = {.rank = 2, .dropout = 1.0f}}); }).find("dropout"),
             std::string::npos);
 
+  // phi3 keeps Q/K/V in one tensor and gate/up in another: not separate products to adapt
+  const auto phi3 = test::load_family_model("phi3");
+  ASSERT_TRUE(phi3);
+  for (const char* t : {"q", "gate"})
+    EXPECT_NE(error_of([&] { train::LanguageModel(phi3, {.lora = {.rank = 2, .targets = {t}}}); }).find("a fused tensor"),
+              std::string::npos)
+        << t;
+  EXPECT_NO_THROW(train::LanguageModel(phi3, {.lora = {.rank = 2, .targets = {"o", "down"}}}));
   train::LanguageModel lm(llama, {.lora = {.rank = 2}});
   const std::string path = temp_path("llama-adapter.gguf");
   lm.lora_adapter().save(path);
