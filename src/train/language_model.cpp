@@ -80,6 +80,7 @@ struct LanguageModel::Impl {
     size_t a, b;  // params indices
   };
   LoraOptions lora_opts;
+  float lora_scale = 1;        // alpha / rank, of every adapted product
   std::unique_ptr<LoraProducts> lora;
   AdapterHook lora_hook;
   std::vector<LoraSlot> lora_slots;
@@ -279,9 +280,9 @@ void LanguageModel::Impl::init_lora(const LoraOptions& o) {
     }
   lora = std::make_unique<LoraProducts>(c.n_layer);
   lora->dropout = o.dropout;
-  const float scale = o.alpha / static_cast<float>(o.rank);
+  lora_scale = o.alpha / static_cast<float>(o.rank);
   for (const LoraSlot& sl : lora_slots)
-    lora->add(sl.layer, sl.proj, {params[sl.a].value.data(), params[sl.b].value.data(), sl.rank, scale});
+    lora->add(sl.layer, sl.proj, {params[sl.a].value.data(), params[sl.b].value.data(), sl.rank, lora_scale});
   lora_hook = lora->hook();
 }
 
@@ -525,7 +526,7 @@ void LanguageModel::Impl::input_grad(const float* dy, int64_t n_out, const Tenso
 void LanguageModel::Impl::lora_backward(int il, Projection p, const float* dy, const float* x, float* dx) {
   if (!lora) return;
   const int64_t N = tape.n_tokens;
-  const float scale = lora_opts.alpha / static_cast<float>(lora_opts.rank);
+  const float scale = lora_scale;  // the forward products' (LoraProducts)
   for (const LoraSlot& sl : lora_slots) {
     if (sl.layer != il || sl.proj != p) continue;
     const int64_t r = sl.rank, n_in = sl.n_in, n_out = sl.n_out;
