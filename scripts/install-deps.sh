@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what edgelm needs to build and test, from Debian's packages. Safe to re-run: it asks
 # apt only for packages that are missing. Pass --oracle to also install the Python packages
-# that regenerate test fixtures (llama-cpp-python compiles llama.cpp: several minutes; torch and
-# transformers for the training oracle).
+# that regenerate test fixtures (llama-cpp-python compiles llama.cpp: several minutes; torch,
+# transformers and peft for the training oracle).
 set -euo pipefail
 
 packages=(
@@ -41,5 +41,6 @@ if [ "${1:-}" = "--oracle" ]; then
       nvidia-cusparselt-cu13==0.8.1 nvidia-nccl-cu13==2.30.7 nvidia-nvshmem-cu13==3.7.2
     python3 -c 'import torch' 2>/dev/null || python3 -m pip install -q torch==2.15.0
   fi
-  python3 -m pip install -q transformers==5.25.0 accelerate  # accelerate: transformers loads GGUF with it (bench)
+  # accelerate: transformers loads GGUF with it (bench); peft: the LoRA oracle and bench/train_vs_pytorch.py --lora
+  python3 -m pip install -q transformers==5.25.0 accelerate peft==0.21.2
 fi
