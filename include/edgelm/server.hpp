@@ -33,6 +33,10 @@ struct ServerOptions {
   int backlog = 512;             // connections the kernel queues before the server accepts them
   size_t max_body_bytes = 1 << 20;
   SessionOptions session{};      // n_ctx is per slot; n_seq comes from parallel
+  // The files of session.lora, in order, as GET /lora-adapters lists them. A request may set
+  // each adapter's scale ("lora": [{"id": i, "scale": s}]); POST /lora-adapters sets the
+  // scales of requests that do not.
+  std::vector<std::string> lora_paths;
 };
 
 class HttpServer {

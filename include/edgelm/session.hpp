@@ -75,6 +75,12 @@ class Session {
   // the logits for seqs[i].
   std::span<const float> decode(std::span<const int32_t> tokens, std::span<const int> seqs);
 
+  // The scale of each SessionOptions::lora adapter for `seq` (at first the options' scales):
+  // sequences of one session may use the adapters differently (the server's per-request
+  // adapters). Changing them drops seq's cached positions, computed with the old scales.
+  std::span<const float> lora_scales(int seq = 0) const;
+  void set_lora_scales(int seq, std::span<const float> scales);
+
   // Drops cached positions from n_keep on.
   void truncate(int seq, int n_keep);
   // Keeps the longest cached prefix shared with `tokens` and returns its length; the caller

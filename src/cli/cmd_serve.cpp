@@ -33,6 +33,7 @@ void serve(ServeArgs& a) {
 
   auto model = load_model(a.mo);
   a.so.session = a.mo.session;
+  a.so.lora_paths = a.mo.lora;
   // A request may name the model as -m named it, or by its file name.
   const std::filesystem::path file(model->path());
   for (const std::string& id : {a.mo.model, file.filename().string(), file.stem().string()})

@@ -164,11 +164,11 @@ void merge_lora(const Model& base, const std::vector<LoraUse>& adapters, const s
 
 // --- the products ----------------------------------------------------------------------------
 
-void LoraProducts::add(const Model& base, const LoraAdapter& a, float scale) {
+void LoraProducts::add(const Model& base, const LoraAdapter& a, float scale, int index) {
   for (const LoraMatrix& m : a.matrices) {
     const auto target = lora_target(base, m.target);
     if (!target) throw Error("LoRA adapter: " + m.target + " is not a matrix product of the model");
-    add(target->first, target->second, {m.a.data(), m.b.data(), m.rank, scale * a.scale(m)});
+    add(target->first, target->second, {m.a.data(), m.b.data(), m.rank, scale * a.scale(m), index});
   }
 }
 
@@ -215,7 +215,14 @@ void LoraProducts::apply(const ProductRows& r) const {
     u.resize(static_cast<size_t>(r.n_tok * m.rank));
     kernels::gemm({.trans_b = true, .K = r.n_in, .a = x, .lda = xs, .b = m.a, .ldb = static_cast<size_t>(r.n_in),
                    .c = u.data(), .ldc = static_cast<size_t>(m.rank), .m0 = 0, .m1 = r.n_tok, .n0 = 0, .n1 = m.rank});
-    for (float& v : u) v *= m.scale;
+    if (token_scales.empty()) {
+      for (float& v : u) v *= m.scale;
+    } else {
+      for (int64_t t = 0; t < r.n_tok; ++t) {
+        const float s = m.scale * token_scales[static_cast<size_t>(t * n_adapters + m.adapter)];
+        for (int64_t j = 0; j < m.rank; ++j) u[static_cast<size_t>(t * m.rank + j)] *= s;
+      }
+    }
     kernels::gemm({.trans_b = true, .K = m.rank, .a = u.data(), .lda = static_cast<size_t>(m.rank), .b = m.b,
                    .ldb = static_cast<size_t>(m.rank), .c = r.y, .ldc = r.y_stride, .accumulate = true, .m0 = 0,
                    .m1 = r.n_tok, .n0 = r.r0, .n1 = r.r1});

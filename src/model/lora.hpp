@@ -22,6 +22,7 @@ struct LoraProduct {
   const float* b = nullptr;
   int64_t rank = 0;
   float scale = 1.0f;
+  int adapter = 0;  // index into LoraProducts::token_scales' rows
 };
 
 inline constexpr int kProjections = static_cast<int>(Projection::kOutput) + 1;
@@ -38,8 +39,9 @@ class LoraProducts {
   explicit LoraProducts(int n_layer) : by_(static_cast<size_t>(n_layer + 1) * kProjections) {}
   void add(int layer, Projection p, const LoraProduct& m) { by_[index(layer, p)].push_back(m); }
   // Every matrix of an adapter checked against `base`, its products scaled by `scale` on top
-  // of alpha / rank. The adapter must outlive this object.
-  void add(const Model& base, const LoraAdapter& a, float scale);
+  // of alpha / rank, as adapter number `index` of token_scales. The adapter must outlive this
+  // object.
+  void add(const Model& base, const LoraAdapter& a, float scale, int index = 0);
   std::span<const LoraProduct> at(int layer, Projection p) const { return by_[index(layer, p)]; }
   bool empty() const;
 
@@ -48,6 +50,12 @@ class LoraProducts {
   // pass run again with the same seed (recomputation, the backward pass) sees the same mask.
   float dropout = 0;
   uint64_t seed = 0;
+  // Per batch entry scales (inference with several sequences, each with its own adapter
+  // scales): the product of adapter k on entry t is further scaled by
+  // token_scales[t * n_adapters + k]. Empty: 1 for all.
+  std::span<const float> token_scales;
+  int n_adapters = 0;
+
   // Token t's adapter input: x with dropout applied (a copy in `out`), or x itself.
   const float* input(int layer, Projection p, int64_t t, const float* x, int64_t n, float* out) const;
 

@@ -35,6 +35,21 @@ struct Session::Impl {
   std::vector<BatchEntry> batch;
   std::unique_ptr<LoraProducts> lora;  // SessionOptions::lora, on the forward pass's adapter seam
   AdapterHook lora_hook;
+  int n_lora = 0;
+  std::vector<float> lora_scales;  // [seq][adapter]
+  std::vector<float> token_scales;  // [batch entry][adapter], for the pass being run
+
+  // One forward pass over `batch`, each entry's adapters scaled by its sequence's scales.
+  void run(const Model& m, float* logits, float* hidden_out = nullptr) {
+    if (lora) {
+      token_scales.resize(batch.size() * static_cast<size_t>(n_lora));
+      for (size_t t = 0; t < batch.size(); ++t)
+        std::copy_n(lora_scales.begin() + static_cast<ptrdiff_t>(batch[t].seq) * n_lora, n_lora,
+                    token_scales.begin() + static_cast<ptrdiff_t>(t) * n_lora);
+      lora->token_scales = token_scales;
+    }
+    forward(m, batch, kv, scratch, pool, logits, hidden_out);
+  }
 
   // Appends toks to sequence seq in forward passes of at most the scratch's batch size. With
   // `every`, each token's row goes to row i of `logits` / `hidden` (either may be null);
@@ -48,8 +63,7 @@ struct Session::Impl {
       batch.clear();
       for (size_t j = 0; j < n; ++j)
         batch.push_back({toks[i + j], static_cast<int32_t>(hist.size() + j), seq, every || i + j + 1 == toks.size()});
-      forward(m, batch, kv, scratch, pool, logits && every ? logits + i * n_vocab : logits,
-              hidden_out ? hidden_out + i * n_embd : nullptr);
+      run(m, logits && every ? logits + i * n_vocab : logits, hidden_out ? hidden_out + i * n_embd : nullptr);
       hist.insert(hist.end(), toks.begin() + i, toks.begin() + i + n);
     }
   }
@@ -80,11 +94,15 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions opts)
   impl_->scratch.seam.residual_hidden = opts_.residual_hidden;
   if (!opts_.lora.empty()) {
     impl_->lora = std::make_unique<LoraProducts>(model_->config().n_layer);
+    impl_->n_lora = static_cast<int>(opts_.lora.size());
+    impl_->lora->n_adapters = impl_->n_lora;
     for (const LoraUse& u : opts_.lora) {
       if (!u.adapter) throw Error("internal: a LoRA use without its adapter");
       u.adapter->check(*model_, "LoRA adapter");
-      impl_->lora->add(*model_, *u.adapter, u.scale);
+      impl_->lora->add(*model_, *u.adapter, 1.0f, static_cast<int>(&u - opts_.lora.data()));
     }
+    for (int q = 0; q < opts_.n_seq; ++q)
+      for (const LoraUse& u : opts_.lora) impl_->lora_scales.push_back(u.scale);
     impl_->lora_hook = impl_->lora->hook();
     impl_->scratch.seam.adapter = &impl_->lora_hook;
   }
@@ -97,6 +115,23 @@ int Session::n_threads() const { return impl_->pool.size(); }
 const std::vector<int32_t>& Session::tokens(int seq) const {
   if (seq < 0 || seq >= opts_.n_seq) throw Error("sequence " + std::to_string(seq) + " does not exist");
   return impl_->history[seq];
+}
+
+std::span<const float> Session::lora_scales(int seq) const {
+  tokens(seq);  // validates seq
+  return std::span<const float>(impl_->lora_scales).subspan(static_cast<size_t>(seq * impl_->n_lora),
+                                                            static_cast<size_t>(impl_->n_lora));
+}
+
+void Session::set_lora_scales(int seq, std::span<const float> scales) {
+  tokens(seq);  // validates seq
+  if (scales.size() != static_cast<size_t>(impl_->n_lora))
+    throw Error("got " + std::to_string(scales.size()) + " LoRA scales for " + std::to_string(impl_->n_lora) +
+                " adapters", "give one scale per adapter the session was created with");
+  float* cur = impl_->lora_scales.data() + static_cast<ptrdiff_t>(seq) * impl_->n_lora;
+  if (std::equal(scales.begin(), scales.end(), cur)) return;
+  std::copy(scales.begin(), scales.end(), cur);
+  truncate(seq, 0);  // the cached keys and values were computed with the old scales
 }
 
 DType parse_kv_type(std::string_view name) {
@@ -168,7 +203,7 @@ std::span<const float> Session::embed_batch(std::span<const std::vector<int32_t>
       impl_->batch.push_back({texts[ti][tj], static_cast<int32_t>(tj), static_cast<int32_t>(ti), true});
       if (++tj == texts[ti].size()) ++ti, tj = 0;
     }
-    forward(*model_, impl_->batch, impl_->kv, impl_->scratch, impl_->pool, nullptr, impl_->hidden.data() + done * n_embd);
+    impl_->run(*model_, nullptr, impl_->hidden.data() + done * n_embd);
     for (const auto& e : impl_->batch) impl_->history[e.seq].push_back(e.token);
     done += impl_->batch.size();
   }
@@ -190,7 +225,7 @@ std::span<const float> Session::decode(std::span<const int32_t> toks, std::span<
   }
   const size_t n_vocab = model_->config().n_vocab;
   impl_->logits.resize(toks.size() * n_vocab);
-  forward(*model_, impl_->batch, impl_->kv, impl_->scratch, impl_->pool, impl_->logits.data());
+  impl_->run(*model_, impl_->logits.data());
   for (size_t i = 0; i < toks.size(); ++i) impl_->history[seqs[i]].push_back(toks[i]);
   return impl_->logits;
 }

@@ -146,10 +146,9 @@ void reject_if_set(const json& j, const char* name, const std::string& why) {
 
 }  // namespace
 
-CompletionRequest parse_completion_request(const std::string& body, bool chat) {
-  json j;
+json parse_body(const std::string& body) {
   try {
-    j = json::parse(body, [](int depth, json::parse_event_t, json&) {
+    return json::parse(body, [](int depth, json::parse_event_t, json&) {
       if (depth > kMaxDepth) throw ApiError(400, "the request body nests deeper than " + std::to_string(kMaxDepth) + " levels");
       return true;
     });
@@ -159,6 +158,10 @@ CompletionRequest parse_completion_request(const std::string& body, bool chat) {
     throw ApiError(400, "the request body is not valid JSON: " + (p == std::string::npos ? what : what.substr(p + 2)),
                    "", "invalid_json");
   }
+}
+
+CompletionRequest parse_completion_request(const std::string& body, bool chat) {
+  const json j = parse_body(body);
   if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object", "", "invalid_type");
 
   CompletionRequest r;
@@ -221,6 +224,8 @@ CompletionRequest parse_completion_request(const std::string& body, bool chat) {
     r.stop = std::move(stops);
   }
 
+  if (const json* l = field(j, "lora")) r.lora = parse_lora_scales(*l);
+
   // Fields that would change the answer in ways this server does not implement.
   if (auto n = integer(j, "n", 1, 128); n && *n != 1) bad("n", "only 'n': 1 is supported", "unsupported_parameter");
   if (const json* lb = field(j, "logit_bias"); lb && !(lb->is_object() && lb->empty()))
@@ -247,6 +252,22 @@ CompletionRequest parse_completion_request(const std::string& body, bool chat) {
       bad("best_of", "only 'best_of': 1 is supported", "unsupported_parameter");
   }
   return r;
+}
+
+std::vector<LoraScale> parse_lora_scales(const json& j) {
+  const char* what = "'lora' must be an array of {\"id\": adapter index, \"scale\": number} objects";
+  if (!j.is_array()) bad("lora", what, "invalid_type");
+  std::vector<LoraScale> out;
+  for (const json& e : j) {
+    if (!e.is_object()) bad("lora", what, "invalid_type");
+    const json* id = field(e, "id");
+    const json* sc = field(e, "scale");
+    if (!id || !id->is_number_integer() || !sc || !sc->is_number()) bad("lora", what, "invalid_type");
+    const double v = sc->get<double>();
+    if (!std::isfinite(v) || std::abs(v) > 100) bad("lora", "a LoRA scale must be a number between -100 and 100");
+    out.push_back({id->get<int64_t>(), static_cast<float>(v)});
+  }
+  return out;
 }
 
 std::string client_finish_reason(const std::string& reason) {

@@ -34,6 +34,18 @@ nlohmann::json error_body(const std::string& message, const std::string& type,
 // "invalid_request_error" for 4xx, "server_error" for 5xx, as OpenAI names them.
 std::string error_type_for_status(int status);
 
+struct LoraScale {
+  int64_t id;
+  float scale;
+};
+
+// A request body as JSON; ApiError (400, invalid_json) when it is not JSON or nests too deep.
+nlohmann::json parse_body(const std::string& body);
+
+// A "lora" list ([{"id": i, "scale": s}, ...], as llama.cpp's server takes in a request and at
+// POST /lora-adapters). Throws ApiError (400) for anything else; ids are checked by the caller.
+std::vector<LoraScale> parse_lora_scales(const nlohmann::json& j);
+
 struct CompletionRequest {
   bool chat = false;
   std::string model;                    // "" when absent
@@ -46,6 +58,9 @@ struct CompletionRequest {
   bool seeded = false;                  // "seed" was given
   int max_tokens = -1;                  // -1: until the context is full
   std::vector<std::string> stop;
+  // llama.cpp-server's per-request adapters: [{"id": i, "scale": s}, ...]; the server's
+  // adapters not listed get scale 0. Absent: the server's current scales.
+  std::optional<std::vector<LoraScale>> lora;
 };
 
 // Throws ApiError (400) naming the offending field. Unknown fields that change nothing edgelm

@@ -149,7 +149,8 @@ void Engine::count_generated(int n) {
   while (!recent_.empty() && now - recent_.front().first > std::chrono::seconds(10)) recent_.pop_front();
 }
 
-Engine::Slot* Engine::pick_slot(const std::vector<int32_t>& prompt) {
+Engine::Slot* Engine::pick_slot(const GenerationParams& p) {
+  const std::vector<int32_t>& prompt = p.prompt;
   Slot* best = nullptr;
   size_t best_len = 0;
   for (auto& sp : slots_) {
@@ -157,7 +158,9 @@ Engine::Slot* Engine::pick_slot(const std::vector<int32_t>& prompt) {
     if (s.state != Slot::State::Free) continue;
     const auto& cached = session_->tokens(s.seq);
     size_t n = 0;
-    while (n < cached.size() && n < prompt.size() && cached[n] == prompt[n]) ++n;
+    const auto scales = session_->lora_scales(s.seq);  // a cache made with other adapter scales is no prefix
+    if (p.lora_scales.empty() || std::equal(scales.begin(), scales.end(), p.lora_scales.begin(), p.lora_scales.end()))
+      while (n < cached.size() && n < prompt.size() && cached[n] == prompt[n]) ++n;
     if (!best || n > best_len || (n == best_len && s.last_used < best->last_used)) {
       best = &s;
       best_len = n;
@@ -185,7 +188,7 @@ void Engine::loop() {
       }
       if (stop_) break;
       while (!queue_.empty()) {
-        Slot* s = pick_slot(queue_.front()->params().prompt);
+        Slot* s = pick_slot(queue_.front()->params());
         if (!s) break;
         s->job = std::move(queue_.front());
         queue_.pop_front();
@@ -217,6 +220,7 @@ void Engine::start_slot(Slot& s) {
   s.result.prompt_tokens = static_cast<int>(p.prompt.size());
   s.t_start = Clock::now();
   s.result.queue_seconds = seconds(s.t_start - s.job->submitted);
+  if (!p.lora_scales.empty()) session_->set_lora_scales(s.seq, p.lora_scales);
   const int reused = session_->reuse_prefix(s.seq, p.prompt);
   s.result.cached_tokens = reused;
   s.n_prefilled = static_cast<size_t>(reused);

@@ -31,6 +31,8 @@ struct GenerationParams {
   SamplerParams sampling{};
   int max_tokens = -1;            // < 0: until the context is full
   std::vector<std::string> stop;  // the output ends before the first of these
+  // One scale per adapter of the session's SessionOptions::lora; empty: the slot's current ones.
+  std::vector<float> lora_scales;
 };
 
 struct JobResult {
@@ -117,7 +119,7 @@ class Engine {
   void start_slot(Slot& s);
   void on_logits(Slot& s, std::span<const float> logits);
   void finish_slot(Slot& s, const std::string& reason, const std::string& error = {});
-  Slot* pick_slot(const std::vector<int32_t>& prompt);
+  Slot* pick_slot(const GenerationParams& p);
   void count_generated(int n);
 
   std::shared_ptr<const Model> model_;

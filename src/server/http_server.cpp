@@ -85,6 +85,7 @@ struct HttpServer::Impl {
         name(opts.model_name.empty() ? default_model_name(*model) : opts.model_name),
         started(std::chrono::steady_clock::now()), created(static_cast<int64_t>(std::time(nullptr))),
         rng(std::random_device{}()) {
+    for (const LoraUse& u : opts.session.lora) lora_default.push_back(u.scale);
     setup();
   }
 
@@ -100,6 +101,8 @@ struct HttpServer::Impl {
   std::mutex rng_mu;
   std::mt19937_64 rng;
   std::atomic<uint64_t> next_id{0};
+  std::mutex lora_mu;
+  std::vector<float> lora_default;  // each adapter's scale for requests without "lora"
   bool bound = false;
   int listen_fd = -1;  // the listening socket (set_socket_options sees it before bind)
 
@@ -113,6 +116,29 @@ struct HttpServer::Impl {
     std::snprintf(buf, sizeof buf, "%016llx%08llx", static_cast<unsigned long long>(random()),
                   static_cast<unsigned long long>(next_id.fetch_add(1) & 0xffffffffu));
     return {std::string(chat ? "chatcmpl-" : "cmpl-") + buf, static_cast<int64_t>(std::time(nullptr)), name};
+  }
+
+  // Each adapter's scale for a request: its "lora" list (adapters not listed: 0), or the
+  // server's current scales. Throws ApiError (400) for an id the server does not have.
+  std::vector<float> lora_scales(const std::optional<std::vector<server::LoraScale>>& req) {
+    std::lock_guard lk(lora_mu);
+    if (!req) return lora_default;
+    std::vector<float> s(lora_default.size(), 0.0f);
+    for (const server::LoraScale& e : *req) {
+      if (e.id < 0 || e.id >= static_cast<int64_t>(s.size()))
+        throw ApiError(400, "there is no LoRA adapter " + std::to_string(e.id) + ": this server has " +
+                                std::to_string(s.size()) + " (GET /lora-adapters lists them; start it with --lora FILE)",
+                       "lora", "invalid_value");
+      s[static_cast<size_t>(e.id)] = e.scale;
+    }
+    return s;
+  }
+  nlohmann::json lora_list() {
+    std::lock_guard lk(lora_mu);
+    nlohmann::json a = nlohmann::json::array();
+    for (size_t i = 0; i < lora_default.size(); ++i)
+      a.push_back({{"id", i}, {"path", i < opts.lora_paths.size() ? opts.lora_paths[i] : ""}, {"scale", lora_default[i]}});
+    return a;
   }
 
   void setup();
@@ -202,6 +228,7 @@ void HttpServer::Impl::handle_generation(const httplib::Request& req, httplib::R
   if (!r.seeded) gp.sampling.seed = random();
   gp.max_tokens = r.max_tokens;
   gp.stop = r.stop;
+  gp.lora_scales = lora_scales(r.lora);
   try {
     Sampler check(gp.sampling);  // reject settings the sampler refuses before queueing
   } catch (const Error& e) {
@@ -293,7 +320,8 @@ void HttpServer::Impl::setup() {
   });
 
   svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    const bool api = req.path.rfind("/v1/", 0) == 0 || req.path == "/v1" || req.path == "/metrics";
+    const bool api = req.path.rfind("/v1/", 0) == 0 || req.path == "/v1" || req.path == "/metrics" ||
+                     req.path == "/lora-adapters";
     const std::string origin = allowed_origin(req);
     if (!origin.empty()) {
       res.set_header("Access-Control-Allow-Origin", origin);
@@ -403,6 +431,16 @@ void HttpServer::Impl::setup() {
       throw ApiError(404, "the model '" + std::string(req.matches[1]) + "' does not exist; this server has '" + name + "'",
                      "model", "model_not_found");
     send_json(res, 200, model_json());
+  });
+  // llama.cpp-server's adapter routes: the list, and the scales of requests without "lora".
+  svr.Get("/lora-adapters", [this](const httplib::Request&, httplib::Response& res) { send_json(res, 200, lora_list()); });
+  svr.Post("/lora-adapters", [this](const httplib::Request& req, httplib::Response& res) {
+    const std::vector<float> s = lora_scales(server::parse_lora_scales(server::parse_body(req.body)));
+    {
+      std::lock_guard lk(lora_mu);
+      lora_default = s;
+    }
+    send_json(res, 200, lora_list());
   });
   svr.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
     handle_generation(req, res, true);

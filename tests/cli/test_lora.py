@@ -1,13 +1,17 @@
 """LoRA end to end: `edgelm finetune --lora-rank` over SmolLM2-135M as shipped (Q4_1, frozen and
 still quantized) teaching it four facts that `edgelm chat --lora` then answers; on the tiny
 synthetic llama of test_finetune.py, `edgelm export --merge-lora` giving what the adapter gives
-at run time, and the errors for bad adapters and options."""
+at run time, `edgelm serve`'s per-request adapter scales, and the errors for bad adapters and
+options."""
 import os
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "server"))
 import test_finetune as ft  # noqa: E402
 from harness import check, edgelm, run_all  # noqa: E402
+from serve_harness import Server, check_error_body  # noqa: E402
 
 
 def test_lora_on_the_quantized_smollm2_learns_facts():
@@ -72,6 +76,57 @@ def test_lora_bad_input_is_one_line():
     check(r.returncode != 0 and "more --lora-scale values" in r.stderr, r.stderr)
     r = edgelm("run", "-m", ft.BASE, "--lora", os.path.join(ft.TMP, "missing.gguf"), "-p", "hi", "-n", "1")
     check(r.returncode != 0 and "missing.gguf" in r.stderr, r.stderr)
+
+
+def test_serve_applies_adapters_per_request():
+    """`edgelm serve --lora` on the tiny model with two slots: each request's "lora" scales (or the
+    server's, which POST /lora-adapters sets) give exactly what `edgelm run` gives with that
+    scale, also when a request with the adapter and one without share a decode step."""
+    train = ft.write_jsonl("serve_lora.jsonl", [ft.chat(q, a) for q, a in ft.FACTS])
+    adapter = os.path.join(ft.TMP, "serve-adapter.gguf")
+    r = edgelm("finetune", "-m", ft.BASE, "--train", train, "-o", adapter, "--chat-format", "chatml",
+               "--lora-rank", "4", "--lora-targets", "q,v,gate,down", "--epochs", "3", "--lr", "1e-2")
+    check(r.returncode == 0, r.stderr)
+    prompt, n = "Who founded", 10
+
+    def run(*extra):
+        r = edgelm("run", "-m", ft.BASE, "-p", prompt, "-n", str(n), "--temp", "0", "-c", "256", *extra)
+        check(r.returncode == 0, r.stderr)
+        return r.stdout[len(prompt):-1]
+
+    base, full, half = run(), run("--lora", adapter), run("--lora", adapter, "--lora-scale", "0.5")
+    check(len({base, full, half}) == 3, f"the adapter must change the text: {base!r} {full!r} {half!r}")
+    with Server("-m", ft.BASE, "--lora", adapter, "-P", "2", "-c", "256") as s:
+        def complete(extra):
+            status, _, body = s.json("POST", "/v1/completions",
+                                     {"prompt": prompt, "max_tokens": n, "temperature": 0, **extra})
+            check(status == 200, f"{extra}: {status} {body}")
+            return body["choices"][0]["text"]
+
+        status, _, listed = s.json("GET", "/lora-adapters")
+        check(status == 200 and listed == [{"id": 0, "path": adapter, "scale": 1.0}], f"{status} {listed}")
+        check(complete({}) == full, "the server's default scale (1)")
+        check(complete({"lora": []}) == base, "an empty list turns the adapter off")
+        check(complete({"lora": [{"id": 0, "scale": 0.5}]}) == half, "scale 0.5")
+        check(complete({"lora": [{"id": 0, "scale": 1}]}) == full, "scale 1 after 0.5 (a slot's cache is not reused)")
+        for _ in range(2):  # both slots busy at once, one with the adapter and one without
+            got = {}
+            ts = [threading.Thread(target=lambda k=k, e=e: got.__setitem__(k, complete(e)))
+                  for k, e in (("with", {"lora": [{"id": 0, "scale": 1}]}), ("without", {"lora": []}))]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            check(got == {"with": full, "without": base}, f"batched: {got}")
+        status, _, listed = s.json("POST", "/lora-adapters", [{"id": 0, "scale": 0.5}])
+        check(status == 200 and listed[0]["scale"] == 0.5, f"{status} {listed}")
+        check(complete({}) == half, "the default scale set by POST /lora-adapters")
+        for bad, code in (({"lora": [{"id": 1, "scale": 1}]}, "invalid_value"), ({"lora": "on"}, "invalid_type"),
+                          ({"lora": [{"id": 0}]}, "invalid_type"), ({"lora": [{"id": 0, "scale": 1e9}]}, None)):
+            status, _, data = s.request("POST", "/v1/completions", {"prompt": prompt, "max_tokens": 1, **bad})
+            check_error_body(status, data, 400, "lora", code)
+        status, _, data = s.request("POST", "/lora-adapters", [{"id": 3, "scale": 1}])
+        check_error_body(status, data, 400, "lora", "invalid_value")
 
 
 if __name__ == "__main__":

@@ -193,6 +193,31 @@ TEST(LoraFile, SavedAppliedAndMergedGiveTheTrainingLogits) {
   EXPECT_LT(vs_train, 3e-3);  // the training pass attends in float32, inference over a half-precision cache
   EXPECT_LT(vs_merged, 1e-5);
   EXPECT_GT(vs_base, 1e-2);   // the adapter changes the model
+
+  // Per-sequence scales (the server's per-request adapters): sequence 0 with the adapter and
+  // sequence 1 without it, decoded in one pass, give the two sessions' logits (up to the
+  // summation order of a 2-row pass against a 15-row one; the adapter moves them by 0.4).
+  Session both(model, {.n_ctx = 32, .n_threads = 2, .n_seq = 2, .lora = {{adapter, 1.0f}}});
+  const std::span<const int32_t> prefix(b.tokens[0].data(), b.tokens[0].size() - 1);
+  const int32_t last = b.tokens[0].back();
+  both.eval(prefix, 0);
+  both.eval(prefix, 1);
+  const float off = 0.0f;
+  both.set_lora_scales(1, {&off, 1});
+  EXPECT_EQ(both.n_past(1), 0) << "new scales drop the cache computed with the old ones";
+  EXPECT_EQ(both.n_past(0), static_cast<int>(prefix.size()));
+  both.eval(prefix, 1);
+  const int32_t toks[] = {last, last};
+  const int seqs[] = {0, 1};
+  const auto d = both.decode(toks, seqs);
+  const size_t n = static_cast<size_t>(V), at = (b.tokens[0].size() - 1) * n;
+  const std::vector<float> d0(d.begin(), d.begin() + static_cast<ptrdiff_t>(n)), d1(d.begin() + static_cast<ptrdiff_t>(n), d.end());
+  const std::vector<float> a_last(a.begin() + static_cast<ptrdiff_t>(at), a.begin() + static_cast<ptrdiff_t>(at + n));
+  const std::vector<float> b_last(base.begin() + static_cast<ptrdiff_t>(at), base.begin() + static_cast<ptrdiff_t>(at + n));
+  EXPECT_LT(rel_diff(d0, a_last), 2e-4) << "the sequence with the adapter";
+  EXPECT_LT(rel_diff(d1, b_last), 2e-4) << "the sequence without it";
+  EXPECT_EQ(both.lora_scales(1)[0], 0.0f);
+  EXPECT_THROW(both.set_lora_scales(0, {}), Error);
   std::filesystem::remove(path);
   std::filesystem::remove(merged_path);
 }
