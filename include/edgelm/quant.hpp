@@ -119,11 +119,11 @@ struct QuantizeProgress {
 
 struct QuantizeOptions {
   FileType file_type = FileType::Q8_0;
-  std::vector<TypeOverride> keep;
+  std::vector<TypeOverride> keep{};
   const ImportanceMatrix* imatrix = nullptr;
   int n_threads = 0;  // 0: all hardware threads
-  std::function<void(const QuantizeProgress&)> on_progress;
-  std::function<void(const std::string&)> on_note;  // fallbacks, requantization, imatrix gaps
+  std::function<void(const QuantizeProgress&)> on_progress{};
+  std::function<void(const std::string&)> on_note{};  // fallbacks, requantization, imatrix gaps
 };
 
 struct QuantizeReport {

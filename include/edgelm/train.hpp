@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -54,7 +55,7 @@ class Rng {
 struct Param {
   std::string name;
   std::vector<float> value;
-  std::vector<float> grad;
+  std::vector<float> grad{};
   bool decay = true;
   std::vector<int64_t> shape;  // dimensions, GGUF order (first = row length); empty: 1-D
   float decay_center = 0.0f;  // weight decay pulls towards this (1 for a norm stored as 1 + w)
@@ -157,6 +158,97 @@ class EarlyStopping {
   float best_ = 0;
   bool has_best_ = false;
   int bad_ = 0;
+};
+
+// The training loop, written once for every trainer (fine-tuning, the classifier's head and
+// blocks): epochs of shuffled mini-batches, gradient accumulation, gradient-norm clipping over
+// all params, optimizer updates, validation every N updates or after each epoch, early
+// stopping, and a resumable position. What a batch computes, how the learning rate moves and
+// what is saved come from the caller's hooks.
+//
+//   train::TrainingLoop loop(params, {&opt}, {.epochs = 3, .batch = 8, .clip = 1.0f, .patience = 2});
+//   loop.run(n_examples, rng, {.train_batch = [&](std::span<const int> ids) { ...; return BatchLoss{...}; },
+//                              .validate = [&] { return val_loss(); }});
+struct LoopOptions {
+  int epochs = 1;          // epochs of this run
+  int first_epoch = 1;     // the first one's number (a later phase goes on counting)
+  size_t batch = 1;        // examples per mini-batch
+  int grad_accum = 1;      // mini-batches whose gradients are averaged into one update
+  float clip = 0;          // gradient-norm clipping over all params (0: off)
+  int eval_every = 0;      // validate every N updates (0: after each epoch only)
+  int patience = 0;        // stop after N validations without a lower loss (0: never)
+  std::string diverged_hint = "lower --lr";  // the hint of the error for a loss that is not finite
+};
+
+// A mini-batch's losses: their sum over `count` units (examples, or 1 for a batch mean), and
+// its tokens. The epoch's training loss is the sum of sums over the sum of counts.
+struct BatchLoss {
+  double sum = 0;
+  double count = 1;
+  int64_t tokens = 0;
+};
+
+// Where a run is, for checkpoints: the epoch in progress, its example order and next batch,
+// its loss and token sums so far, and the updates done.
+struct LoopState {
+  int epoch = 0;  // 0: not started (run() begins at first_epoch)
+  int64_t next_batch = 0, updates = 0, tokens = 0;
+  std::vector<int> order;
+  double loss_sum = 0, loss_count = 0;
+};
+
+struct LoopUpdate {
+  int epoch;
+  size_t batch, n_batches;  // the batch just used (from 1) of the epoch's
+  int64_t update, total_updates;
+  double loss;              // the last batch's loss (sum / count)
+};
+struct LoopValidation {
+  int epoch;
+  int64_t update;
+  double loss;
+  bool best;  // lower than every earlier one (and than start_from's)
+};
+struct LoopEpoch {
+  int epoch;
+  double train_loss;
+  double seconds;
+  int64_t tokens;
+};
+
+struct LoopHooks {
+  // Required: adds the gradient of the batch's mean loss to the params' grads.
+  std::function<BatchLoss(std::span<const int> ids)> train_batch;
+  // The validation loss; none: no validation (eval_every and patience need one).
+  std::function<double()> validate;
+  std::function<void(int64_t update)> set_lr;                  // before each update (from 0)
+  std::function<void(const LoopUpdate&)> on_update;            // after each update
+  std::function<void(const LoopValidation&)> on_validation;    // schedules, reports, best checkpoints
+  std::function<void(const LoopEpoch&)> on_epoch;
+  std::function<void()> checkpoint;  // the state is consistent: after a mid-epoch validation and each epoch
+};
+
+class TrainingLoop {
+ public:
+  // Throws edgelm::Error for a batch or grad_accum below 1, or negative counts.
+  TrainingLoop(std::vector<Param*> params, std::vector<AdamW*> optimizers, LoopOptions o);
+  // A validation loss measured before training, as the one to beat.
+  void start_from(double val_loss) { stopper_.update(static_cast<float>(val_loss)); }
+  // Trains on examples 0..n_examples-1 (from state() when resumed) to the last epoch or an
+  // early stop; returns true for an early stop. Throws edgelm::Error (with the hint) when a
+  // training or validation loss is not finite.
+  bool run(size_t n_examples, Rng& rng, const LoopHooks& h);
+  LoopState& state() { return st_; }
+  EarlyStopping& stopper() { return stopper_; }
+  // Updates per epoch for n_examples.
+  int64_t updates_per_epoch(size_t n_examples) const;
+
+ private:
+  std::vector<Param*> params_;
+  std::vector<AdamW*> opts_;
+  LoopOptions o_;
+  EarlyStopping stopper_;
+  LoopState st_;
 };
 
 enum class Pooling { Last, Mean, Attention };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "cli/commands.hpp"
@@ -11,6 +12,7 @@
 #include "edgelm/error.hpp"
 #include "edgelm/finetune.hpp"
 #include "edgelm/model.hpp"
+#include "edgelm/plot.hpp"
 
 namespace edgelm::cli {
 namespace {
@@ -21,6 +23,7 @@ struct FinetuneArgs {
   std::string out_type = "f16";
   bool full = false;
   std::string targets;  // --lora-targets q,k,v,o
+  std::string plot;     // --plot FILE.png
   LmDataOptions data;
   FinetuneOptions o;
 };
@@ -38,6 +41,12 @@ void run(FinetuneArgs& a) {
     }
   }
   if (a.out_type != "f16" && a.out_type != "f32") throw Error("--out-type must be f16 or f32");
+  if (!a.plot.empty()) {  // checked now, not after the training
+    const std::filesystem::path dir = std::filesystem::absolute(a.plot).parent_path();
+    if (!std::filesystem::is_directory(dir))
+      throw Error("cannot write the plot " + a.plot + ": the folder " + dir.string() + " does not exist",
+                  "create it first, or give --plot a path in an existing folder");
+  }
   a.o.f16 = a.out_type == "f16";
   auto model = Model::load(a.model);
   const std::vector<LmExample> train = load_lm_data(*model, a.train, a.data);
@@ -53,14 +62,45 @@ void run(FinetuneArgs& a) {
               static_cast<long long>(n_tokens), static_cast<long long>(n_targets), val.size());
   std::fflush(stdout);
   ProgressLine progress("training");
+  // --plot: the training loss of every update and each validation's loss, redrawn after each
+  // validation and at the end.
+  train::Chart chart{.title = model->config().name + (a.full ? ": full fine-tuning" : ": LoRA rank " + std::to_string(a.o.lora.rank)),
+                     .x_label = "optimizer update", .y_label = "loss"};
+  chart.series = {{.label = "train", .rgb = 0x9ecae1, .width = 1},
+                  {.label = "train (moving mean)", .rgb = 0x1f77b4, .width = 2},
+                  {.label = "validation", .rgb = 0xff7f0e, .markers = true, .width = 2}};
+  auto draw = [&] {
+    if (a.plot.empty()) return;
+    auto& raw = chart.series[0].points;
+    auto& mean = chart.series[1].points;
+    mean.clear();
+    const size_t w = std::max<size_t>(1, raw.size() / 20), h = w / 2;  // a centred window
+    for (size_t i = 0; i < raw.size(); ++i) {
+      const size_t lo = i >= h ? i - h : 0, hi = std::min(raw.size(), i + h + 1);
+      double sum = 0;
+      for (size_t j = lo; j < hi; ++j) sum += raw[j].second;
+      mean.push_back({raw[i].first, sum / static_cast<double>(hi - lo)});
+    }
+    train::Chart c = chart;
+    if (w == 1) {  // the mean is the raw curve: draw that one as the mean would be
+      c.series[1].points = std::move(c.series[0].points);
+      c.series[1].label = "train";
+      c.series.erase(c.series.begin());
+    }
+    if (c.series.back().points.empty()) c.series.pop_back();
+    if (!raw.empty()) train::write_png(c, a.plot);
+  };
   FinetuneCallbacks cb;
   cb.on_step = [&](int64_t done, int64_t total, double loss) {
+    chart.series[0].points.push_back({static_cast<double>(done), loss});
     char detail[96];
     std::snprintf(detail, sizeof detail, "update %lld/%lld  loss %.4f", static_cast<long long>(done),
                   static_cast<long long>(total), loss);
     progress.update(static_cast<double>(done) / static_cast<double>(total), detail);
   };
   cb.on_eval = [&](const FinetuneEval& e) {
+    chart.series[2].points.push_back({static_cast<double>(e.update), e.val_loss});
+    draw();
     if (a.o.eval_every == 0) return;  // shown on the epoch's line
     progress.finish();
     std::printf("update %5lld  val loss %.4f  val perplexity %.2f  lr %.3g\n", static_cast<long long>(e.update),
@@ -76,6 +116,10 @@ void run(FinetuneArgs& a) {
   };
   const FinetuneReport r = finetune(model, train, val, a.out, a.o, cb);
   progress.finish();
+  if (std::isfinite(r.initial_val_loss))
+    chart.series[2].points.insert(chart.series[2].points.begin(), {0.0, r.initial_val_loss});
+  draw();
+  if (!a.plot.empty()) std::printf("training curves drawn in %s\n", a.plot.c_str());
   if (r.stopped_early)
     std::printf("stopped early: no lower validation loss in %d validations\n", a.o.patience);
   if (std::isfinite(r.initial_val_loss))
@@ -143,6 +187,7 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option("--checkpoint", a->o.checkpoint,
                   "write weights, optimizer state and progress to FILE after each validation and epoch");
   cmd->add_option("--resume", a->o.resume, "go on from a checkpoint (same model, data and options)");
+  cmd->add_option("--plot", a->plot, "draw the training and validation losses in FILE.png (redrawn after each validation)");
   cmd->add_option("--warmup", a->o.warmup, "updates of linear learning-rate warm-up")->check(Range(0, 1 << 30))->capture_default_str();
   cmd->add_option("--clip", a->o.clip, "gradient-norm clipping (0: off)")->check(Range(0.0, 1e6))->capture_default_str();
   cmd->add_option("--weight-decay", a->o.weight_decay, "AdamW decoupled weight decay (matrices only)")->capture_default_str();

@@ -42,10 +42,16 @@ def setup():
 def test_validation_loss_falls_and_the_result_loads():
     train = write_jsonl("train.jsonl", [chat(q, a) for q, a in FACTS])
     val = write_jsonl("val.jsonl", [chat(q, a) for q, a in FACTS[:2]])
-    out = os.path.join(TMP, "tuned.gguf")
+    out, plot = os.path.join(TMP, "tuned.gguf"), os.path.join(TMP, "curves.png")
     r = edgelm("finetune", "-m", BASE, "--train", train, "--val", val, "-o", out, "--full", "--chat-format", "chatml",
-               "--epochs", "12", "--lr", "3e-3", "--batch", "2", "--schedule", "cosine", "--warmup", "2", "-t", "2")
+               "--epochs", "12", "--lr", "3e-3", "--batch", "2", "--schedule", "cosine", "--warmup", "2", "-t", "2",
+               "--plot", plot)
     check(r.returncode == 0, r.stderr)
+    check(f"training curves drawn in {plot}" in r.stdout, r.stdout)
+    with open(plot, "rb") as f:
+        head = f.read(24)
+    check(head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", f"not a PNG: {head!r}")
+    check(int.from_bytes(head[16:20], "big") == 900 and int.from_bytes(head[20:24], "big") == 540, f"size {head!r}")
     check(r.stderr.count("\r") == 0, "progress must stay off when stderr is not a terminal")
     epochs = [l for l in r.stdout.splitlines() if l.startswith("epoch")]
     check(len(epochs) == 12 and "val perplexity" in epochs[-1], r.stdout)
@@ -172,6 +178,8 @@ def test_bad_input_is_one_line_and_writes_nothing():
         (["--train", write_jsonl("long.jsonl", [good]), "--ctx", "8"], "more than --ctx 8"),
         (["--train", os.path.join(TMP, "missing.jsonl")], "cannot open data file"),
         (["--train", write_jsonl("ok.jsonl", [good]), "--schedule", "step"], "unknown schedule"),
+        (["--train", write_jsonl("ok.jsonl", [good]), "--plot", os.path.join(TMP, "no-such-folder", "c.png")],
+         "no-such-folder does not exist"),
     ]
     for args, want in cases:
         r = edgelm("finetune", "-m", BASE, "-o", out, "--full", "--chat-format", "chatml", *args)

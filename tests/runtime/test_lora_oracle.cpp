@@ -61,7 +61,6 @@ TEST_F(LoraOracle, LogitsAndGreedyMatchLlamaCpp) {
 void LoraOracle::check_case(const std::shared_ptr<const LoraAdapter>& adapter, int ci) {
   const json& c = fixture_["cases"][ci];
   const auto tokens = c["tokens"].get<std::vector<int32_t>>();
-  const size_t V = model_->config().n_vocab;
   for (const auto& [run, want] : c["runs"].items()) {
     SessionOptions so{.n_ctx = 512, .n_threads = 1 + ci % 2};
     if (run != "none") so.lora = {{adapter, std::stof(run)}};

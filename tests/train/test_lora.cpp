@@ -34,12 +34,6 @@ void randomise_b(train::LanguageModel& lm, uint64_t seed) {
       for (float& v : p->value) v = (static_cast<float>(rng.next() % 2001) / 1000.0f - 1.0f) * 0.1f;
 }
 
-std::string temp_path(const std::string& name) {
-  const auto dir = std::filesystem::path(::testing::TempDir()) / "edgelm_lora";
-  std::filesystem::create_directories(dir);
-  return (dir / (std::to_string(::getpid()) + "-" + name)).string();  // one set per process
-}
-
 double rel_diff(const std::vector<float>& got, const std::vector<float>& want) {
   double d = 0, n = 0;
   for (size_t i = 0; i < want.size(); ++i) {
@@ -131,7 +125,7 @@ TEST(LoraQuantized, BaseGivesTheGradientsOfItsDequantizedWeights) {
   const test::FamilySpec& spec = test::family_spec("llama");
   const std::string vocab = test::require_model(spec.vocab_file);
   ASSERT_FALSE(vocab.empty());
-  const std::string f32 = temp_path("llama.gguf"), qpath = temp_path("llama-q.gguf"), deq = temp_path("llama-deq.gguf");
+  const std::string f32 = test::temp_path("llama.gguf"), qpath = test::temp_path("llama-q.gguf"), deq = test::temp_path("llama-deq.gguf");
   test::write_family_model(spec, vocab, f32);
   for (const quant::FileType type : {quant::FileType::Q8_0, quant::FileType::Q4_1}) {
     quant::quantize_file(f32, qpath, {.file_type = type, .n_threads = 1});
@@ -171,7 +165,7 @@ TEST(LoraFile, SavedAppliedAndMergedGiveTheTrainingLogits) {
   randomise_b(lm, 4);
   const train::TokenBatch b = test::make_batch(V, {15}, 9);
   const std::vector<float> trained = lm.logits(b);
-  const std::string path = temp_path("adapter.gguf"), merged_path = temp_path("merged.gguf");
+  const std::string path = test::temp_path("adapter.gguf"), merged_path = test::temp_path("merged.gguf");
   lm.lora_adapter().save(path);
   const auto adapter = LoraAdapter::load(path, *model);
   EXPECT_EQ(adapter->matrices.size(), static_cast<size_t>(model->config().n_layer) * 7);
@@ -251,7 +245,7 @@ TEST(LoraFile, BadAdaptersAndOptionsAreClearErrors) {
         << t;
   EXPECT_NO_THROW(train::LanguageModel(phi3, {.lora = {.rank = 2, .targets = {"o", "down"}}}));
   train::LanguageModel lm(llama, {.lora = {.rank = 2}});
-  const std::string path = temp_path("llama-adapter.gguf");
+  const std::string path = test::temp_path("llama-adapter.gguf");
   lm.lora_adapter().save(path);
   EXPECT_NE(error_of([&] { LoraAdapter::load(path, *qwen2); }).find("was made for a llama model, not this qwen2 one"),
             std::string::npos);
@@ -260,7 +254,7 @@ TEST(LoraFile, BadAdaptersAndOptionsAreClearErrors) {
   other.matrices[0].b.resize(static_cast<size_t>(other.matrices[0].n_out * other.matrices[0].rank));
   other.save(path);
   EXPECT_NE(error_of([&] { LoraAdapter::load(path, *llama); }).find("it was made for another model"), std::string::npos);
-  const std::string model_path = temp_path("not-an-adapter.gguf");
+  const std::string model_path = test::temp_path("not-an-adapter.gguf");
   test::write_family_model(test::family_spec("llama"), test::require_model(test::family_spec("llama").vocab_file),
                            model_path);
   EXPECT_NE(error_of([&] { LoraAdapter::load(model_path, *llama); }).find("is not a LoRA adapter"), std::string::npos);

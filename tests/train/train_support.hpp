@@ -18,6 +18,13 @@
 
 namespace edgelm::test {
 
+// A path for a temporary file of this process (ctest runs tests as parallel processes).
+inline std::string temp_path(const std::string& name) {
+  const auto dir = std::filesystem::path(::testing::TempDir()) / "edgelm_train";
+  std::filesystem::create_directories(dir);
+  return (dir / (std::to_string(::getpid()) + "-" + name)).string();
+}
+
 // Null when the vocabulary's model is not in the cache; `hash` gets the weights hash.
 inline std::shared_ptr<const Model> load_family_model(const std::string& name, uint64_t* hash = nullptr) {
   const FamilySpec& spec = family_spec(name);

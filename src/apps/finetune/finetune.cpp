@@ -175,14 +175,10 @@ void write_model(const Model& base, train::LanguageModel& lm, const std::string&
 
 // What a checkpoint holds besides the weights: where the run stands and the state of
 // everything that decides what comes next.
+// A run's position: the training loop's, and the plateau schedule's learning rate.
 struct RunState {
-  int epoch = 1;            // the epoch in progress
-  int64_t next_batch = 0;   // its next batch
-  int64_t updates = 0;
+  train::LoopState loop;
   float plateau_lr = 0;
-  std::vector<int> order;   // the epoch's example order
-  double loss_sum = 0;      // the epoch's losses so far
-  int64_t tokens = 0;
 };
 
 constexpr const char* kCkpt = "edgelm.checkpoint.";
@@ -208,9 +204,9 @@ void write_checkpoint(const Model& base, train::LanguageModel& lm, train::AdamW&
   gguf::Writer w;
   w.copy_metadata(base.file());
   w.set_u32("general.file_type", 0);
-  w.set_u32(std::string(kCkpt) + "epoch", static_cast<uint32_t>(st.epoch));
-  w.set_string(std::string(kCkpt) + "next_batch", std::to_string(st.next_batch));
-  w.set_string(std::string(kCkpt) + "updates", std::to_string(st.updates));
+  w.set_u32(std::string(kCkpt) + "epoch", static_cast<uint32_t>(st.loop.epoch));
+  w.set_string(std::string(kCkpt) + "next_batch", std::to_string(st.loop.next_batch));
+  w.set_string(std::string(kCkpt) + "updates", std::to_string(st.loop.updates));
   w.set_string(std::string(kCkpt) + "adam_steps", std::to_string(opt.steps()));
   w.set_f32(std::string(kCkpt) + "plateau_lr", st.plateau_lr);
   const auto ps = plateau.state();
@@ -222,9 +218,9 @@ void write_checkpoint(const Model& base, train::LanguageModel& lm, train::AdamW&
   std::string rs;
   for (uint64_t x : rng.state()) rs += hex_u64(x);
   w.set_string(std::string(kCkpt) + "rng", rs);
-  w.set_i32_array(std::string(kCkpt) + "order", std::vector<int32_t>(st.order.begin(), st.order.end()));
-  w.set_string(std::string(kCkpt) + "loss_sum", exact(st.loss_sum));
-  w.set_string(std::string(kCkpt) + "tokens", std::to_string(st.tokens));
+  w.set_i32_array(std::string(kCkpt) + "order", std::vector<int32_t>(st.loop.order.begin(), st.loop.order.end()));
+  w.set_string(std::string(kCkpt) + "loss_sum", exact(st.loop.loss_sum));
+  w.set_string(std::string(kCkpt) + "tokens", std::to_string(st.loop.tokens));
   const std::vector<train::Param*> params = lm.params();
   for (train::Param* p : params)
     w.add_tensor_ref(p->name, DType::F32, p->shape, p->value.data(), p->value.size() * sizeof(float));
@@ -264,9 +260,10 @@ void read_checkpoint(const std::string& path, train::LanguageModel& lm, train::A
       if (out.size() != 3) throw std::invalid_argument(key);
       return out;
     };
-    st.epoch = static_cast<int>(f.get_u32(std::string(kCkpt) + "epoch"));
-    st.next_batch = num("next_batch");
-    st.updates = num("updates");
+    st.loop.epoch = static_cast<int>(f.get_u32(std::string(kCkpt) + "epoch"));
+    st.loop.next_batch = num("next_batch");
+    st.loop.loss_count = static_cast<double>(st.loop.next_batch);  // each batch counts once (its mean loss)
+    st.loop.updates = num("updates");
     st.plateau_lr = f.get_f32(std::string(kCkpt) + "plateau_lr");
     const auto pl = words("plateau");
     plateau.set_state({pl[0], static_cast<int>(pl[1]), static_cast<int>(pl[2])});
@@ -282,11 +279,11 @@ void read_checkpoint(const std::string& path, train::LanguageModel& lm, train::A
       throw Error(path + ": the checkpoint was made on " + std::to_string(order.size()) + " training examples, not " +
                       std::to_string(n_examples),
                   hint);
-    st.order.assign(order.begin(), order.end());
-    for (int x : st.order)
+    st.loop.order.assign(order.begin(), order.end());
+    for (int x : st.loop.order)
       if (x < 0 || static_cast<size_t>(x) >= n_examples) throw std::invalid_argument("order");
-    st.loss_sum = number(f.get_string(std::string(kCkpt) + "loss_sum"));
-    st.tokens = num("tokens");
+    st.loop.loss_sum = number(f.get_string(std::string(kCkpt) + "loss_sum"));
+    st.loop.tokens = num("tokens");
     const std::vector<train::Param*> params = lm.params();
     auto load = [&](const std::string& name, std::vector<float>& dst, const train::Param& like) {
       const gguf::TensorInfo* t = f.find_tensor(name);
@@ -340,11 +337,10 @@ FinetuneReport finetune(const std::shared_ptr<const Model>& model, const std::ve
                                     .threshold = o.plateau_threshold,
                                     .cooldown = o.plateau_cooldown,
                                     .min_lr = o.plateau_min_lr});
-  train::EarlyStopping stopper(o.patience);
-
-  const size_t n_batches = (train.size() + static_cast<size_t>(o.batch) - 1) / static_cast<size_t>(o.batch);
-  const int64_t per_epoch = static_cast<int64_t>((n_batches + o.grad_accum - 1) / o.grad_accum);
-  const int64_t total = per_epoch * o.epochs;
+  train::TrainingLoop loop(params, {&opt},
+                           {.epochs = o.epochs, .batch = static_cast<size_t>(o.batch), .grad_accum = o.grad_accum,
+                            .clip = o.clip, .eval_every = o.eval_every, .patience = o.patience});
+  const int64_t total = loop.updates_per_epoch(train.size()) * o.epochs;
   RunState st;
   st.plateau_lr = o.lr;
   auto lr_at = [&](int64_t u) {  // learning rate of update u (from 0)
@@ -357,85 +353,46 @@ FinetuneReport finetune(const std::shared_ptr<const Model>& model, const std::ve
 
   FinetuneReport rep;
   if (!o.resume.empty()) {
-    read_checkpoint(o.resume, lm, opt, rng, plateau, stopper, st, train.size());
-    if (st.epoch > o.epochs)
-      throw Error(o.resume + ": the checkpoint is at epoch " + std::to_string(st.epoch) + ", past --epochs " +
+    read_checkpoint(o.resume, lm, opt, rng, plateau, loop.stopper(), st, train.size());
+    if (st.loop.epoch > o.epochs)
+      throw Error(o.resume + ": the checkpoint is at epoch " + std::to_string(st.loop.epoch) + ", past --epochs " +
                       std::to_string(o.epochs),
                   "pass a larger --epochs to train on");
-    rep.updates = st.updates;
+    loop.state() = st.loop;
   }
   rep.initial_val_loss = mean_loss(lm, val, o.batch);
-  auto save = [&] {
-    if (!o.checkpoint.empty()) write_checkpoint(*model, lm, opt, rng, plateau, stopper, st, o.checkpoint);
+  train::LoopHooks h;
+  h.train_batch = [&](std::span<const int> ids) {
+    const train::TokenBatch tb = make_batch(train, std::vector<int>(ids.begin(), ids.end()), 0, ids.size());
+    return train::BatchLoss{.sum = lm.loss(tb, true), .count = 1, .tokens = tb.n_tokens()};
   };
-  // A validation: the report, the plateau schedule, early stopping. True when training stops.
-  auto evaluate = [&](int epoch) {
-    const double vl = mean_loss(lm, val, o.batch);
-    if (!std::isfinite(vl))
-      throw Error("training diverged at epoch " + std::to_string(epoch) + " (the validation loss is not finite)",
-                  "lower --lr");
-    rep.evals.push_back({rep.updates, epoch, vl, opt.lr()});
-    if (o.schedule == "plateau") {
+  if (!val.empty()) h.validate = [&] { return mean_loss(lm, val, o.batch); };
+  h.set_lr = [&](int64_t u) { opt.set_lr(lr_at(u)); };
+  h.on_update = [&](const train::LoopUpdate& u) {
+    if (cb.on_step) cb.on_step(u.update, total, u.loss);
+  };
+  h.on_validation = [&](const train::LoopValidation& v) {
+    rep.evals.push_back({v.update, v.epoch, v.loss, opt.lr()});
+    if (o.schedule == "plateau") {  // PyTorch's ReduceLROnPlateau on the validation loss
       opt.set_lr(st.plateau_lr);
-      if (plateau.step(vl, opt)) st.plateau_lr = opt.lr();
+      if (plateau.step(v.loss, opt)) st.plateau_lr = opt.lr();
     }
     if (cb.on_eval) cb.on_eval(rep.evals.back());
-    if (o.patience == 0) return false;
-    stopper.update(static_cast<float>(vl));
-    return stopper.should_stop();
   };
-
-  bool stop = false;
-  for (int epoch = st.epoch; epoch <= o.epochs && !stop; ++epoch) {
-    const auto t0 = Clock::now();
-    if (st.next_batch == 0) {  // a fresh epoch (else a resumed one, its order and sums restored)
-      if (st.order.empty())
-        for (size_t i = 0; i < train.size(); ++i) st.order.push_back(static_cast<int>(i));
-      rng.shuffle(st.order);
-      st.loss_sum = 0;
-      st.tokens = 0;
-    }
-    st.epoch = epoch;
-    const int64_t tokens_before = st.tokens;
-    int pending = 0;
-    for (size_t bi = static_cast<size_t>(st.next_batch); bi < n_batches && !stop; ++bi) {
-      const train::TokenBatch tb =
-          make_batch(train, st.order, bi * static_cast<size_t>(o.batch), static_cast<size_t>(o.batch));
-      const double loss = lm.loss(tb, true);
-      if (!std::isfinite(loss))
-        throw Error("training diverged at epoch " + std::to_string(epoch) + " (the loss is not finite)", "lower --lr");
-      st.loss_sum += loss;
-      st.tokens += tb.n_tokens();
-      if (++pending < o.grad_accum && bi + 1 < n_batches) continue;
-      if (pending > 1)  // the mean of the accumulated steps' gradients
-        for (train::Param* p : params)
-          for (float& g : p->grad) g /= static_cast<float>(pending);
-      pending = 0;
-      if (o.clip > 0) train::clip_grad_norm(params, o.clip);
-      opt.set_lr(lr_at(rep.updates));
-      opt.step();
-      opt.zero_grad();
-      st.updates = ++rep.updates;
-      st.next_batch = static_cast<int64_t>(bi) + 1;
-      if (cb.on_step) cb.on_step(rep.updates, total, loss);
-      if (o.eval_every > 0 && rep.updates % o.eval_every == 0) {
-        stop = evaluate(epoch);
-        if (st.next_batch < static_cast<int64_t>(n_batches)) save();  // an epoch's end saves below
-      }
-    }
-    FinetuneEpoch ep;
-    ep.epoch = epoch;
-    ep.train_loss = st.loss_sum / static_cast<double>(std::max<int64_t>(1, st.next_batch));
-    ep.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    ep.tokens_per_second = static_cast<double>(st.tokens - tokens_before) / std::max(1e-9, ep.seconds);
-    if (o.eval_every == 0 && !val.empty()) stop = evaluate(epoch) || stop;
-    ep.val_loss = rep.evals.empty() ? std::nan("") : rep.evals.back().val_loss;
+  h.checkpoint = [&] {
+    if (o.checkpoint.empty()) return;
+    st.loop = loop.state();
+    write_checkpoint(*model, lm, opt, rng, plateau, loop.stopper(), st, o.checkpoint);
+  };
+  h.on_epoch = [&](const train::LoopEpoch& e) {
+    FinetuneEpoch ep{.epoch = e.epoch, .train_loss = e.train_loss,
+                     .val_loss = rep.evals.empty() ? std::nan("") : rep.evals.back().val_loss, .seconds = e.seconds,
+                     .tokens_per_second = static_cast<double>(e.tokens) / std::max(1e-9, e.seconds)};
     rep.epochs.push_back(ep);
-    st.next_batch = 0;
-    st.epoch = epoch + 1;
-    save();
     if (cb.on_epoch) cb.on_epoch(ep);
-  }
+  };
+  const bool stop = loop.run(train.size(), rng, h);
+  rep.updates = loop.state().updates;
   rep.stopped_early = stop;
   if (o.lora.rank > 0)
     lm.lora_adapter().save(out_path);

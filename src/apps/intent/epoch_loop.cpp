@@ -1,3 +1,5 @@
+// The classifier's phases on the one training loop (train::TrainingLoop): the best checkpoint
+// in memory and on disk, a plateau schedule per optimiser, EpochStats and progress calls.
 #include "apps/intent/epoch_loop.hpp"
 
 #include <algorithm>
@@ -40,47 +42,52 @@ void EpochLoop::restore_best() {
 
 void EpochLoop::run(const EpochPlan& plan, size_t n_examples, train::Rng& rng, const TrainBatch& train_batch,
                     const Evaluate& evaluate, const TrainCallbacks& cb, TrainReport& rep) {
-  std::vector<int> order(n_examples);
-  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
-  const size_t n_batches = (order.size() + plan.batch_size - 1) / plan.batch_size;
-  for (int epoch = plan.first_epoch; epoch < plan.first_epoch + plan.n_epochs; ++epoch) {
-    const auto t_epoch = Clock::now();
-    rng.shuffle(order);
-    double loss_sum = 0;
-    for (size_t b = 0; b < n_batches; ++b) {
-      const size_t lo = b * plan.batch_size, hi = std::min(order.size(), lo + plan.batch_size);
-      for (const Optimiser& o : optimisers_) o.opt->zero_grad();
-      train_batch(std::span<const int>(order.data() + lo, hi - lo), 1.0f / static_cast<float>(hi - lo), loss_sum);
-      train::clip_grad_norm(params_, plan.clip);
-      for (const Optimiser& o : optimisers_) o.opt->step();
-      if (cb.on_progress && (b % plan.progress_every == 0 || b + 1 == n_batches)) {
-        const std::string stage = plan.stage + " " + std::to_string(epoch - plan.first_epoch + 1) + "/" +
-                                  std::to_string(plan.n_epochs);
-        cb.on_progress(stage.c_str(), b + 1, n_batches);
-      }
-    }
-    EpochStats st;
-    st.epoch = epoch;
-    st.train_loss = loss_sum / order.size();
+  std::vector<train::AdamW*> opts;
+  for (const Optimiser& o : optimisers_) opts.push_back(o.opt);
+  train::TrainingLoop loop(params_, opts,
+                           {.epochs = plan.n_epochs, .first_epoch = plan.first_epoch, .batch = plan.batch_size,
+                            .clip = plan.clip, .diverged_hint = plan.diverged_hint});
+  loop.stopper() = stop_;  // start_from's loss, and an earlier phase's count
+  EpochStats st;
+  train::LoopHooks h;
+  h.train_batch = [&](std::span<const int> ids) {
+    train::BatchLoss l{.count = static_cast<double>(ids.size())};
+    train_batch(ids, 1.0f / static_cast<float>(ids.size()), l.sum);
+    return l;
+  };
+  h.validate = [&] {
     evaluate(st.val_loss, st.val_acc);
+    return st.val_loss;
+  };
+  h.on_update = [&](const train::LoopUpdate& u) {
+    if (cb.on_progress && ((u.batch - 1) % plan.progress_every == 0 || u.batch == u.n_batches)) {
+      const std::string stage = plan.stage + " " + std::to_string(u.epoch - plan.first_epoch + 1) + "/" +
+                                std::to_string(plan.n_epochs);
+      cb.on_progress(stage.c_str(), u.batch, u.n_batches);
+    }
+  };
+  h.on_validation = [&](const train::LoopValidation& v) {
     st.lr = optimisers_.front().opt->lr();
-    if (!std::isfinite(st.train_loss) || !std::isfinite(st.val_loss))
-      throw Error("training diverged at epoch " + std::to_string(epoch) + " (loss is not finite)", plan.diverged_hint);
-    st.best = stop_.update(static_cast<float>(st.val_loss));
-    if (st.best) {
-      rep.best_epoch = epoch;
-      rep.best_val_loss = st.val_loss;
+    st.best = v.best;
+    if (v.best) {
+      rep.best_epoch = v.epoch;
+      rep.best_val_loss = v.loss;
       keep_best();
       head_.oos_threshold = 0;
       if (before_save_) before_save_();
       save_head(head_, out_path_);  // the best checkpoint so far, written atomically
     }
-    st.lr_reduced = step_schedules(st.val_loss);
-    st.seconds = seconds_since(t_epoch);
+    st.lr_reduced = step_schedules(v.loss);
+  };
+  h.on_epoch = [&](const train::LoopEpoch& e) {
+    st.epoch = e.epoch;
+    st.train_loss = e.train_loss;
+    st.seconds = e.seconds;
     rep.epochs.push_back(st);
     if (cb.on_epoch) cb.on_epoch(st);
-    if (stop_.should_stop()) break;
-  }
+  };
+  loop.run(n_examples, rng, h);
+  stop_ = loop.stopper();
 }
 
 }  // namespace edgelm::intent

@@ -1,8 +1,8 @@
-// The epoch loop both training phases of train-classifier run (trainer.cpp: the head on the
-// frozen backbone; finetune.cpp: the head with the backbone's top blocks): shuffled mini-batches
-// with gradient clipping, optimiser steps and a progress line, then per epoch validation, the
-// divergence check, early stopping, the best checkpoint (kept in memory and saved to disk) and
-// the learning-rate schedules.
+// What both training phases of train-classifier (trainer.cpp: the head on the frozen backbone;
+// finetune.cpp: the head with the backbone's top blocks) add to the one training loop
+// (train::TrainingLoop: shuffled mini-batches, clipping, optimiser steps, validation, the
+// divergence check, early stopping): the progress line, the best checkpoint (kept in memory and
+// saved to disk), a plateau schedule per optimiser, and the report's epochs.
 #pragma once
 #include <chrono>
 #include <functional>
