@@ -177,6 +177,7 @@ LanguageModel::LanguageModel(std::shared_ptr<const Model> base, LanguageModelOpt
   for (const LayerWeights& L : b.layers)
     for (const TensorView* v : layer_fields(L)) views.push_back(v);
   m.param_of.assign(f.tensors().size(), -1);
+  bool every_read_trained = true;
   for (size_t i = 0; i < f.tensors().size(); ++i) {
     const TensorView t = f.view(f.tensors()[i]);
     const int blk = block_of(t.name);
@@ -188,6 +189,7 @@ LanguageModel::LanguageModel(std::shared_ptr<const Model> base, LanguageModelOpt
     const bool read = std::any_of(views.begin(), views.end(), [&](const TensorView* v) {
       return v->data && v->data >= t.data && v->data < t.data + t.nbytes;
     });
+    if (read && !trained) every_read_trained = false;
     if (!trained || !read) continue;
     if (t.type != DType::F32 && !kernels::can_compute(t.type))
       throw Error("tensor " + t.name + " has type " + std::string(dtype_name(t.type)) + ", which edgelm cannot train");
@@ -207,8 +209,7 @@ LanguageModel::LanguageModel(std::shared_ptr<const Model> base, LanguageModelOpt
     return;
   }
   // Every weight copied: the file's pages are not read again during training.
-  if (std::all_of(views.begin(), views.end(), [&](const TensorView* v) { return !v->data || m.grad(m.remap(*v)); }))
-    f.release_pages();
+  if (every_read_trained) f.release_pages();
   m.w.token_embd = m.remap(b.token_embd);
   m.w.output_norm = m.remap(b.output_norm);
   m.w.output_norm_b = m.remap(b.output_norm_b);
