@@ -37,7 +37,6 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -64,12 +63,7 @@ def init_values(n, m, a):
 
 
 def run_family(tool, models, name, vocab_file, tmp):
-    path = os.path.join(tmp, name + ".gguf")
-    out = subprocess.run([tool, name, os.path.join(models, vocab_file), path], check=True,
-                         capture_output=True, text=True)
-    weights_hash = out.stdout.strip()
-    g = base.Gguf(path)
-    os.remove(path)
+    g, weights_hash = base.family_gguf(tool, models, name, vocab_file, tmp)
 
     model = base.build_model(g)
     cfg = peft.LoraConfig(r=RANK, lora_alpha=ALPHA, lora_dropout=0.0, bias="none",
@@ -139,8 +133,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
-    listing = subprocess.run([args.tool, "list"], check=True, capture_output=True, text=True).stdout.split("\n")
-    specs = {s[0]: s for s in (line.split() for line in listing if line.strip())}
+    specs = base.family_specs(args.tool)
     result = {}
     if args.families and os.path.exists(args.out):
         result = json.load(open(args.out))["families"]

@@ -256,15 +256,26 @@ def grad_entry(g, name, grad_hf, rng):
     return {"shape": ne, "norm": fmt(np.linalg.norm(flat)), "ids": ids, "values": [fmt(flat[i]) for i in ids]}
 
 
-def run_family(tool, models, name, vocab_file, ref, tmp):
+def family_specs(tool):
+    """The synthetic families the tool writes: name -> (name, arch, vocab file)."""
+    listing = subprocess.run([tool, "list"], check=True, capture_output=True, text=True).stdout.split("\n")
+    return {s[0]: s for s in (line.split() for line in listing if line.strip())}
+
+
+def family_gguf(tool, models, name, vocab_file, tmp):
+    """Writes the synthetic model `name` and reads it back: (Gguf, the tool's weights hash)."""
     path = os.path.join(tmp, name + ".gguf")
     out = subprocess.run([tool, name, os.path.join(models, vocab_file), path], check=True,
                          capture_output=True, text=True)
-    weights_hash = out.stdout.strip()
-    if ref and ref.get("weights_hash") != weights_hash:
-        raise SystemExit(f"{name}: weights hash {weights_hash} differs from families.json's {ref.get('weights_hash')}")
     g = Gguf(path)
     os.remove(path)
+    return g, out.stdout.strip()
+
+
+def run_family(tool, models, name, vocab_file, ref, tmp):
+    g, weights_hash = family_gguf(tool, models, name, vocab_file, tmp)
+    if ref and ref.get("weights_hash") != weights_hash:
+        raise SystemExit(f"{name}: weights hash {weights_hash} differs from families.json's {ref.get('weights_hash')}")
 
     model = build_model(g)
     model.train()
@@ -328,8 +339,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
-    listing = subprocess.run([args.tool, "list"], check=True, capture_output=True, text=True).stdout.split("\n")
-    specs = {s[0]: s for s in (line.split() for line in listing if line.strip())}
+    specs = family_specs(args.tool)
     refs = json.load(open(args.ref))["families"]
     result = {}
     if args.families and os.path.exists(args.out):
