@@ -57,7 +57,7 @@ if [ "$quick" = 0 ]; then
   # quantizers' and the 8-bit cache's unit tests still run). The fine-tuned-block classifier run
   # (two trainings of a real backbone block, over 3 minutes under ASan, the longest test by far)
   # stays in release too; its kernels' finite-difference tests and the block checks still run.
-  # So do the training engine's runs over Gemma's 262k-word vocabulary, its ten-step AdamW runs
+  # So do the training engine's runs over Gemma's 262k-word vocabulary (also peft's LoRA check), its ten-step AdamW runs
   # and the checks that repeat a code path another family covers; llama, qwen2 (biases), phi3
   # (fused tensors) and gemma3 still run forward and backward under the sanitizers (stablelm's
   # LayerNorm backward through its kernel's finite-difference test); the llama.cpp checks of
@@ -75,7 +75,7 @@ if [ "$quick" = 0 ]; then
   # GoogleTest binaries are built: the tool itself would be compiled
   # for the end-to-end tests, which stay in the release run.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-    run_suite sanitize build-sanitize edgelm_unit_tests '^cli[.]|SmolLM2Oracle[.].*/([1-9]|1[0-9])$|Types/Model(Quant|QuantImatrix|Perplexity|Greedy)[.]|Gemma3LlamaCpp|KvQ8[.]PredictsAsTheF16CacheDoesOnRealText|Unfreeze[.]LearnsReproduciblyAndClassifies|TenAdamWStepsGiveTheSameLosses|LoraOracle[.]|ForwardSeam[.]AdapterBesideAProductEqualsTheFoldedWeight|Generate[.]ContextShiftKeepsThePrefix|FamilyTable[.]ConfigurationOfEachFamily|ChatTemplateLimitsTest[.]EndlessLoopsRunOutOfSteps|Engine[.]BatchedRequestsMatch|Generate[.]StopsAtAFullContext|Embed[.]BatchedTextsEqualOneAtATime|Engine[.]StopStringEndsTheReply|(FiniteDifferences[.].*/(gemma2?|qwen2_yarn|stablelm)|TapedForwardGivesTheInferenceLogits/gemma[23]?|RecomputedBlocksGiveTheSameGradients/(gemma[23]?|qwen2_yarn|phi3|stablelm)|Lora[.].*/(qwen2|gemma3)|Families[.].*/gemma[23]?)( |$)' \
+    run_suite sanitize build-sanitize edgelm_unit_tests '^cli[.]|SmolLM2Oracle[.].*/([1-9]|1[0-9])$|Types/Model(Quant|QuantImatrix|Perplexity|Greedy)[.]|Gemma3LlamaCpp|KvQ8[.]PredictsAsTheF16CacheDoesOnRealText|Unfreeze[.]LearnsReproduciblyAndClassifies|TenAdamWStepsGiveTheSameLosses|LoraGradientsMatchPeft/gemma3|LoraOracle[.]|ForwardSeam[.]AdapterBesideAProductEqualsTheFoldedWeight|Generate[.]ContextShiftKeepsThePrefix|FamilyTable[.]ConfigurationOfEachFamily|ChatTemplateLimitsTest[.]EndlessLoopsRunOutOfSteps|Engine[.]BatchedRequestsMatch|Generate[.]StopsAtAFullContext|Embed[.]BatchedTextsEqualOneAtATime|Engine[.]StopStringEndsTheReply|(FiniteDifferences[.].*/(gemma2?|qwen2_yarn|stablelm)|TapedForwardGivesTheInferenceLogits/gemma[23]?|RecomputedBlocksGiveTheSameGradients/(gemma[23]?|qwen2_yarn|phi3|stablelm)|Lora[.].*/(qwen2|gemma3)|Families[.].*/gemma[23]?)( |$)' \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_SANITIZE=ON -DEDGELM_TEST_OPT=-O0 \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
 

@@ -95,8 +95,15 @@ struct Head {
   int backbone_layers = 0;
   // Fine-tuned copies of every backbone tensor of blocks [first_block, blocks used), named as
   // in the backbone's file ("blk.29.attn_q.weight"); empty: the backbone is used as it is.
+  // With lora_alpha > 0 they are LoRA adapters instead ("blk.29.attn_q.weight.lora_a" /
+  // ".lora_b", llama.cpp's layout), scaled by lora_alpha / rank beside the backbone's own
+  // (still quantized) products.
   std::vector<train::Param> blocks;
   int first_block = 0;
+  float lora_alpha = 0;
+  // The LoRA adapters of `blocks` for `model` (lora_alpha > 0); throws edgelm::Error when they
+  // do not fit it.
+  std::shared_ptr<const LoraAdapter> lora_adapter(const Model& model) const;
   int oos_index() const;    // index of "oos" in labels, -1 if absent
   int layers_used(const ModelConfig& c) const { return backbone_layers > 0 ? backbone_layers : c.n_layer; }
 };
@@ -127,7 +134,13 @@ struct TrainOptions {
   // blocks' input states are computed once.
   int unfreeze = 0;
   int unfreeze_epochs = 3;
-  float block_lr = 5e-5f;
+  float block_lr = 0;  // 0: 5e-5 for whole blocks, 1e-3 for LoRA adapters
+  // LoRA (lora_rank > 0): the unfrozen blocks (all the blocks used when unfreeze is 0) train as
+  // adapters of this rank over the backbone's own, still quantized weights, and the head file
+  // carries them; classify runs the backbone with them.
+  int lora_rank = 0;
+  float lora_alpha = 16;
+  std::vector<std::string> lora_targets{"q", "k", "v", "o", "gate", "up", "down"};
   FeatureOptions features;
 };
 
@@ -160,6 +173,7 @@ struct TrainReport {
   double feature_seconds = 0, train_seconds = 0;
   double head_seconds = 0;  // the head on the frozen backbone (all of train_seconds without --unfreeze)
   double block_feature_seconds = 0, block_train_seconds = 0;  // --unfreeze: frozen part once, fine-tuning
+  int blocks_tuned = 0;  // --unfreeze / --lora: the blocks fine-tuned (0: none)
   bool train_cache_hit = false, val_cache_hit = false;
   size_t n_train = 0, n_val = 0;
 };

@@ -32,14 +32,7 @@ void run(FinetuneArgs& a) {
   if (a.full == (a.o.lora.rank > 0))
     throw Error(a.full ? "--full and --lora-rank exclude each other" : "choose what to train",
                 "pass --full (every weight) or --lora-rank R (adapters over a frozen base)");
-  if (!a.targets.empty()) {
-    a.o.lora.targets.clear();
-    for (size_t i = 0; i <= a.targets.size();) {
-      const size_t j = std::min(a.targets.find(',', i), a.targets.size());
-      a.o.lora.targets.push_back(a.targets.substr(i, j - i));
-      i = j + 1;
-    }
-  }
+  if (!a.targets.empty()) a.o.lora.targets = split_commas(a.targets);
   if (a.out_type != "f16" && a.out_type != "f32") throw Error("--out-type must be f16 or f32");
   if (!a.plot.empty()) {  // checked now, not after the training
     const std::filesystem::path dir = std::filesystem::absolute(a.plot).parent_path();

@@ -19,6 +19,7 @@ struct TrainClassifierArgs {
   std::string cache_dir;
   bool no_cache = false;
   int threads = 0;
+  std::string lora_targets;  // --lora-targets q,k,v
   intent::TrainOptions o;
 };
 
@@ -31,6 +32,7 @@ void run(TrainClassifierArgs& a) {
   a.o.pooling = train::parse_pooling(a.pooling);
   a.o.features.cache_dir = a.no_cache ? "-" : a.cache_dir;
   a.o.features.n_threads = a.threads;
+  if (!a.lora_targets.empty()) a.o.lora_targets = split_commas(a.lora_targets);
   auto model = Model::load(a.model);
   const int n_layer = model->config().n_layer, k = intent::early_exit(a.o.features.n_layers, model->config());
   if (k > 0)
@@ -54,14 +56,16 @@ void run(TrainClassifierArgs& a) {
   const intent::TrainReport r = intent::train_classifier(model, a.train, a.val, a.out, a.o, cb);
   progress.finish();
   std::printf("features: %zu train + %zu val texts in %.1f s (%s)\n", r.n_train, r.n_val, r.feature_seconds,
-              a.o.unfreeze > 0                            ? "frozen blocks, kept in memory"
+              r.blocks_tuned > 0                          ? "frozen blocks, kept in memory"
               : r.train_cache_hit && r.val_cache_hit ? "from cache"
                                                      : "backbone, now cached");
   std::printf("training: %zu epochs in %.1f s; best epoch %d (val loss %.4f)\n", r.epochs.size(), r.train_seconds,
               r.best_epoch, r.best_val_loss);
-  if (a.o.unfreeze > 0)
-    std::printf("  of which: head on the frozen backbone %.1f s, frozen blocks once %.1f s, fine-tuning %d blocks %.1f s\n",
-                r.head_seconds, r.block_feature_seconds, a.o.unfreeze, r.block_train_seconds);
+  if (r.blocks_tuned > 0)
+    std::printf("  of which: head on the frozen backbone %.1f s, frozen blocks once %.1f s, fine-tuning %d blocks%s %.1f s\n",
+                r.head_seconds, r.block_feature_seconds, r.blocks_tuned,
+                a.o.lora_rank > 0 ? (" with LoRA rank " + std::to_string(a.o.lora_rank)).c_str() : "",
+                r.block_train_seconds);
   print_metrics("validation, oos class:", r.argmax);
   char what[64];
   std::snprintf(what, sizeof what, "validation, threshold %.3f:", r.threshold);
@@ -103,7 +107,17 @@ void add_train_classifier_command(CLI::App& app) {
                   "see the README). The head records K; classify and car follow it")->check(Range(0, 4096))->capture_default_str();
   cmd->add_option("--unfreeze", a->o.unfreeze, "fine-tune the top K of the blocks used with the head (0: frozen)")->check(Range(0, 4096))->capture_default_str();
   cmd->add_option("--unfreeze-epochs", a->o.unfreeze_epochs, "epochs of fine-tuning after the head is trained")->check(Range(1, 100000))->capture_default_str();
-  cmd->add_option("--block-lr", a->o.block_lr, "AdamW learning rate of the fine-tuned blocks")->capture_default_str();
+  cmd->add_option("--block-lr", a->o.block_lr,
+                  "AdamW learning rate of the fine-tuned blocks (default 5e-5; 1e-3 for LoRA adapters)");
+  cmd->add_option("--lora", a->o.lora_rank,
+                  "fine-tune with LoRA adapters of rank R over the still-quantized backbone instead of whole blocks "
+                  "(the top --unfreeze blocks, by default all the blocks used); the head file carries them")
+      ->check(Range(1, 4096));
+  cmd->add_option("--lora-alpha", a->o.lora_alpha, "LoRA: products scaled by alpha / rank")
+      ->check(Range(1e-6f, 1e6f))
+      ->capture_default_str();
+  cmd->add_option("--lora-targets", a->lora_targets, "LoRA: the products adapted, among q,k,v,o,gate,up,down")
+      ->default_str("q,k,v,o,gate,up,down");
   cmd->add_option("-t,--threads", a->threads, "threads for the backbone and fine-tuned blocks (0: all cores)")->check(Range(0, 256))->capture_default_str();
   cmd->callback([a] { run(*a); });
 }

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <limits>
 #include <random>
@@ -77,5 +78,15 @@ void report_drawn_seed(const SamplingOptions& o) {
 
 bool stdout_is_terminal() { return isatty(STDOUT_FILENO) == 1; }
 bool stdin_is_terminal() { return isatty(STDIN_FILENO) == 1; }
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i <= s.size();) {
+    const size_t j = std::min(s.find(',', i), s.size());
+    out.push_back(s.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
 
 }  // namespace edgelm::cli

@@ -52,5 +52,7 @@ void add_sampling_options(CLI::App& cmd, SamplingOptions& o);
 void report_drawn_seed(const SamplingOptions& o);
 bool stdout_is_terminal();
 bool stdin_is_terminal();
+// "q,k,v" -> {"q", "k", "v"} (an empty item stays, for the caller's check to name).
+std::vector<std::string> split_commas(const std::string& s);
 
 }  // namespace edgelm::cli

@@ -20,8 +20,8 @@ CACHE = os.path.join(TMP, "cache")
 HEAD = os.path.join(TMP, "mean.gguf")
 
 
-def train(out, *extra, cache=CACHE, seed=7, epochs=12):
-    args = ["train-classifier", "-m", MODEL, "--train", TRAIN, "--val", VAL, "-o", out, "--epochs", str(epochs),
+def train(out, *extra, cache=CACHE, seed=7, epochs=12, data=TRAIN):
+    args = ["train-classifier", "-m", MODEL, "--train", data, "--val", VAL, "-o", out, "--epochs", str(epochs),
             "--seed", str(seed), "-t", "2"]
     args += ["--no-cache"] if cache is None else ["--cache-dir", cache]
     return edgelm(*args, *extra)
@@ -88,17 +88,33 @@ def test_attention_pooling_mlp_from_cache():
 
 def test_early_exit_is_recorded_in_the_head():
     # The default head reads the states after block 6 of 30 (printed, and kept in the head, so
-    # classify follows it with the full backbone); --layers 0 trains on all 30.
+    # classify follows it with the full backbone); --layers 0 trains on all 30 (on the 90
+    # validation lines, so that the 30-block features are computed for 90 texts, not 450).
     r = train(os.path.join(TMP, "unused.gguf"), epochs=1)  # features from the cache
     check(r.returncode == 0, r.stderr)
     check("backbone: first 6 of 30 blocks" in r.stdout, r.stdout)
     head = os.path.join(TMP, "all.gguf")
-    r = train(head, "--layers", "0")
+    r = train(head, "--layers", "0", data=VAL)
     check(r.returncode == 0, r.stderr)
     check("backbone: all 30 blocks" in r.stdout, r.stdout)
     check(open(head, "rb").read() != open(HEAD, "rb").read(), "30-block and 6-block heads are the same")
     acc = accuracy(head)
     check(acc >= 0.6, f"held-back accuracy {acc:.2f} with all 30 blocks")
+
+
+def test_lora_head_carries_its_adapters():
+    # --lora: the top 2 of the 6 blocks train as rank-4 adapters over the quantized backbone;
+    # the head file carries them, `info` says so, and classify applies them.
+    head = os.path.join(TMP, "lora.gguf")
+    r = train(head, "--lora", "4", "--unfreeze", "2", "--unfreeze-epochs", "1")
+    check(r.returncode == 0, r.stderr)
+    check("fine-tuning 2 blocks with LoRA rank 4" in r.stdout, r.stdout)
+    info = edgelm("info", head)
+    check(info.returncode == 0 and "blocks 4 and up: LoRA adapters (28 tensors)" in info.stdout, info.stdout + info.stderr)
+    acc = accuracy(head)
+    check(acc >= 0.6, f"held-back accuracy {acc:.2f} with LoRA")
+    r = train(os.path.join(TMP, "never.gguf"), "--lora", "4", "--pooling", "attention")
+    check(r.returncode != 0 and "--pooling mean or last" in r.stderr, r.stderr)
 
 
 def test_classify_json_and_top_k():

@@ -155,8 +155,12 @@ TEST(Unfreeze, RejectsBadOptionsBeforeTraining) {
   o.pooling = train::Pooling::Attention;
   EXPECT_NE(error_of(o).find("--pooling mean"), std::string::npos);
   o.pooling = train::Pooling::Mean;
-  o.block_lr = 0;
+  o.block_lr = -1;  // (0 picks the default)
   EXPECT_NE(error_of(o).find("--block-lr"), std::string::npos);
+  o.block_lr = 0;
+  o.lora_rank = 4;
+  o.lora_alpha = 0;
+  EXPECT_NE(error_of(o).find("--lora-alpha must be"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(temp_path("never.gguf")));
 }
 

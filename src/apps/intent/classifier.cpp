@@ -16,7 +16,7 @@ Classifier::Classifier(std::shared_ptr<const Model> model, Head head, const std:
                        int max_batch)
     : model_(std::move(model)), head_(std::move(head)), max_batch_(std::clamp(max_batch, 1, 256)) {
   check_backbone(head_, *model_, model_sha256);
-  if (!head_.blocks.empty()) {
+  if (!head_.blocks.empty() && head_.lora_alpha == 0) {  // whole blocks, in float32
     tuned_ = tuned_blocks(model_, head_, n_threads);
     session_ = frozen_session(model_, head_.first_block, kMaxTokens, max_batch_, n_threads);
     return;
@@ -27,6 +27,7 @@ Classifier::Classifier(std::shared_ptr<const Model> model, Head head, const std:
   so.n_threads = n_threads;
   so.n_batch = 512;
   so.n_layers = head_.backbone_layers;
+  if (head_.lora_alpha > 0) so.lora = {{head_.lora_adapter(*model_), 1.0f}};  // beside the backbone's products
   session_ = std::make_unique<Session>(model_, so);
 }
 

@@ -106,13 +106,14 @@ void frozen_states(Session* frozen, const Model& model, std::span<const std::vec
 }
 
 std::shared_ptr<train::LanguageModel> tuned_blocks(const std::shared_ptr<const Model>& model, const Head& head,
-                                                   int n_threads) {
+                                                   int n_threads, const train::LoraOptions& lora) {
   auto lm = std::make_shared<train::LanguageModel>(
       model, train::LanguageModelOptions{
                  .n_threads = n_threads > 0 ? n_threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency())),
                  .n_layers = head.layers_used(model->config()),
                  .first_block = head.first_block,
-                 .lm_head = false});
+                 .lm_head = false,
+                 .lora = lora});
   for (const train::Param& p : head.blocks) {
     train::Param* q = lm->find(p.name);
     if (!q || q->value.size() != p.value.size())
@@ -166,13 +167,16 @@ std::vector<float> train_unfrozen(const std::shared_ptr<const Model>& model, Hea
   const TokenStates s_tr = prefix_states(model, first, encode_all(x_tr), n_threads, progress("frozen blocks (train)"));
   const TokenStates s_va = prefix_states(model, first, encode_all(x_va), n_threads, progress("frozen blocks (val)"));
   rep.block_feature_seconds = seconds_since(t_feat);
+  rep.blocks_tuned = o.unfreeze;
 
   const auto t_train = Clock::now();
   const int c = static_cast<int>(head.labels.size());
   train::Rng rng(o.seed + 1);
   head.first_block = first;
   head.blocks.clear();
-  const auto lm = tuned_blocks(model, head, n_threads);
+  head.lora_alpha = o.lora_rank > 0 ? o.lora_alpha : 0.0f;
+  const auto lm = tuned_blocks(model, head, n_threads,
+                               {.rank = o.lora_rank, .alpha = o.lora_alpha, .targets = o.lora_targets, .seed = o.seed + 2});
   constexpr int kBatchRows = 32;  // examples per packed forward in evaluation
   Packed p;
 
@@ -187,7 +191,8 @@ std::vector<float> train_unfrozen(const std::shared_ptr<const Model>& model, Hea
     for (const train::Param* q : block_params) head.blocks.push_back({.name = q->name, .value = q->value, .shape = q->shape});
   };
   train::AdamW opt(head_params, {.lr = head_lr, .weight_decay = o.weight_decay});
-  train::AdamW opt_blocks(block_params, {.lr = o.block_lr, .weight_decay = 0.0f});
+  const float block_lr = o.block_lr > 0 ? o.block_lr : o.lora_rank > 0 ? 1e-3f : 5e-5f;
+  train::AdamW opt_blocks(block_params, {.lr = block_lr, .weight_decay = 0.0f});
   train::ReduceLROnPlateau sched(o.lr_factor, o.lr_patience), sched_blocks(o.lr_factor, o.lr_patience, 1e-4f, 1e-8f);
   EpochLoop loop(all, {{&opt, &sched}, {&opt_blocks, &sched_blocks}}, o.patience, head, out_path);
   loop.before_save(sync_head);

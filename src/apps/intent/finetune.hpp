@@ -32,8 +32,9 @@ void frozen_states(Session* frozen, const Model& model, std::span<const std::vec
 
 // The model's blocks [head.first_block, blocks used) and output norm as a trainable model
 // holding the head's fine-tuned values (head.blocks; none yet: the backbone's).
+// With `lora`, the blocks' weights stay frozen and adapters train beside them.
 std::shared_ptr<train::LanguageModel> tuned_blocks(const std::shared_ptr<const Model>& model, const Head& head,
-                                                   int n_threads);
+                                                   int n_threads, const train::LoraOptions& lora = {});
 
 // Final hidden states (after the output norm, BOS row included) of packed token sequences:
 // the model's first head.first_block blocks (`frozen`, from frozen_session), then the

@@ -35,10 +35,12 @@ std::vector<float> read(const gguf::File& f, const std::string& name, int64_t ne
   return out;
 }
 // A head tensor "cls.blk.<i>.<name>" is the fine-tuned copy of backbone tensor
-// "blk.<i>.<name>"; heads whose block tensors lack the ".weight" suffix name them as well.
+// "blk.<i>.<name>" (or its LoRA adapter, "<name>.lora_a" / ".lora_b"); heads whose block
+// tensors lack the ".weight" suffix name them as well.
 std::string backbone_name(const std::string& head_name) {
   std::string n = head_name.substr(4);
-  if (!n.ends_with(".weight") && !n.ends_with(".bias")) n += ".weight";
+  if (!n.ends_with(".weight") && !n.ends_with(".bias") && !n.ends_with(".lora_a") && !n.ends_with(".lora_b"))
+    n += ".weight";
   return n;
 }
 }  // namespace
@@ -77,6 +79,7 @@ void save_head(const Head& head, const std::string& path) {
   add(w, head.net.b2.name, head.net.b2.value, {c});
   if (!head.blocks.empty()) {
     w.set_u32(key("blocks.first"), static_cast<uint32_t>(head.first_block));
+    if (head.lora_alpha > 0) w.set_f32(key("blocks.lora_alpha"), head.lora_alpha);
     for (const train::Param& p : head.blocks)
       add(w, "cls." + p.name, p.value,
           p.shape.empty() ? std::vector<int64_t>{static_cast<int64_t>(p.value.size())} : p.shape);
@@ -120,6 +123,10 @@ Head load_head(const std::string& path) {
   h.net.w2.value = read(f, h.net.w2.name, hid > 0 ? hid : d, c);
   h.net.b2.value = read(f, h.net.b2.name, c, 1);
   h.first_block = static_cast<int>(f.get_u32_or(key("blocks.first"), 0));
+  h.lora_alpha = f.get_f32_or(key("blocks.lora_alpha"), 0.0f);
+  if (!(h.lora_alpha >= 0) || !std::isfinite(h.lora_alpha))
+    throw Error("classifier head '" + path + "' has a LoRA alpha of " + std::to_string(h.lora_alpha),
+                "the file is damaged; retrain it");
   for (const gguf::TensorInfo& info : f.tensors()) {
     if (!info.name.starts_with("cls.blk.")) continue;
     train::Param p;
@@ -142,7 +149,9 @@ void check_backbone(const Head& head, const Model& model, const std::string& mod
     throw Error("the classifier head reads block " + std::to_string(head.backbone_layers) + " of backbone '" +
                     model.config().name + "', which has " + std::to_string(model.config().n_layer),
                 "the file is damaged; retrain the head on this backbone");
-  if (!head.blocks.empty()) {
+  if (head.lora_alpha > 0) {
+    head.lora_adapter(model);  // throws unless every adapter fits the backbone
+  } else if (!head.blocks.empty()) {
     // Every tensor of the fine-tuned blocks, and nothing else, with the backbone's sizes.
     const int used = head.layers_used(model.config());
     size_t expected = 0;
@@ -161,6 +170,39 @@ void check_backbone(const Head& head, const Model& model, const std::string& mod
       throw Error("the classifier head's fine-tuned blocks do not fit backbone '" + model.config().name + "'",
                   "the file is damaged; retrain the head on this backbone");
   }
+}
+
+std::shared_ptr<const LoraAdapter> Head::lora_adapter(const Model& model) const {
+  const std::string what = "the classifier head's LoRA adapters";
+  auto a = std::make_shared<LoraAdapter>();
+  a->arch = model.file().get_string_or("general.architecture", "");
+  a->alpha = lora_alpha;
+  const int used = layers_used(model.config());
+  for (const train::Param& pa : blocks) {
+    if (!pa.name.ends_with(".lora_a")) {
+      if (!pa.name.ends_with(".lora_b"))
+        throw Error(what + " hold " + pa.name + ", which is neither a .lora_a nor a .lora_b", "retrain the head");
+      continue;
+    }
+    const std::string target = pa.name.substr(0, pa.name.size() - 7);
+    const auto pb = std::find_if(blocks.begin(), blocks.end(), [&](const train::Param& p) { return p.name == target + ".lora_b"; });
+    if (pb == blocks.end() || pa.shape.size() != 2 || pb->shape.size() != 2)
+      throw Error(what + " have no complete pair for " + target, "the file is damaged; retrain the head");
+    const int blk = target.starts_with("blk.") ? std::atoi(target.c_str() + 4) : -1;
+    if (blk < first_block || blk >= used)
+      throw Error(what + " adapt " + target + ", outside the blocks the head reads", "the file is damaged; retrain the head");
+    LoraMatrix m;
+    m.target = target;
+    m.n_in = pa.shape[0];
+    m.rank = pa.shape[1];
+    m.n_out = pb->shape[1];
+    m.a = pa.value;
+    m.b = pb->value;
+    a->matrices.push_back(std::move(m));
+  }
+  if (a->matrices.empty()) throw Error(what + " are missing", "the file is damaged; retrain the head");
+  a->check(model, what);
+  return a;
 }
 
 }  // namespace edgelm::intent

@@ -137,8 +137,9 @@ ScopeMetrics scope_metrics(std::span<const float> probs, std::span<const int> la
 }
 
 TrainReport train_classifier(const std::shared_ptr<const Model>& model, const std::string& train_path,
-                             const std::string& val_path, const std::string& out_path, const TrainOptions& o,
+                             const std::string& val_path, const std::string& out_path, const TrainOptions& options,
                              const TrainCallbacks& cb) {
+  TrainOptions o = options;
   if (o.epochs < 1 || o.epochs > 100000) throw Error("--epochs must be between 1 and 100000");
   if (o.batch_size < 1 || o.batch_size > 1 << 20) throw Error("--batch-size must be between 1 and 1048576");
   if (!(o.lr > 0) || !(o.lr < 10)) throw Error("--lr must be a positive number below 10");
@@ -152,10 +153,15 @@ TrainReport train_classifier(const std::shared_ptr<const Model>& model, const st
   if (o.unfreeze < 0 || o.unfreeze > used)
     throw Error("--unfreeze " + std::to_string(o.unfreeze) + " is outside 0.." + std::to_string(used),
                 "the classifier uses " + std::to_string(used) + " blocks of the backbone");
+  if (o.lora_rank < 0) throw Error("--lora must be a positive rank");
+  if (o.lora_rank > 0) {
+    if (!(o.lora_alpha > 0) || !std::isfinite(o.lora_alpha)) throw Error("--lora-alpha must be a positive number");
+    if (o.unfreeze == 0) o.unfreeze = used;  // adapters on every block the head reads
+  }
   if (o.unfreeze > 0) {
     if (o.pooling == train::Pooling::Attention)
       throw Error("--unfreeze works with --pooling mean or last", "pass --pooling mean");
-    if (!(o.block_lr > 0) || !(o.block_lr < 1)) throw Error("--block-lr must be a positive number below 1");
+    if (!(o.block_lr >= 0) || !(o.block_lr < 1)) throw Error("--block-lr must be a positive number below 1");
     if (o.unfreeze_epochs < 1 || o.unfreeze_epochs > 100000)
       throw Error("--unfreeze-epochs must be between 1 and 100000");
   }
