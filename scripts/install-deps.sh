@@ -2,7 +2,7 @@
 # Installs what edgelm needs to build and test, from Debian's packages. Safe to re-run: it asks
 # apt only for packages that are missing. Pass --oracle to also install the Python packages
 # that regenerate test fixtures (llama-cpp-python compiles llama.cpp: several minutes; torch,
-# transformers and peft for the training oracle).
+# transformers and peft for the training oracle; the fortunes corpus of bench/distill.py).
 set -euo pipefail
 
 packages=(
@@ -43,4 +43,6 @@ if [ "${1:-}" = "--oracle" ]; then
   fi
   # accelerate: transformers loads GGUF with it (bench); peft: the LoRA oracle and bench/train_vs_pytorch.py --lora
   python3 -m pip install -q transformers==5.25.0 accelerate peft==0.21.2
+  # Debian's fortune-cookie texts: the English corpus of bench/distill.py
+  apt_install_missing fortunes
 fi

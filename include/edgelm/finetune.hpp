@@ -66,6 +66,11 @@ struct FinetuneOptions {
   // LoRA (lora.rank > 0): the base stays frozen in its own types and the output file is an
   // adapter (llama.cpp's layout) instead of a model. Its seed is `seed`.
   train::LoraOptions lora{};
+  // Knowledge distillation (edgelm/distill.hpp): the teacher's distributions for each training
+  // example (teacher_targets(), in the order of `train`), and the loss's alpha, T^2 factor and
+  // direction (its teacher pointer is set per batch). Validation stays the cross-entropy.
+  const std::vector<train::TeacherTargets>* teacher = nullptr;
+  train::DistillLoss distill{};
 };
 
 struct FinetuneEpoch {
@@ -88,6 +93,7 @@ struct FinetuneReport {
   std::vector<FinetuneEpoch> epochs;
   std::vector<FinetuneEval> evals;
   int64_t updates = 0;
+  int64_t tokens_trained = 0;   // tokens of the batches trained on, over all epochs
   bool stopped_early = false;   // by `patience`
 };
 

@@ -92,6 +92,11 @@ struct ModelWeights {
 // once per input. Used by `edgelm imatrix`.
 using MatmulInputHook =
     std::function<void(const std::string& weight_name, const float* x, int64_t n_tokens, int64_t n_cols)>;
+// Called with the residual stream after block `layer`: n_tok rows of n_embd floats, row t for
+// the forward pass's token t, from one thread once every thread has finished the block; `x` is
+// valid only during the call. Used by `edgelm distill` to measure how much each block changes
+// its input.
+using BlockOutputHook = std::function<void(int layer, const float* x, int64_t n_tok, int64_t n_embd)>;
 
 class Model {
  public:

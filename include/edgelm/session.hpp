@@ -27,6 +27,7 @@ struct SessionOptions {
   int n_batch = 256;   // tokens per forward pass while processing a prompt
   DType kv_type = DType::F16;  // KV cache storage: F16, or Q8_0 (8-bit, 53 % of the bytes)
   MatmulInputHook on_matmul_input{};  // optional: see MatmulInputHook
+  BlockOutputHook on_block_output{};  // optional: see BlockOutputHook
   // Early exit: run only the model's first n_layers blocks, then the output norm (and the
   // output head for logits); 0 runs them all. Hidden states from an intermediate block are
   // often better features than the last one's, and the skipped blocks cost no time, no KV

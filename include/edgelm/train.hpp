@@ -319,6 +319,33 @@ struct TokenBatch {
   int64_t n_targets() const;
 };
 
+// A teacher's next-token distributions at the positions a batch trains (targets >= 0, in batch
+// order), for knowledge distillation: per position the log-probabilities at `temperature` of
+// its k likeliest words, and the log of the probability left over for the rest (-inf: none).
+// With k == n_vocab it is the whole distribution and `ids` is empty (word order).
+struct TeacherTargets {
+  int64_t k = 0;
+  float temperature = 1;
+  std::vector<int32_t> ids;     // rows x k
+  std::vector<float> logp;      // rows x k
+  std::vector<float> log_rest;  // rows
+  int64_t rows() const { return static_cast<int64_t>(log_rest.size()); }
+  // Appends the row of one position from the teacher's logits (n_vocab floats).
+  void add_row(const float* logits, int64_t n_vocab);
+};
+
+// The distillation loss: alpha * CE(student, targets) + (1 - alpha) * c * KL, with KL between
+// the teacher's and the student's distributions at the teacher's temperature T, forward
+// KL(teacher || student) or reverse KL(student || teacher), and c = T^2 (Hinton's factor,
+// which keeps the soft term's gradient the same size across temperatures) or 1. Both terms
+// are means over the trained positions, as PyTorch's cross_entropy and kl_div(batchmean).
+struct DistillLoss {
+  const TeacherTargets* teacher = nullptr;
+  float alpha = 0.5f;
+  bool t_squared = true;
+  bool reverse = false;
+};
+
 // A language model with float32 master weights: one Param per tensor of the GGUF file (its
 // name and layout; quantized tensors are dequantized) or, with LoRA, per adapter matrix, run by the same forward pass that serves
 // inference, with an activation tape, and its backward pass: token embedding, every block,
@@ -375,10 +402,11 @@ class LanguageModel {
   // target), ready to save; throws edgelm::Error without LoRA.
   LoraAdapter lora_adapter() const;
 
-  // Mean cross-entropy of the batch's targets (sums in double). With `backward` the gradient
-  // of that mean is added to every Param's grad. Throws edgelm::Error for an empty batch,
-  // mismatched shapes or ids outside the vocabulary.
-  double loss(const TokenBatch& batch, bool backward);
+  // Mean cross-entropy of the batch's targets (sums in double), or with `kd` the distillation
+  // loss. With `backward` the gradient of that mean is added to every Param's grad. Throws
+  // edgelm::Error for an empty batch, mismatched shapes, ids outside the vocabulary or a
+  // teacher whose rows or vocabulary do not fit the batch.
+  double loss(const TokenBatch& batch, bool backward, const DistillLoss* kd = nullptr);
   // Logits of every position (tokens x n_vocab, sequences in order), from the training forward.
   std::vector<float> logits(const TokenBatch& batch);
 

@@ -1,5 +1,5 @@
 // edgelm finetune: train every weight of a language model, or LoRA adapters beside it, on chat
-// or text data.
+// or text data; edgelm distill: a student pruned from a teacher, trained to mimic it.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -9,8 +9,10 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/progress_line.hpp"
+#include "edgelm/distill.hpp"
 #include "edgelm/error.hpp"
 #include "edgelm/finetune.hpp"
+#include "edgelm/intent.hpp"
 #include "edgelm/model.hpp"
 #include "edgelm/plot.hpp"
 
@@ -19,6 +21,12 @@ namespace {
 
 struct FinetuneArgs {
   std::string model = "smollm2";
+  // distill: the teacher, the pruning, the loss and the teacher's cache
+  std::string teacher;
+  int prune_layers = -1;
+  std::string student_config;
+  TeacherOptions kd;
+  bool kd_no_t2 = false;
   std::string train, val, out;
   std::string out_type = "f16";
   bool full = false;
@@ -28,11 +36,8 @@ struct FinetuneArgs {
   FinetuneOptions o;
 };
 
-void run(FinetuneArgs& a) {
-  if (a.full == (a.o.lora.rank > 0))
-    throw Error(a.full ? "--full and --lora-rank exclude each other" : "choose what to train",
-                "pass --full (every weight) or --lora-rank R (adapters over a frozen base)");
-  if (!a.targets.empty()) a.o.lora.targets = split_commas(a.targets);
+// Checks of the output options made before any work, so that a bad one fails at once.
+void check_outputs(FinetuneArgs& a) {
   if (a.out_type != "f16" && a.out_type != "f32") throw Error("--out-type must be f16 or f32");
   if (!a.plot.empty()) {  // checked now, not after the training
     const std::filesystem::path dir = std::filesystem::absolute(a.plot).parent_path();
@@ -41,24 +46,26 @@ void run(FinetuneArgs& a) {
                   "create it first, or give --plot a path in an existing folder");
   }
   a.o.f16 = a.out_type == "f16";
-  auto model = Model::load(a.model);
-  const std::vector<LmExample> train = load_lm_data(*model, a.train, a.data);
-  const std::vector<LmExample> val = a.val.empty() ? std::vector<LmExample>{} : load_lm_data(*model, a.val, a.data);
+}
+
+std::string describe_data(const std::vector<LmExample>& train, const std::vector<LmExample>& val) {
   int64_t n_tokens = 0, n_targets = 0;
   for (const auto& e : train) {
     n_tokens += static_cast<int64_t>(e.tokens.size());
     for (int32_t t : e.targets) n_targets += t >= 0;
   }
-  std::printf("%s %s (%.1f M parameters): %zu training examples (%lld tokens, %lld trained), %zu validation\n",
-              a.full ? "fine-tuning" : "training LoRA adapters for", model->config().name.c_str(),
-              static_cast<double>(model->n_params()) / 1e6, train.size(),
-              static_cast<long long>(n_tokens), static_cast<long long>(n_targets), val.size());
-  std::fflush(stdout);
+  return std::to_string(train.size()) + " training examples (" + std::to_string(n_tokens) + " tokens, " +
+         std::to_string(n_targets) + " trained), " + std::to_string(val.size()) + " validation";
+}
+
+// The training run with its progress line, epoch and validation lines and --plot.
+FinetuneReport train_and_report(FinetuneArgs& a, const std::shared_ptr<const Model>& model,
+                                const std::vector<LmExample>& train, const std::vector<LmExample>& val,
+                                const std::string& title) {
   ProgressLine progress("training");
   // --plot: the training loss of every update and each validation's loss, redrawn after each
   // validation and at the end.
-  train::Chart chart{.title = model->config().name + (a.full ? ": full fine-tuning" : ": LoRA rank " + std::to_string(a.o.lora.rank)),
-                     .x_label = "optimizer update", .y_label = "loss"};
+  train::Chart chart{.title = model->config().name + ": " + title, .x_label = "optimizer update", .y_label = "loss"};
   chart.series = {{.label = "train", .rgb = 0x9ecae1, .width = 1},
                   {.label = "train (moving mean)", .rgb = 0x1f77b4, .width = 2},
                   {.label = "validation", .rgb = 0xff7f0e, .markers = true, .width = 2}};
@@ -117,6 +124,23 @@ void run(FinetuneArgs& a) {
     std::printf("stopped early: no lower validation loss in %d validations\n", a.o.patience);
   if (std::isfinite(r.initial_val_loss))
     std::printf("validation loss %.4f before, %.4f after\n", r.initial_val_loss, r.epochs.back().val_loss);
+  return r;
+}
+
+void run(FinetuneArgs& a) {
+  if (a.full == (a.o.lora.rank > 0))
+    throw Error(a.full ? "--full and --lora-rank exclude each other" : "choose what to train",
+                "pass --full (every weight) or --lora-rank R (adapters over a frozen base)");
+  if (!a.targets.empty()) a.o.lora.targets = split_commas(a.targets);
+  check_outputs(a);
+  auto model = Model::load(a.model);
+  const std::vector<LmExample> train = load_lm_data(*model, a.train, a.data);
+  const std::vector<LmExample> val = a.val.empty() ? std::vector<LmExample>{} : load_lm_data(*model, a.val, a.data);
+  std::printf("%s %s (%.1f M parameters): %s\n", a.full ? "fine-tuning" : "training LoRA adapters for",
+              model->config().name.c_str(), static_cast<double>(model->n_params()) / 1e6, describe_data(train, val).c_str());
+  std::fflush(stdout);
+  const FinetuneReport r =
+      train_and_report(a, model, train, val, a.full ? "full fine-tuning" : "LoRA rank " + std::to_string(a.o.lora.rank));
   if (a.full)
     std::printf("%lld updates; model written to %s (%s)\n", static_cast<long long>(r.updates), a.out.c_str(),
                 a.out_type.c_str());
@@ -125,29 +149,87 @@ void run(FinetuneArgs& a) {
                 a.out.c_str(), a.out.c_str());
 }
 
-}  // namespace
+// edgelm distill: the student pruned from the teacher, the teacher's distributions, then the
+// training run on the distillation loss.
+void run_distill(FinetuneArgs& a) {
+  if (!a.student_config.empty())
+    throw Error("--student-config (a randomly initialised student) is not available yet",
+                "make the student from the teacher with --prune-layers K");
+  if (a.prune_layers < 0) throw Error("choose the student", "pass --prune-layers K (the teacher without its K least important blocks)");
+  check_outputs(a);
+  a.o.distill.t_squared = !a.kd_no_t2;
+  a.kd.n_ctx = a.data.n_ctx;
+  a.kd.n_threads = a.o.n_threads;
+  auto teacher = Model::load(a.teacher);
+  const std::string sha = intent::sha256_file(teacher->path());
+  const std::vector<LmExample> train = load_lm_data(*teacher, a.train, a.data);
+  const std::vector<LmExample> val = a.val.empty() ? std::vector<LmExample>{} : load_lm_data(*teacher, a.val, a.data);
+  const ModelConfig& tc = teacher->config();
+  std::printf("teacher %s: %d blocks, %.1f M parameters; %s\n", tc.name.c_str(), tc.n_layer,
+              static_cast<double>(teacher->n_params()) / 1e6, describe_data(train, val).c_str());
+  // the student: the teacher without its least important blocks
+  const std::vector<double> imp = block_importance(teacher, train, a.o.n_threads);
+  const std::vector<int> drop = least_important(imp, a.prune_layers);
+  std::printf("block importance (1 - cos(in, out)):");
+  for (size_t i = 1; i < imp.size(); ++i) std::printf(" %zu:%.3f", i, imp[i]);
+  std::printf("\ndropping blocks");
+  for (int b : drop) std::printf(" %d", b);
+  std::printf(" (%d of %d kept)\n", tc.n_layer - a.prune_layers, tc.n_layer);
+  if (tc.n_swa > 0)
+    std::printf("note: %s alternates local and global attention by block number; the kept blocks take the "
+                "pattern's places in order, so the untrained student is not exactly the teacher minus those blocks\n",
+                tc.name.c_str());
+  if (a.o.epochs == 0) {  // the pruned student as it is, in the teacher's types
+    write_pruned(*teacher, drop, sha, a.out);
+    std::printf("pruned student written to %s (not trained)\n", a.out.c_str());
+    return;
+  }
+  const std::string init = a.out + ".pruned.tmp";
+  write_pruned(*teacher, drop, sha, init);
+  std::shared_ptr<const Model> student;
+  try {
+    student = Model::load(init);
+  } catch (...) {
+    std::filesystem::remove(init);
+    throw;
+  }
+  std::filesystem::remove(init);  // its weights stay mapped
+  check_same_vocabulary(*teacher, *student);
+  std::printf("student: %d blocks, %.1f M parameters\n", student->config().n_layer,
+              static_cast<double>(student->n_params()) / 1e6);
+  std::fflush(stdout);
+  std::vector<train::TeacherTargets> rows;
+  if (a.o.distill.alpha < 1) {  // alpha 1: the cross-entropy alone, no teacher needed
+    ProgressLine progress("teacher");
+    rows = teacher_targets(teacher, sha, train, a.kd, [&](size_t done, size_t total) {
+      progress.update(static_cast<double>(done) / static_cast<double>(total),
+                      std::to_string(done) + "/" + std::to_string(total) + " examples");
+    });
+  }
+  char title[96];
+  if (a.o.distill.alpha < 1) {
+    std::printf("teacher distributions: %s at temperature %g%s\n",
+                a.kd.top_k == 0 ? "every word" : ("top " + std::to_string(a.kd.top_k) + " words").c_str(),
+                static_cast<double>(a.kd.temperature), a.kd.cache.empty() ? "" : (", cache " + a.kd.cache).c_str());
+    a.o.teacher = &rows;
+    std::snprintf(title, sizeof title, "distillation (alpha %g, T %g)", static_cast<double>(a.o.distill.alpha),
+                  static_cast<double>(a.kd.temperature));
+  } else {
+    std::printf("--kd-alpha 1: the cross-entropy on the data alone, without the teacher\n");
+    std::snprintf(title, sizeof title, "pruned, cross-entropy only");
+  }
+  std::fflush(stdout);
+  teacher.reset();  // the training pass needs only the student
+  const FinetuneReport r = train_and_report(a, student, train, val, title);
+  std::printf("%lld updates, %lld tokens; student written to %s (%s)\n", static_cast<long long>(r.updates),
+              static_cast<long long>(r.tokens_trained), a.out.c_str(), a.out_type.c_str());
+}
 
-void add_finetune_command(CLI::App& app) {
-  auto a = std::make_shared<FinetuneArgs>();
-  CLI::App* cmd = app.add_subcommand("finetune", "fine-tune a language model (every weight, or LoRA adapters) on chat or text data");
-  cmd->add_option("-m,--model", a->model, "base GGUF file, or a model-cache name")->capture_default_str();
-  cmd->add_option("--train", a->train,
-                  "training data: JSON Lines ({\"messages\": [...]} or {\"text\": ...}) or a plain text file")->required();
-  cmd->add_option("--val", a->val, "validation data (same formats)");
-  cmd->add_option("-o,--output", a->out, "file to write (GGUF): the model, or with --lora-rank the adapter")->required();
-  cmd->add_flag("--full", a->full, "train every weight (full fine-tuning)");
-  cmd->add_option("--lora-rank", a->o.lora.rank,
-                  "train LoRA adapters of this rank over the frozen base instead (the output is an adapter)")
-      ->check(Range(1, 65536));
-  cmd->add_option("--lora-alpha", a->o.lora.alpha, "LoRA: products scaled by alpha / rank")
-      ->check(Range(1e-6f, 1e6f))
-      ->capture_default_str();
-  cmd->add_option("--lora-dropout", a->o.lora.dropout, "LoRA: dropout on the adapters' input")
-      ->check(Range(0.0f, 0.99f))
-      ->capture_default_str();
-  cmd->add_option("--lora-targets", a->targets, "LoRA: the products adapted, among q,k,v,o,gate,up,down")
-      ->default_str("q,k,v,o");
-  cmd->add_option("--epochs", a->o.epochs, "passes over the training data")->check(Range(1, 100000))->capture_default_str();
+// The options of the training run that finetune and distill share.
+void add_training_options(CLI::App* cmd, const std::shared_ptr<FinetuneArgs>& a) {
+  cmd->add_flag("--recompute", a->o.recompute,
+                "keep only each block's input and run the block again for its backward pass (less memory, about a "
+                "third more time)");
   cmd->add_option("--lr", a->o.lr, "AdamW learning rate")->capture_default_str();
   cmd->add_option("--batch", a->o.batch, "sequences per step")->check(Range(1, 4096))->capture_default_str();
   cmd->add_option("--ctx", a->data.n_ctx, "longest sequence in tokens")->check(Range(2, 1 << 20))->capture_default_str();
@@ -187,11 +269,69 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option("--seed", a->o.seed, "random seed (example order)")->capture_default_str();
   cmd->add_option("--chat-format", a->data.chat_format, "chatml, llama3 or gemma (default: the model's)");
   cmd->add_option("--out-type", a->out_type, "f16 (matrices; norms stay f32) or f32")->capture_default_str();
+}
+
+}  // namespace
+
+void add_finetune_command(CLI::App& app) {
+  auto a = std::make_shared<FinetuneArgs>();
+  CLI::App* cmd = app.add_subcommand("finetune", "fine-tune a language model (every weight, or LoRA adapters) on chat or text data");
+  cmd->add_option("-m,--model", a->model, "base GGUF file, or a model-cache name")->capture_default_str();
+  cmd->add_option("--train", a->train,
+                  "training data: JSON Lines ({\"messages\": [...]} or {\"text\": ...}) or a plain text file")->required();
+  cmd->add_option("--val", a->val, "validation data (same formats)");
+  cmd->add_option("-o,--output", a->out, "file to write (GGUF): the model, or with --lora-rank the adapter")->required();
+  cmd->add_flag("--full", a->full, "train every weight (full fine-tuning)");
+  cmd->add_option("--lora-rank", a->o.lora.rank,
+                  "train LoRA adapters of this rank over the frozen base instead (the output is an adapter)")
+      ->check(Range(1, 65536));
+  cmd->add_option("--lora-alpha", a->o.lora.alpha, "LoRA: products scaled by alpha / rank")
+      ->check(Range(1e-6f, 1e6f))
+      ->capture_default_str();
+  cmd->add_option("--lora-dropout", a->o.lora.dropout, "LoRA: dropout on the adapters' input")
+      ->check(Range(0.0f, 0.99f))
+      ->capture_default_str();
+  cmd->add_option("--lora-targets", a->targets, "LoRA: the products adapted, among q,k,v,o,gate,up,down")
+      ->default_str("q,k,v,o");
+  cmd->add_option("--epochs", a->o.epochs, "passes over the training data")->check(Range(1, 100000))->capture_default_str();
+  add_training_options(cmd, a);
   cmd->add_option("-t,--threads", a->o.n_threads, "threads (0: all cores)")->check(Range(0, 256))->capture_default_str();
-  cmd->add_flag("--recompute", a->o.recompute,
-                "keep only each block's input and run the block again for its backward pass (less memory, about a "
-                "third more time)");
   cmd->callback([a] { run(*a); });
+}
+
+void add_distill_command(CLI::App& app) {
+  auto a = std::make_shared<FinetuneArgs>();
+  a->o.lr = 1e-4f;
+  a->o.epochs = 1;
+  CLI::App* cmd = app.add_subcommand("distill", "make a smaller student from a teacher model and train it to mimic the teacher");
+  cmd->add_option("-t,--teacher", a->teacher, "teacher GGUF file, or a model-cache name")->required();
+  cmd->add_option("--prune-layers", a->prune_layers,
+                  "the student is the teacher without its K least important blocks (1 - cos(in, out) on the training text)")
+      ->check(Range(0, 1023));
+  cmd->add_option("--student-config", a->student_config, "a randomly initialised student of this shape (JSON)");
+  cmd->add_option("--train", a->train,
+                  "training data: JSON Lines ({\"messages\": [...]} or {\"text\": ...}) or a plain text file")->required();
+  cmd->add_option("--val", a->val, "validation data (same formats): the student's cross-entropy on it");
+  cmd->add_option("-o,--output", a->out, "student GGUF to write")->required();
+  cmd->add_option("--kd-alpha", a->o.distill.alpha, "weight of the cross-entropy on the data; 1 - alpha on the KL term")
+      ->check(Range(0.0f, 1.0f))
+      ->capture_default_str();
+  cmd->add_option("--kd-temperature", a->kd.temperature, "temperature of both distributions in the KL term")
+      ->check(Range(1e-3f, 1e3f))
+      ->capture_default_str();
+  cmd->add_flag("--kd-reverse", a->o.distill.reverse, "reverse KL(student || teacher) instead of KL(teacher || student)");
+  cmd->add_flag("--kd-no-t2", a->kd_no_t2, "no T^2 factor on the KL term");
+  cmd->add_option("--kd-top-k", a->kd.top_k, "teacher words kept per position, the rest as one bucket (0: all)")
+      ->check(Range(0, 1 << 24))
+      ->capture_default_str();
+  cmd->add_option("--kd-cache", a->kd.cache,
+                  "keep the teacher's distributions in FILE: read when it matches, otherwise written");
+  cmd->add_option("--epochs", a->o.epochs, "passes over the training data (0: write the pruned student untrained)")
+      ->check(Range(0, 100000))
+      ->capture_default_str();
+  add_training_options(cmd, a);
+  cmd->add_option("--threads", a->o.n_threads, "threads (0: all cores)")->check(Range(0, 256))->capture_default_str();
+  cmd->callback([a] { run_distill(*a); });
 }
 
 }  // namespace edgelm::cli

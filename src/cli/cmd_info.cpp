@@ -99,6 +99,24 @@ void info(const std::string& name, int n_ctx) {
   std::printf("vocabulary    %d tokens (%s)\n", c.n_vocab, f.get_string_or("tokenizer.ggml.model", "?").c_str());
   std::printf("output        %s\n", c.tied_output ? "tied to the token embedding" : "separate matrix");
   std::printf("chat template %s\n", model->chat_template() ? "present" : "absent");
+  if (f.has("edgelm.distill.teacher_name")) {  // a distilled student's lineage
+    std::string dropped;
+    for (int32_t b : f.get_i32_array("edgelm.distill.pruned_blocks")) dropped += (dropped.empty() ? "" : ",") + std::to_string(b);
+    std::printf("distilled     from %s (sha256 %s...): blocks %s of its %u dropped\n",
+                f.get_string("edgelm.distill.teacher_name").c_str(),
+                f.get_string_or("edgelm.distill.teacher_sha256", "?").substr(0, 12).c_str(),
+                dropped.empty() ? "none" : dropped.c_str(), f.get_u32_or("edgelm.distill.teacher_block_count", 0));
+    if (f.has("edgelm.distill.tokens_trained"))
+      std::printf("              trained on %lld tokens: %s, alpha %g, T %g%s, teacher's top %u words\n",
+                  static_cast<long long>(f.get_i64("edgelm.distill.tokens_trained")),
+                  f.get_string_or("edgelm.distill.loss", "?").c_str(),
+                  static_cast<double>(f.get_f32_or("edgelm.distill.alpha", 0)),
+                  static_cast<double>(f.get_f32_or("edgelm.distill.temperature", 0)),
+                  f.get_bool_or("edgelm.distill.t_squared", true) ? " (T^2 factor)" : "",
+                  f.get_u32_or("edgelm.distill.top_k", 0));
+    else
+      std::printf("              not trained since the pruning\n");
+  }
   const quant::MemoryReport m = quant::memory_report(*model, n_ctx);
   std::printf("weights       %s in %zu tensors\n", human_bytes(static_cast<double>(m.weight_bytes)).c_str(),
               f.tensors().size());

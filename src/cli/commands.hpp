@@ -17,6 +17,7 @@ void add_perplexity_command(CLI::App& app);
 void add_imatrix_command(CLI::App& app);
 void add_train_classifier_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);
+void add_distill_command(CLI::App& app);
 void add_classify_command(CLI::App& app);
 void add_car_command(CLI::App& app);
 void add_export_command(CLI::App& app);

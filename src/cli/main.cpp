@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   edgelm::cli::add_imatrix_command(app);
   edgelm::cli::add_train_classifier_command(app);
   edgelm::cli::add_finetune_command(app);
+  edgelm::cli::add_distill_command(app);
   edgelm::cli::add_classify_command(app);
   edgelm::cli::add_car_command(app);
   edgelm::cli::add_export_command(app);

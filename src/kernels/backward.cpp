@@ -316,4 +316,107 @@ void xent_backward_chunk(const float* logits, int64_t n, float logsumexp, int64_
   }
 }
 
+float teacher_top_k(const float* logits, int64_t n, float T, int64_t k, int32_t* ids, float* logp) {
+  const float inv = 1.0f / T;
+  float mx = -__builtin_huge_valf();
+  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, logits[i] * inv);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(logits[i] * inv - mx));
+  const double lse = mx + std::log(sum);
+  if (k >= n) {
+    for (int64_t i = 0; i < n; ++i) logp[i] = static_cast<float>(logits[i] * inv - lse);
+    return -__builtin_huge_valf();
+  }
+  std::vector<int32_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+  auto before = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  std::partial_sort(order.begin(), order.begin() + k, order.end(), before);
+  for (int64_t j = 0; j < k; ++j) {
+    ids[j] = order[static_cast<size_t>(j)];
+    logp[j] = static_cast<float>(logits[ids[j]] * inv - lse);
+  }
+  double rest = 0;  // summed directly: 1 - kept would lose a small remainder to rounding
+  for (int64_t j = k; j < n; ++j) rest += std::exp(static_cast<double>(logits[order[static_cast<size_t>(j)]] * inv) - lse);
+  return rest > 0 ? static_cast<float>(std::log(rest)) : -__builtin_huge_valf();
+}
+
+double distill_row(const float* logits, int64_t n, const TeacherRow& t, float T, bool reverse, float weight,
+                   float* dlogits, std::vector<uint8_t>& member) {
+  // Student q = softmax(s / T); buckets b: each listed word, and the rest R (Q_R = sum of q
+  // over unlisted words, P_R = exp(log_rest)). With g_b = log Q_b - log P_b:
+  //   forward  L = sum_b P_b (log P_b - log Q_b),  dL/ds_j = (q_j - P_b(j) q_j / Q_b(j)) / T
+  //            (= (q_j - p_j) / T for a listed word);
+  //   reverse  L = sum_b Q_b g_b,                  dL/ds_j = q_j (g_b(j) - L) / T.
+  const double inv = 1.0 / T;
+  const bool dense = t.ids == nullptr;
+  float mx = -__builtin_huge_valf();
+  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, logits[i]);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += std::exp((static_cast<double>(logits[i]) - mx) * inv);
+  const double lse = mx * inv + std::log(sum);
+  auto logq = [&](int64_t i) { return static_cast<double>(logits[i]) * inv - lse; };
+  // The rest bucket: the unlisted words' student mass.
+  double q_rest = 0;
+  const bool has_rest = !dense && t.k < n;
+  if (has_rest) {
+    member.assign(static_cast<size_t>(n), 0);
+    for (int64_t j = 0; j < t.k; ++j) member[static_cast<size_t>(t.ids[j])] = 1;
+    for (int64_t i = 0; i < n; ++i)
+      if (!member[static_cast<size_t>(i)]) q_rest += std::exp(logq(i));
+  }
+  constexpr double kLogFloor = -87.0;  // about log(FLT_MIN): a bucket's mass never counts as 0 in a log
+  const double log_q_rest = std::log(std::max(q_rest, std::exp(kLogFloor)));
+  const double log_p_rest = std::max(static_cast<double>(t.log_rest), kLogFloor);
+  const double p_rest = std::exp(static_cast<double>(t.log_rest));
+  double L = 0;
+  if (!reverse) {
+    for (int64_t j = 0; j < t.k; ++j) {
+      const int64_t i = dense ? j : t.ids[j];
+      const double lp = t.logp[j];
+      L += std::exp(lp) * (lp - logq(i));
+    }
+    if (has_rest && p_rest > 0) L += p_rest * (log_p_rest - log_q_rest);
+    if (dlogits) {
+      const double w = weight * inv;
+      const double rest_factor = has_rest ? 1.0 - p_rest / std::exp(log_q_rest) : 1.0;
+      if (has_rest)
+        for (int64_t i = 0; i < n; ++i)
+          if (!member[static_cast<size_t>(i)]) dlogits[i] += static_cast<float>(w * std::exp(logq(i)) * rest_factor);
+      for (int64_t j = 0; j < t.k; ++j) {
+        const int64_t i = dense ? j : t.ids[j];
+        dlogits[i] += static_cast<float>(w * (std::exp(logq(i)) - std::exp(static_cast<double>(t.logp[j]))));
+      }
+    }
+  } else {
+    for (int64_t j = 0; j < t.k; ++j) {
+      const int64_t i = dense ? j : t.ids[j];
+      L += std::exp(logq(i)) * (logq(i) - std::max(static_cast<double>(t.logp[j]), kLogFloor));
+    }
+    if (has_rest) L += q_rest * (log_q_rest - log_p_rest);
+    if (dlogits) {
+      const double w = weight * inv;
+      if (has_rest)
+        for (int64_t i = 0; i < n; ++i)
+          if (!member[static_cast<size_t>(i)])
+            dlogits[i] += static_cast<float>(w * std::exp(logq(i)) * (log_q_rest - log_p_rest - L));
+      for (int64_t j = 0; j < t.k; ++j) {
+        const int64_t i = dense ? j : t.ids[j];
+        const double g = logq(i) - std::max(static_cast<double>(t.logp[j]), kLogFloor);
+        dlogits[i] += static_cast<float>(w * std::exp(logq(i)) * (g - L));
+      }
+    }
+  }
+  return L;
+}
+
+double distill_xent_row(const float* logits, int64_t n, int64_t target, const TeacherRow& t, float T, bool reverse,
+                        float ce_weight, float kd_weight, float scale, float* dlogits, std::vector<uint8_t>& member) {
+  LogSumExp lse;
+  lse.add(logits, n);
+  const double ce = static_cast<double>(lse.value()) - logits[target];
+  if (dlogits) xent_backward_chunk(logits, n, lse.value(), target, scale * ce_weight, dlogits);
+  const double kl = distill_row(logits, n, t, T, reverse, scale * kd_weight, dlogits, member);
+  return ce_weight * ce + kd_weight * kl;
+}
+
 }  // namespace edgelm::kernels

@@ -112,4 +112,30 @@ struct LogSumExp {
 // `target` is the target's index within this chunk, or -1 when it lies in another chunk.
 void xent_backward_chunk(const float* logits, int64_t n, float logsumexp, int64_t target, float scale, float* dlogits);
 
+// Knowledge distillation. A teacher's distribution over n words at temperature T, as stored
+// for one position: the log-probabilities of k words (`ids`, or words 0..n-1 in order when ids
+// is null and k == n) and the log of the probability left over for the other n - k words
+// (-inf when none is). The student's distribution softmax(logits / T) is compared bucket by
+// bucket: each listed word is a bucket, the unlisted words together are one more, so a
+// teacher cut to its top k keeps its exact total mass; with the whole distribution it is the
+// plain KL divergence.
+struct TeacherRow {
+  const int32_t* ids = nullptr;
+  const float* logp = nullptr;
+  int64_t k = 0;
+  float log_rest = -__builtin_huge_valf();
+};
+// The teacher's row from its logits: the k largest (ties: lower id first) in decreasing order,
+// their log-probabilities at temperature T and the log of the rest (sums in double). k >= n
+// writes the whole distribution in word order (ids untouched). Returns log_rest.
+float teacher_top_k(const float* logits, int64_t n, float T, int64_t k, int32_t* ids, float* logp);
+// KL(teacher || student) (forward) or KL(student || teacher) (reverse) of one position; when
+// dlogits is not null, weight * dKL/dlogits is added to it. `member`: scratch.
+double distill_row(const float* logits, int64_t n, const TeacherRow& t, float T, bool reverse, float weight,
+                   float* dlogits, std::vector<uint8_t>& member);
+// One position's distillation loss ce_weight * CE(logits, target) + kd_weight * KL; when
+// dlogits is not null (and not `logits`) it gets scale * d(loss)/d(logits).
+double distill_xent_row(const float* logits, int64_t n, int64_t target, const TeacherRow& t, float T, bool reverse,
+                        float ce_weight, float kd_weight, float scale, float* dlogits, std::vector<uint8_t>& member);
+
 }  // namespace edgelm::kernels

@@ -38,8 +38,6 @@ struct ProductRows {
   int64_t n_tok, r0, r1;
 };
 
-// The residual stream after block `layer`: n_tok rows of n_embd floats, row t for batch entry t.
-using BlockOutputHook = std::function<void(int layer, const float* x, int64_t n_tok, int64_t n_embd)>;
 using AdapterHook = std::function<void(const ProductRows&)>;
 
 // The activations a training run's backward pass reads, recorded by forward() in float32,

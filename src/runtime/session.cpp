@@ -91,6 +91,7 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions opts)
   opts_.n_batch = std::min(opts_.n_batch, opts_.n_ctx);
   impl_ = std::make_unique<Impl>(*model_, opts_, resolve_threads(opts_.n_threads));
   if (opts_.on_matmul_input) impl_->scratch.seam.on_matmul_input = &opts_.on_matmul_input;
+  if (opts_.on_block_output) impl_->scratch.seam.on_block_output = &opts_.on_block_output;
   impl_->scratch.seam.residual_hidden = opts_.residual_hidden;
   if (!opts_.lora.empty()) {
     impl_->lora = std::make_unique<LoraProducts>(model_->config().n_layer);

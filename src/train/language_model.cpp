@@ -103,7 +103,7 @@ struct LanguageModel::Impl {
   void check_batch(const TokenBatch& b) const;
   void run_forward(const TokenBatch& b);
   void run(int max_len, int n_seq, const float* residual_in, bool record, float* hidden_out);
-  double output_loss(const TokenBatch& b, float* dhidden, float* logits_out);
+  double output_loss(const TokenBatch& b, float* dhidden, float* logits_out, const DistillLoss* kd = nullptr);
   void backward(const float* dhidden);
   void init_lora(const LoraOptions& o);
   void set_lora_seam(ForwardSeam& seam) const;
@@ -398,17 +398,39 @@ const ActivationTape::Block& LanguageModel::Impl::block_record(int il) {
 
 // Loss of the rows with targets, in chunks: logits of kLossChunk rows, their log-sum-exp, and
 // for the backward pass dlogits -> dW_out and dhidden of those rows.
-double LanguageModel::Impl::output_loss(const TokenBatch& b, float* dhidden, float* logits_out) {
+double LanguageModel::Impl::output_loss(const TokenBatch& b, float* dhidden, float* logits_out, const DistillLoss* kd) {
   const int64_t E = c.n_embd, V = c.n_vocab;
   std::vector<int64_t> rows;
-  std::vector<int32_t> tgt;
+  std::vector<int32_t> tgt, trow;  // trow: the teacher's row of a trained position
   {
-    int64_t t = 0;
+    int64_t t = 0, r = 0;
     for (size_t s = 0; s < b.tokens.size(); ++s)
       for (size_t i = 0; i < b.tokens[s].size(); ++i, ++t)
-        if (logits_out || b.targets[s][i] >= 0) rows.push_back(t), tgt.push_back(b.targets[s][i]);
+        if (logits_out || b.targets[s][i] >= 0) {
+          rows.push_back(t), tgt.push_back(b.targets[s][i]);
+          trow.push_back(b.targets[s][i] >= 0 ? static_cast<int32_t>(r++) : -1);
+        }
   }
   const int64_t n_targets = b.n_targets();
+  const TeacherTargets* teacher = kd ? kd->teacher : nullptr;
+  if (kd && !teacher) throw Error("internal: a distillation loss without a teacher");
+  if (teacher) {
+    if (teacher->rows() != n_targets)
+      throw Error("the teacher has " + std::to_string(teacher->rows()) + " positions for a batch that trains " +
+                  std::to_string(n_targets));
+    const bool dense = teacher->ids.empty();
+    if ((dense && teacher->k != V) || teacher->k < 1 || teacher->k > V ||
+        teacher->logp.size() != static_cast<size_t>(teacher->rows() * teacher->k) ||
+        (!dense && teacher->ids.size() != teacher->logp.size()))
+      throw Error("the teacher's distributions do not fit this model's " + std::to_string(V) + "-word vocabulary");
+    for (int32_t id : teacher->ids)
+      if (id < 0 || id >= V) throw Error("the teacher names word " + std::to_string(id) + ", outside the vocabulary");
+    if (!(teacher->temperature > 0)) throw Error("the distillation temperature must be positive");
+    if (!(kd->alpha >= 0 && kd->alpha <= 1)) throw Error("the distillation alpha must be in [0, 1]");
+  }
+  const float ce_weight = teacher ? kd->alpha : 0.0f;
+  const float kd_weight = teacher ? (1.0f - kd->alpha) * (kd->t_squared ? teacher->temperature * teacher->temperature : 1.0f)
+                                  : 0.0f;
   const float scale = n_targets > 0 ? 1.0f / static_cast<float>(n_targets) : 0.0f;
   const DType xt = kernels::ops(w.output.type).vec_dot_type;
   const size_t xrow = row_size(xt, E);
@@ -434,6 +456,8 @@ double LanguageModel::Impl::output_loss(const TokenBatch& b, float* dhidden, flo
     });
     pool.run([&](int ith, int nth) {  // rows split; each row's loss kept apart, summed in order below
       std::vector<float> capped;      // one row's soft-capped logits, for the cap's backward
+      std::vector<float> dkd;         // one row's distillation gradient
+      std::vector<uint8_t> member;
       for (int64_t j = ith; j < n; j += nth) {
         float* l = logits.data() + j * V;
         row_loss[j] = 0;
@@ -445,12 +469,26 @@ double LanguageModel::Impl::output_loss(const TokenBatch& b, float* dhidden, flo
           if (dhidden) std::fill_n(l, V, 0.0f);
           continue;
         }
-        kernels::LogSumExp lse;
-        lse.add(l, V);
-        row_loss[j] = static_cast<double>(lse.value()) - l[target];
-        if (!dhidden) continue;
-        if (c.final_softcap > 0) capped.assign(l, l + V);
-        kernels::xent_backward_chunk(l, V, lse.value(), target, scale, l);  // dlogits over the logits
+        if (teacher) {  // the distillation loss; its gradient through a row buffer, then over the logits
+          const int64_t tr = trow[static_cast<size_t>(j0 + j)], k = teacher->k;
+          const kernels::TeacherRow row{.ids = teacher->ids.empty() ? nullptr : teacher->ids.data() + tr * k,
+                                        .logp = teacher->logp.data() + tr * k,
+                                        .k = k,
+                                        .log_rest = teacher->log_rest[static_cast<size_t>(tr)]};
+          if (dhidden) dkd.resize(static_cast<size_t>(V));
+          row_loss[j] = kernels::distill_xent_row(l, V, target, row, teacher->temperature, kd->reverse, ce_weight,
+                                                  kd_weight, scale, dhidden ? dkd.data() : nullptr, member);
+          if (!dhidden) continue;
+          if (c.final_softcap > 0) capped.assign(l, l + V);
+          std::copy(dkd.begin(), dkd.end(), l);
+        } else {
+          kernels::LogSumExp lse;
+          lse.add(l, V);
+          row_loss[j] = static_cast<double>(lse.value()) - l[target];
+          if (!dhidden) continue;
+          if (c.final_softcap > 0) capped.assign(l, l + V);
+          kernels::xent_backward_chunk(l, V, lse.value(), target, scale, l);  // dlogits over the logits
+        }
         if (c.final_softcap > 0) kernels::softcap_backward(capped.data(), l, V, c.final_softcap, l);
       }
     });
@@ -746,13 +784,13 @@ void LanguageModel::Impl::backward(const float* dhidden) {
   }
 }
 
-double LanguageModel::loss(const TokenBatch& batch, bool backward) {
+double LanguageModel::loss(const TokenBatch& batch, bool backward, const DistillLoss* kd) {
   Impl& m = *impl_;
   m.training_pass = backward;
   m.run_forward(batch);
-  if (!backward) return m.output_loss(batch, nullptr, nullptr);
+  if (!backward) return m.output_loss(batch, nullptr, nullptr, kd);
   m.dhidden.assign(m.hidden.size(), 0.0f);
-  const double l = m.output_loss(batch, m.dhidden.data(), nullptr);
+  const double l = m.output_loss(batch, m.dhidden.data(), nullptr, kd);
   m.backward(m.dhidden.data());
   return l;
 }
@@ -774,6 +812,18 @@ void LanguageModel::hidden_states(std::span<const int> lens, const float* residu
 void LanguageModel::backward_hidden(const float* dout) {
   if (!impl_->taped) throw Error("internal: backward_hidden needs a recorded hidden_states() pass");
   impl_->backward(dout);
+}
+
+void TeacherTargets::add_row(const float* logits, int64_t n_vocab) {
+  if (k < 1) throw Error("internal: a teacher row of no words");
+  if (k > n_vocab) k = n_vocab;
+  const int64_t kk = k;
+  if (k >= n_vocab && !ids.empty()) throw Error("internal: a whole distribution after top-k rows");
+  const size_t at = logp.size();
+  logp.resize(at + static_cast<size_t>(kk));
+  if (kk < n_vocab) ids.resize(at + static_cast<size_t>(kk));
+  log_rest.push_back(kernels::teacher_top_k(logits, n_vocab, temperature, kk, kk < n_vocab ? ids.data() + at : nullptr,
+                                            logp.data() + at));
 }
 
 std::vector<float> LanguageModel::logits(const TokenBatch& batch) {

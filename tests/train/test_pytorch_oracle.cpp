@@ -14,6 +14,7 @@
 
 #include "edgelm/model.hpp"
 #include "edgelm/train.hpp"
+#include "kernels/backward.hpp"
 #include "train/train_support.hpp"
 #include "support/test_models.hpp"
 
@@ -180,6 +181,53 @@ TEST_P(PyTorch, LoraGradientsMatchPeft) {
   EXPECT_EQ(e.n_tensors, lm.params().size()) << "the fixture and the model have different adapter matrices";
   std::printf("[ peft     ] %-7s loss %.7f (PyTorch + peft %.7f); worst gradient norm error %.2g (%s), entry %.2g (%s)\n",
               name.c_str(), loss, want, e.worst_norm, e.worst_norm_name.c_str(), e.worst_entry, e.worst_entry_name.c_str());
+}
+
+// The distillation loss of each fixture case (tests/oracle/gen_kd_fixtures.py): the teacher's
+// rows from its logits (top-k ids, log-probabilities, the rest), then the loss and its gradient
+// with respect to the student's logits, each row through the kernel the training pass runs.
+TEST(PyTorchDistillation, LossAndGradientMatchPyTorch) {
+  const json j = json::parse(test::read_file(test::fixture_path("train/kd.json")));
+  const int N = j["rows"], V = j["vocab"];
+  const auto student = j["student"].get<std::vector<float>>();
+  const auto teacher = j["teacher"].get<std::vector<float>>();
+  const auto targets = j["targets"].get<std::vector<int>>();
+  for (const json& cs : j["cases"]) {
+    SCOPED_TRACE(cs["name"].get<std::string>());
+    train::TeacherTargets tt{.k = cs["k"].get<int64_t>(), .temperature = cs["temperature"].get<float>()};
+    for (int r = 0; r < N; ++r) tt.add_row(teacher.data() + static_cast<size_t>(r) * V, V);
+    if (tt.k < V) {
+      EXPECT_EQ(tt.ids, cs["teacher_ids"].get<std::vector<int32_t>>());
+      const auto lp = cs["teacher_logp"].get<std::vector<double>>();
+      for (size_t i = 0; i < lp.size(); ++i) EXPECT_NEAR(tt.logp[i], lp[i], 1e-5);
+      const auto lr = cs["teacher_log_rest"].get<std::vector<double>>();
+      for (int r = 0; r < N; ++r) EXPECT_NEAR(tt.log_rest[static_cast<size_t>(r)], lr[static_cast<size_t>(r)], 1e-5);
+    } else {
+      EXPECT_TRUE(tt.ids.empty());
+    }
+    const float T = tt.temperature, alpha = cs["alpha"].get<float>();
+    const float kd_weight = (1 - alpha) * (cs["t_squared"].get<bool>() ? T * T : 1.0f);
+    std::vector<float> grad(static_cast<size_t>(N) * V);
+    std::vector<uint8_t> member;
+    double loss = 0;
+    for (int r = 0; r < N; ++r) {
+      const kernels::TeacherRow row{.ids = tt.ids.empty() ? nullptr : tt.ids.data() + static_cast<size_t>(r) * tt.k,
+                                    .logp = tt.logp.data() + static_cast<size_t>(r) * tt.k,
+                                    .k = tt.k,
+                                    .log_rest = tt.log_rest[static_cast<size_t>(r)]};
+      loss += kernels::distill_xent_row(student.data() + static_cast<size_t>(r) * V, V, targets[static_cast<size_t>(r)],
+                                        row, T, cs["reverse"].get<bool>(), alpha, kd_weight, 1.0f / N,
+                                        grad.data() + static_cast<size_t>(r) * V, member);
+    }
+    loss /= N;
+    const double want = cs["loss"].get<double>();
+    EXPECT_LT(std::abs(loss - want), 1e-5 * std::max(1.0, std::abs(want))) << loss << " vs PyTorch " << want;
+    const auto g = cs["grad"].get<std::vector<double>>();
+    double gmax = 0, err = 0;
+    for (size_t i = 0; i < g.size(); ++i) gmax = std::max(gmax, std::abs(g[i]));
+    for (size_t i = 0; i < g.size(); ++i) err = std::max(err, std::abs(grad[i] - g[i]));
+    EXPECT_LT(err, 1e-5 * gmax) << "largest gradient error " << err << " of " << gmax;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Oracle, PyTorch, ::testing::Values("llama", "qwen2", "gemma3"),

@@ -151,11 +151,28 @@ double mean_loss(train::LanguageModel& lm, const std::vector<LmExample>& data, i
   return sum / static_cast<double>(n);
 }
 
-void write_model(const Model& base, train::LanguageModel& lm, const std::string& path, bool f16) {
+// A distilled student (trained with `kd`, or a pruned student trained on the cross-entropy
+// alone): how it was trained joins its lineage (edgelm.distill.*).
+void write_model(const Model& base, train::LanguageModel& lm, const std::string& path, bool f16,
+                 const train::DistillLoss* kd = nullptr, const train::TeacherTargets* teacher = nullptr,
+                 int64_t tokens_trained = 0) {
   gguf::Writer w;
   w.copy_metadata(base.file());
   for (const std::string& k : base.file().keys())  // a base that is a training checkpoint
     if (k.starts_with("edgelm.checkpoint.")) w.remove(k);
+  if (kd || base.file().has("edgelm.distill.teacher_name")) {  // a student: trained without its teacher too
+    const int64_t before = base.file().has("edgelm.distill.tokens_trained")
+                               ? base.file().get_i64("edgelm.distill.tokens_trained") : 0;
+    w.set("edgelm.distill.tokens_trained",
+          gguf::Value{.type = gguf::ValueType::U64, .u = static_cast<uint64_t>(before + tokens_trained)});
+    w.set_f32("edgelm.distill.alpha", kd ? kd->alpha : 1.0f);
+    w.set_string("edgelm.distill.loss", !kd ? "cross_entropy" : kd->reverse ? "reverse_kl" : "forward_kl");
+    if (kd) w.set_bool("edgelm.distill.t_squared", kd->t_squared);
+    if (kd && teacher) {
+      w.set_f32("edgelm.distill.temperature", teacher->temperature);
+      w.set_u32("edgelm.distill.top_k", static_cast<uint32_t>(teacher->k));
+    }
+  }
   w.set_u32("general.file_type", f16 ? 1 : 0);  // llama.cpp's MOSTLY_F16 / ALL_F32
   // Float32 tensors are written from the params themselves, F16 ones from their conversions,
   // made after the gradients are freed: writing never needs more memory than training did.
@@ -321,6 +338,10 @@ FinetuneReport finetune(const std::shared_ptr<const Model>& model, const std::ve
   if (o.warmup < 0 || !(o.clip >= 0) || !(o.weight_decay >= 0))
     throw Error("--warmup, --clip and --weight-decay must not be negative");
   if (o.eval_every < 0 || o.patience < 0) throw Error("--eval-every and --patience must not be negative");
+  if (o.teacher && o.teacher->size() != train.size())
+    throw Error("internal: the teacher's distributions are for " + std::to_string(o.teacher->size()) +
+                " examples, the training data has " + std::to_string(train.size()));
+  if (o.teacher && o.lora.rank > 0) throw Error("distillation trains a whole student; it does not take LoRA options");
   if (val.empty() && (o.patience > 0 || o.schedule == "plateau" || o.eval_every > 0))
     throw Error("--patience, --eval-every and --schedule plateau need validation data", "pass --val FILE");
   const int threads = o.n_threads > 0 ? o.n_threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -362,9 +383,23 @@ FinetuneReport finetune(const std::shared_ptr<const Model>& model, const std::ve
   }
   rep.initial_val_loss = mean_loss(lm, val, o.batch);
   train::LoopHooks h;
+  train::TeacherTargets batch_teacher;
+  train::DistillLoss kd = o.distill;
+  kd.teacher = &batch_teacher;
   h.train_batch = [&](std::span<const int> ids) {
     const train::TokenBatch tb = make_batch(train, std::vector<int>(ids.begin(), ids.end()), 0, ids.size());
-    return train::BatchLoss{.sum = lm.loss(tb, true), .count = 1, .tokens = tb.n_tokens()};
+    rep.tokens_trained += tb.n_tokens();
+    if (!o.teacher) return train::BatchLoss{.sum = lm.loss(tb, true), .count = 1, .tokens = tb.n_tokens()};
+    // the batch's teacher rows: its examples' rows, in batch order
+    const train::TeacherTargets& first = (*o.teacher)[static_cast<size_t>(ids[0])];
+    batch_teacher = {.k = first.k, .temperature = first.temperature};
+    for (int id : ids) {
+      const train::TeacherTargets& t = (*o.teacher)[static_cast<size_t>(id)];
+      batch_teacher.ids.insert(batch_teacher.ids.end(), t.ids.begin(), t.ids.end());
+      batch_teacher.logp.insert(batch_teacher.logp.end(), t.logp.begin(), t.logp.end());
+      batch_teacher.log_rest.insert(batch_teacher.log_rest.end(), t.log_rest.begin(), t.log_rest.end());
+    }
+    return train::BatchLoss{.sum = lm.loss(tb, true, &kd), .count = 1, .tokens = tb.n_tokens()};
   };
   if (!val.empty()) h.validate = [&] { return mean_loss(lm, val, o.batch); };
   h.set_lr = [&](int64_t u) { opt.set_lr(lr_at(u)); };
@@ -397,7 +432,8 @@ FinetuneReport finetune(const std::shared_ptr<const Model>& model, const std::ve
   if (o.lora.rank > 0)
     lm.lora_adapter().save(out_path);
   else
-    write_model(*model, lm, out_path, o.f16);
+    write_model(*model, lm, out_path, o.f16, o.teacher ? &o.distill : nullptr,
+                o.teacher && !o.teacher->empty() ? &o.teacher->front() : nullptr, rep.tokens_trained);
   return rep;
 }
 

@@ -1,0 +1,72 @@
+// Knowledge distillation: a smaller student made from a teacher model and trained to mimic it.
+// The student is the teacher with its least important blocks removed (depth pruning; a block's
+// importance is how much it changes the residual stream that enters it, 1 - cosine similarity,
+// measured on the training text), so it keeps the teacher's tokenizer, chat template and
+// architecture and starts from the teacher's weights. It then trains with edgelm::finetune on
+// the loss alpha * CE + (1 - alpha) * T^2 * KL(teacher || student) (train::DistillLoss), the
+// teacher's distributions computed once per run, or read from a cache file, as its top-k words
+// at temperature T plus the mass left over.
+//
+//   auto teacher = edgelm::Model::load("smollm2");
+//   auto data = edgelm::load_lm_data(*teacher, "train.txt", {.n_ctx = 256});
+//   auto imp = edgelm::block_importance(teacher, data, 2);
+//   edgelm::write_pruned(*teacher, edgelm::least_important(imp, 12), sha, "student0.gguf");
+//   auto rows = edgelm::teacher_targets(teacher, sha, data, {.top_k = 64}, 2);
+//   edgelm::finetune(edgelm::Model::load("student0.gguf"), data, val, "student.gguf",
+//                    {.teacher = &rows, ...});
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "edgelm/finetune.hpp"
+#include "edgelm/model.hpp"
+#include "edgelm/train.hpp"
+
+namespace edgelm {
+
+// Each block's importance, 1 - the mean cosine similarity between the residual stream entering
+// and leaving it, over the first max_tokens tokens of `data` (ShortGPT's block influence). The
+// first block's input is the raw embedding, not comparable with a residual stream: it scores
+// +infinity, so it is never dropped.
+std::vector<double> block_importance(const std::shared_ptr<const Model>& model, const std::vector<LmExample>& data,
+                                     int n_threads, int64_t max_tokens = 16384);
+
+// The indices of the n least important blocks, in increasing order. Throws edgelm::Error when
+// n leaves no block.
+std::vector<int> least_important(std::span<const double> importance, int n);
+
+// Writes `teacher` without the blocks `drop` (the rest renumbered in order, every tensor in its
+// own type and the metadata kept) to `path` (atomically), with its lineage in edgelm.distill.*
+// (the teacher's name and sha256, its block count and the blocks dropped). Throws edgelm::Error
+// for a block out of range or a request that leaves no block.
+void write_pruned(const Model& teacher, std::span<const int> drop, const std::string& teacher_sha256,
+                  const std::string& path);
+
+struct TeacherOptions {
+  float temperature = 3;
+  int top_k = 64;     // words kept per position (0: the whole distribution)
+  int n_ctx = 256;    // the longest example
+  int n_threads = 0;  // 0: all cores
+  // Read the distributions from this file when it holds them for the same teacher, data,
+  // temperature and k; otherwise compute them and write it (atomically). Empty: no file.
+  std::string cache;
+};
+
+// The teacher's distributions at every trained position of each example (one TeacherTargets
+// per example, rows in position order). on_progress(done, total) after each example computed.
+// Throws edgelm::Error for a cache file that is damaged or was made by another teacher, for
+// other data or with another temperature or k.
+std::vector<train::TeacherTargets> teacher_targets(const std::shared_ptr<const Model>& teacher,
+                                                   const std::string& teacher_sha256,
+                                                   const std::vector<LmExample>& data, const TeacherOptions& o,
+                                                   const std::function<void(size_t, size_t)>& on_progress = {});
+
+// Throws edgelm::Error unless the student and the teacher have the same vocabulary (the same
+// tokens in the same order).
+void check_same_vocabulary(const Model& teacher, const Model& student);
+
+}  // namespace edgelm
