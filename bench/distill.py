@@ -68,7 +68,7 @@ def main():
     ap.add_argument("--lr", default="2e-4")
     ap.add_argument("--batch", default="8")
     ap.add_argument("--ctx", default="128")
-    ap.add_argument("--kd", default="0.5:3", help="distillation runs, ALPHA:T[,ALPHA:T...]")
+    ap.add_argument("--kd", default="0.5:3", help="distillation runs, ALPHA:T[:K][,...] (K: the teacher's words kept, 0: all)")
     ap.add_argument("--reuse", action="store_true", help="keep students already trained in --keep's folder")
     ap.add_argument("--top-k", default="64")
     ap.add_argument("--threads", default="2")
@@ -99,9 +99,10 @@ def main():
     student("pruned, no training", "pruned.gguf", [*common[:4], "--epochs", "0"])
     student("pruned + cross-entropy only", "ce.gguf", [*common, "--kd-alpha", "1"])
     for v in a.kd.split(","):
-        alpha, temp = v.split(":")
-        student(f"pruned + distillation (alpha {alpha}, T {temp})", f"kd-{alpha}-{temp}.gguf",
-                [*common, "--kd-alpha", alpha, "--kd-temperature", temp, "--kd-top-k", a.top_k])
+        alpha, temp, k = (v.split(":") + [a.top_k])[:3]
+        words = "every word" if k == "0" else f"top {k}"
+        student(f"pruned + distillation (alpha {alpha}, T {temp}, {words})", f"kd-{alpha}-{temp}-{k}.gguf",
+                [*common, "--kd-alpha", alpha, "--kd-temperature", temp, "--kd-top-k", k])
     teacher_path = subprocess.run([e, "info", a.teacher], capture_output=True, text=True).stdout.split()[1]
     rows["teacher"] = {"src": teacher_path, "tokens": None, "wall": None}
     for name, r in rows.items():
@@ -119,7 +120,7 @@ def main():
     lines = [f"teacher {a.teacher}, student without its {a.prune} least important blocks; {n_items} fortunes, "
              f"{len(train) // 1024} KiB of training text, {len(val) // 1024} KiB held out; ctx {a.ctx}, batch {a.batch}, "
              f"lr {a.lr} (cosine, 10 warm-up updates), {a.epochs} epoch(s), {a.threads} threads; distillation against "
-             f"the teacher's top {a.top_k} words (T^2 factor)",
+             f"the teacher's top-k words or all of them (T^2 factor)",
              "",
              "| student | blocks | parameters (M) | held-out perplexity (Q8_0) | decode tok/s (Q8_0, 1 thread) | tokens trained | wall time (s) |",
              "|---|---|---|---|---|---|---|"]
@@ -132,7 +133,7 @@ def main():
     for name, r in rows.items():
         if name.startswith("pruned + distillation"):
             gap = (ce["ppl"] - r["ppl"]) / (ce["ppl"] - t["ppl"]) if ce["ppl"] != t["ppl"] else float("nan")
-            lines.append(f"- {name[8:]}: closes {100 * gap:.0f} % of the perplexity gap between the cross-entropy "
+            lines.append(f"- {name[len('pruned + '):]}: closes {100 * gap:.0f} % of the perplexity gap between the cross-entropy "
                          f"student and the teacher; decodes {r['tg'] / t['tg']:.2f}x the teacher's tokens/s")
     text = "\n".join(lines)
     print(text)

@@ -5,15 +5,15 @@
 // architecture and starts from the teacher's weights. It then trains with edgelm::finetune on
 // the loss alpha * CE + (1 - alpha) * T^2 * KL(teacher || student) (train::DistillLoss), the
 // teacher's distributions computed once per run, or read from a cache file, as its top-k words
-// at temperature T plus the mass left over.
+// at temperature T plus the mass left over (or whole, computed batch by batch).
 //
 //   auto teacher = edgelm::Model::load("smollm2");
 //   auto data = edgelm::load_lm_data(*teacher, "train.txt", {.n_ctx = 256});
 //   auto imp = edgelm::block_importance(teacher, data, 2);
 //   edgelm::write_pruned(*teacher, edgelm::least_important(imp, 12), sha, "student0.gguf");
-//   auto rows = edgelm::teacher_targets(teacher, sha, data, {.top_k = 64}, 2);
+//   edgelm::TeacherSignal signal(teacher, sha, data, {.top_k = 64});
 //   edgelm::finetune(edgelm::Model::load("student0.gguf"), data, val, "student.gguf",
-//                    {.teacher = &rows, ...});
+//                    {.teacher = [&](auto ids, auto& out) { signal(ids, out); }, ...});
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -24,6 +24,7 @@
 
 #include "edgelm/finetune.hpp"
 #include "edgelm/model.hpp"
+#include "edgelm/session.hpp"
 #include "edgelm/train.hpp"
 
 namespace edgelm {
@@ -64,6 +65,29 @@ std::vector<train::TeacherTargets> teacher_targets(const std::shared_ptr<const M
                                                    const std::string& teacher_sha256,
                                                    const std::vector<LmExample>& data, const TeacherOptions& o,
                                                    const std::function<void(size_t, size_t)>& on_progress = {});
+
+// The teacher's distributions for the training loop's batches (FinetuneOptions::teacher).
+// With top_k > 0 they are computed once for every example when it is made (teacher_targets(),
+// or read from the cache) and gathered per batch; with top_k 0 (whole distributions: n_vocab
+// floats per position, too many to keep for a corpus) the teacher runs on each batch, in every
+// epoch ("online"), and the cache is not used.
+class TeacherSignal {
+ public:
+  TeacherSignal(std::shared_ptr<const Model> teacher, const std::string& teacher_sha256,
+                const std::vector<LmExample>& data, const TeacherOptions& o,
+                const std::function<void(size_t, size_t)>& on_progress = {});
+  ~TeacherSignal();
+  bool online() const { return rows_.empty() && !data_->empty(); }
+  // Writes the rows of examples `ids` (indices into `data`), in order, over `out`.
+  void operator()(std::span<const int> ids, train::TeacherTargets& out);
+
+ private:
+  std::shared_ptr<const Model> teacher_;
+  const std::vector<LmExample>* data_;
+  TeacherOptions o_;
+  std::vector<train::TeacherTargets> rows_;
+  std::unique_ptr<Session> session_;  // online
+};
 
 // Throws edgelm::Error unless the student and the teacher have the same vocabulary (the same
 // tokens in the same order).

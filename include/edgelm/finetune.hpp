@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -66,10 +67,11 @@ struct FinetuneOptions {
   // LoRA (lora.rank > 0): the base stays frozen in its own types and the output file is an
   // adapter (llama.cpp's layout) instead of a model. Its seed is `seed`.
   train::LoraOptions lora{};
-  // Knowledge distillation (edgelm/distill.hpp): the teacher's distributions for each training
-  // example (teacher_targets(), in the order of `train`), and the loss's alpha, T^2 factor and
-  // direction (its teacher pointer is set per batch). Validation stays the cross-entropy.
-  const std::vector<train::TeacherTargets>* teacher = nullptr;
+  // Knowledge distillation (edgelm/distill.hpp): the teacher's distributions for a batch of
+  // training examples (indices into `train`, in batch order), written over `out`
+  // (TeacherSignal), and the loss's alpha, T^2 factor and direction (its teacher pointer is set
+  // per batch). Validation stays the cross-entropy.
+  std::function<void(std::span<const int> ids, train::TeacherTargets& out)> teacher;
   train::DistillLoss distill{};
 };
 

@@ -198,20 +198,21 @@ void run_distill(FinetuneArgs& a) {
   std::printf("student: %d blocks, %.1f M parameters\n", student->config().n_layer,
               static_cast<double>(student->n_params()) / 1e6);
   std::fflush(stdout);
-  std::vector<train::TeacherTargets> rows;
-  if (a.o.distill.alpha < 1) {  // alpha 1: the cross-entropy alone, no teacher needed
-    ProgressLine progress("teacher");
-    rows = teacher_targets(teacher, sha, train, a.kd, [&](size_t done, size_t total) {
-      progress.update(static_cast<double>(done) / static_cast<double>(total),
-                      std::to_string(done) + "/" + std::to_string(total) + " examples");
-    });
-  }
+  std::unique_ptr<TeacherSignal> signal;
   char title[96];
-  if (a.o.distill.alpha < 1) {
+  if (a.o.distill.alpha < 1) {  // alpha 1: the cross-entropy alone, no teacher needed
+    {
+      ProgressLine progress("teacher");
+      signal = std::make_unique<TeacherSignal>(teacher, sha, train, a.kd, [&](size_t done, size_t total) {
+        progress.update(static_cast<double>(done) / static_cast<double>(total),
+                        std::to_string(done) + "/" + std::to_string(total) + " examples");
+      });
+    }
     std::printf("teacher distributions: %s at temperature %g%s\n",
-                a.kd.top_k == 0 ? "every word" : ("top " + std::to_string(a.kd.top_k) + " words").c_str(),
-                static_cast<double>(a.kd.temperature), a.kd.cache.empty() ? "" : (", cache " + a.kd.cache).c_str());
-    a.o.teacher = &rows;
+                a.kd.top_k == 0 ? "every word, computed batch by batch" : ("top " + std::to_string(a.kd.top_k) + " words").c_str(),
+                static_cast<double>(a.kd.temperature),
+                a.kd.cache.empty() || a.kd.top_k == 0 ? "" : (", cache " + a.kd.cache).c_str());
+    a.o.teacher = [&signal](std::span<const int> ids, train::TeacherTargets& out) { (*signal)(ids, out); };
     std::snprintf(title, sizeof title, "distillation (alpha %g, T %g)", static_cast<double>(a.o.distill.alpha),
                   static_cast<double>(a.kd.temperature));
   } else {
@@ -219,7 +220,7 @@ void run_distill(FinetuneArgs& a) {
     std::snprintf(title, sizeof title, "pruned, cross-entropy only");
   }
   std::fflush(stdout);
-  teacher.reset();  // the training pass needs only the student
+  teacher.reset();  // the signal keeps it when it runs it batch by batch
   const FinetuneReport r = train_and_report(a, student, train, val, title);
   std::printf("%lld updates, %lld tokens; student written to %s (%s)\n", static_cast<long long>(r.updates),
               static_cast<long long>(r.tokens_trained), a.out.c_str(), a.out_type.c_str());

@@ -186,6 +186,27 @@ TEST(Pruning, ImportanceKeepsTheFirstBlockAndBadRequestsAreErrors) {
   if (gemma) EXPECT_THROW(check_same_vocabulary(*teacher, *gemma), Error);
 }
 
+// Whole distributions come from the teacher batch by batch, equal to the ones computed up front.
+TEST(TeacherCache, OnlineWholeDistributionsEqualThePrecomputedOnes) {
+  const auto teacher = test::load_family_model("llama");
+  ASSERT_TRUE(teacher);
+  const train::TokenBatch b = test::make_batch(teacher->config().n_vocab, {9, 6, 11}, 12);
+  const std::vector<LmExample> data = examples(b);
+  const TeacherOptions o{.temperature = 2.0f, .top_k = 0, .n_ctx = 16, .n_threads = 1};
+  const auto all = teacher_targets(teacher, "sha", data, o);
+  TeacherSignal online(teacher, "sha", data, o);
+  EXPECT_TRUE(online.online());
+  train::TeacherTargets got;
+  const std::vector<int> ids{2, 0};
+  online(ids, got);
+  EXPECT_EQ(got.k, teacher->config().n_vocab);
+  EXPECT_TRUE(got.ids.empty());
+  std::vector<float> want = all[2].logp;
+  want.insert(want.end(), all[0].logp.begin(), all[0].logp.end());
+  EXPECT_EQ(got.logp, want);
+  EXPECT_EQ(got.rows(), all[2].rows() + all[0].rows());
+}
+
 // The cache holds what the teacher computed; a second run reads it back unchanged, and a cache
 // made by another teacher, for other data or at another temperature is refused.
 TEST(TeacherCache, RoundTripAndMismatches) {
@@ -238,9 +259,11 @@ TEST(DistilledStudent, LlamaCppGivesItsLogits) {
   const std::vector<LmExample> data = load_lm_data(*teacher, text, {.n_ctx = 32});
   write_pruned(*teacher, least_important(block_importance(teacher, data, 1), 1), "sha", init);
   const auto student = Model::load(init);
-  const auto rows = teacher_targets(teacher, "sha", data, {.temperature = 3, .top_k = 16, .n_ctx = 32, .n_threads = 1});
+  TeacherSignal signal(teacher, "sha", data, {.temperature = 3, .top_k = 16, .n_ctx = 32, .n_threads = 1});
   finetune(student, data, {}, out,
-           {.epochs = 2, .lr = 3e-3f, .batch = 4, .n_threads = 1, .f16 = false, .teacher = &rows, .distill = {.alpha = 0.5f}});
+           {.epochs = 2, .lr = 3e-3f, .batch = 4, .n_threads = 1, .f16 = false,
+            .teacher = [&](std::span<const int> ids, train::TeacherTargets& t) { signal(ids, t); },
+            .distill = {.alpha = 0.5f}});
   const auto trained = Model::load(out);
   for (const auto& p : {init, out, text}) std::filesystem::remove(p);
   ASSERT_EQ(trained->config().n_layer, 2);

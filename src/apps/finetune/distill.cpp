@@ -286,4 +286,44 @@ std::vector<train::TeacherTargets> teacher_targets(const std::shared_ptr<const M
   return out;
 }
 
+TeacherSignal::TeacherSignal(std::shared_ptr<const Model> teacher, const std::string& teacher_sha256,
+                             const std::vector<LmExample>& data, const TeacherOptions& o,
+                             const std::function<void(size_t, size_t)>& on_progress)
+    : teacher_(std::move(teacher)), data_(&data), o_(o) {
+  if (o.top_k > 0) {
+    rows_ = teacher_targets(teacher_, teacher_sha256, data, o, on_progress);
+    teacher_.reset();  // no longer needed
+    return;
+  }
+  if (!(o.temperature > 0) || !std::isfinite(o.temperature)) throw Error("--kd-temperature must be a positive number");
+  int max_len = 1;
+  for (const LmExample& e : data) max_len = std::max(max_len, static_cast<int>(e.tokens.size()));
+  session_ = std::make_unique<Session>(teacher_, SessionOptions{.n_ctx = std::max(max_len, o.n_ctx), .n_threads = o.n_threads});
+}
+
+TeacherSignal::~TeacherSignal() = default;
+
+void TeacherSignal::operator()(std::span<const int> ids, train::TeacherTargets& out) {
+  if (!session_) {
+    const train::TeacherTargets& first = rows_.at(static_cast<size_t>(ids[0]));
+    out = {.k = first.k, .temperature = first.temperature};
+    for (int id : ids) {
+      const train::TeacherTargets& t = rows_.at(static_cast<size_t>(id));
+      out.ids.insert(out.ids.end(), t.ids.begin(), t.ids.end());
+      out.logp.insert(out.logp.end(), t.logp.begin(), t.logp.end());
+      out.log_rest.insert(out.log_rest.end(), t.log_rest.begin(), t.log_rest.end());
+    }
+    return;
+  }
+  const int64_t V = teacher_->config().n_vocab;
+  out = {.k = V, .temperature = o_.temperature};
+  for (int id : ids) {
+    const LmExample& ex = data_->at(static_cast<size_t>(id));
+    session_->truncate(0, 0);
+    const std::span<const float> logits = session_->eval_all(ex.tokens);
+    for (size_t i = 0; i < ex.tokens.size(); ++i)
+      if (ex.targets[i] >= 0) out.add_row(logits.data() + i * static_cast<size_t>(V), V);
+  }
+}
+
 }  // namespace edgelm

@@ -338,9 +338,6 @@ FinetuneReport finetune(const std::shared_ptr<const Model>& model, const std::ve
   if (o.warmup < 0 || !(o.clip >= 0) || !(o.weight_decay >= 0))
     throw Error("--warmup, --clip and --weight-decay must not be negative");
   if (o.eval_every < 0 || o.patience < 0) throw Error("--eval-every and --patience must not be negative");
-  if (o.teacher && o.teacher->size() != train.size())
-    throw Error("internal: the teacher's distributions are for " + std::to_string(o.teacher->size()) +
-                " examples, the training data has " + std::to_string(train.size()));
   if (o.teacher && o.lora.rank > 0) throw Error("distillation trains a whole student; it does not take LoRA options");
   if (val.empty() && (o.patience > 0 || o.schedule == "plateau" || o.eval_every > 0))
     throw Error("--patience, --eval-every and --schedule plateau need validation data", "pass --val FILE");
@@ -390,15 +387,7 @@ FinetuneReport finetune(const std::shared_ptr<const Model>& model, const std::ve
     const train::TokenBatch tb = make_batch(train, std::vector<int>(ids.begin(), ids.end()), 0, ids.size());
     rep.tokens_trained += tb.n_tokens();
     if (!o.teacher) return train::BatchLoss{.sum = lm.loss(tb, true), .count = 1, .tokens = tb.n_tokens()};
-    // the batch's teacher rows: its examples' rows, in batch order
-    const train::TeacherTargets& first = (*o.teacher)[static_cast<size_t>(ids[0])];
-    batch_teacher = {.k = first.k, .temperature = first.temperature};
-    for (int id : ids) {
-      const train::TeacherTargets& t = (*o.teacher)[static_cast<size_t>(id)];
-      batch_teacher.ids.insert(batch_teacher.ids.end(), t.ids.begin(), t.ids.end());
-      batch_teacher.logp.insert(batch_teacher.logp.end(), t.logp.begin(), t.logp.end());
-      batch_teacher.log_rest.insert(batch_teacher.log_rest.end(), t.log_rest.begin(), t.log_rest.end());
-    }
+    o.teacher(ids, batch_teacher);
     return train::BatchLoss{.sum = lm.loss(tb, true, &kd), .count = 1, .tokens = tb.n_tokens()};
   };
   if (!val.empty()) h.validate = [&] { return mean_loss(lm, val, o.batch); };
@@ -433,7 +422,7 @@ FinetuneReport finetune(const std::shared_ptr<const Model>& model, const std::ve
     lm.lora_adapter().save(out_path);
   else
     write_model(*model, lm, out_path, o.f16, o.teacher ? &o.distill : nullptr,
-                o.teacher && !o.teacher->empty() ? &o.teacher->front() : nullptr, rep.tokens_trained);
+                batch_teacher.rows() > 0 ? &batch_teacher : nullptr, rep.tokens_trained);
   return rep;
 }
 
