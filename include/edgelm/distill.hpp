@@ -54,7 +54,7 @@ struct TeacherOptions {
   int n_threads = 0;  // 0: all cores
   // Read the distributions from this file when it holds them for the same teacher, data,
   // temperature and k; otherwise compute them and write it (atomically). Empty: no file.
-  std::string cache;
+  std::string cache{};
 };
 
 // The teacher's distributions at every trained position of each example (one TeacherTargets

@@ -29,7 +29,7 @@ struct LmExample {
 
 struct LmDataOptions {
   int n_ctx = 256;          // longest sequence; a longer example is an error naming its line
-  std::string chat_format;  // for chat messages; empty: the model's own
+  std::string chat_format{};  // for chat messages; empty: the model's own
 };
 
 // Reads FILE.jsonl (one object per line: {"messages": [{"role", "content"}, ...]} or
@@ -61,9 +61,10 @@ struct FinetuneOptions {
   bool recompute = false; // activation checkpointing per block (LanguageModelOptions::recompute)
   int eval_every = 0;     // optimizer updates between validations (0: one at the end of each epoch)
   int patience = 0;       // stop after this many validations without a lower loss (0: never)
-  std::string checkpoint; // written atomically after each validation and epoch: weights, AdamW
-                          // state and the run's position (a loadable F32 GGUF besides)
-  std::string resume;     // a checkpoint to go on from (same model, data and options)
+  // written atomically after each validation and epoch: weights, AdamW state and the run's
+  // position (a loadable F32 GGUF besides)
+  std::string checkpoint{};
+  std::string resume{};   // a checkpoint to go on from (same model, data and options)
   // LoRA (lora.rank > 0): the base stays frozen in its own types and the output file is an
   // adapter (llama.cpp's layout) instead of a model. Its seed is `seed`.
   train::LoraOptions lora{};
@@ -71,7 +72,7 @@ struct FinetuneOptions {
   // training examples (indices into `train`, in batch order), written over `out`
   // (TeacherSignal), and the loss's alpha, T^2 factor and direction (its teacher pointer is set
   // per batch). Validation stays the cross-entropy.
-  std::function<void(std::span<const int> ids, train::TeacherTargets& out)> teacher;
+  std::function<void(std::span<const int> ids, train::TeacherTargets& out)> teacher{};
   train::DistillLoss distill{};
 };
 

@@ -326,12 +326,14 @@ struct TokenBatch {
 struct TeacherTargets {
   int64_t k = 0;
   float temperature = 1;
-  std::vector<int32_t> ids;     // rows x k
-  std::vector<float> logp;      // rows x k
-  std::vector<float> log_rest;  // rows
+  std::vector<int32_t> ids{};     // rows x k
+  std::vector<float> logp{};      // rows x k
+  std::vector<float> log_rest{};  // rows
   int64_t rows() const { return static_cast<int64_t>(log_rest.size()); }
   // Appends the row of one position from the teacher's logits (n_vocab floats).
   void add_row(const float* logits, int64_t n_vocab);
+  // Appends another's rows (of the same k and temperature).
+  void append(const TeacherTargets& t);
 };
 
 // The distillation loss: alpha * CE(student, targets) + (1 - alpha) * c * KL, with KL between

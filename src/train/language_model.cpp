@@ -826,6 +826,13 @@ void TeacherTargets::add_row(const float* logits, int64_t n_vocab) {
                                             logp.data() + at));
 }
 
+void TeacherTargets::append(const TeacherTargets& t) {
+  if (t.k != k || t.temperature != temperature) throw Error("internal: teacher rows of another k or temperature");
+  ids.insert(ids.end(), t.ids.begin(), t.ids.end());
+  logp.insert(logp.end(), t.logp.begin(), t.logp.end());
+  log_rest.insert(log_rest.end(), t.log_rest.begin(), t.log_rest.end());
+}
+
 std::vector<float> LanguageModel::logits(const TokenBatch& batch) {
   Impl& m = *impl_;
   m.training_pass = false;

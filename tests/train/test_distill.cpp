@@ -183,7 +183,9 @@ TEST(Pruning, ImportanceKeepsTheFirstBlockAndBadRequestsAreErrors) {
   EXPECT_THROW(write_pruned(*teacher, std::vector<int>{7}, "x", path), Error);
   EXPECT_FALSE(std::filesystem::exists(path));
   const auto gemma = test::load_family_model("gemma3");
-  if (gemma) EXPECT_THROW(check_same_vocabulary(*teacher, *gemma), Error);
+  if (gemma) {
+    EXPECT_THROW(check_same_vocabulary(*teacher, *gemma), Error);
+  }
 }
 
 // Whole distributions come from the teacher batch by batch, equal to the ones computed up front.

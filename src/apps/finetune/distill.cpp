@@ -33,6 +33,28 @@ bool block_tensor(std::string_view name, int& block, std::string_view& rest) {
   return true;
 }
 
+int longest(const std::vector<LmExample>& data) {
+  int n = 1;
+  for (const LmExample& e : data) n = std::max(n, static_cast<int>(e.tokens.size()));
+  return n;
+}
+
+// The teacher's inference session for examples of `data`.
+std::unique_ptr<Session> teacher_session(const std::shared_ptr<const Model>& teacher, const std::vector<LmExample>& data,
+                                         const TeacherOptions& o) {
+  return std::make_unique<Session>(teacher,
+                                   SessionOptions{.n_ctx = std::max(longest(data), o.n_ctx), .n_threads = o.n_threads});
+}
+
+// Appends the teacher's rows of every trained position of `ex` to `out`.
+void append_example_rows(Session& s, const LmExample& ex, train::TeacherTargets& out) {
+  const int64_t V = s.model().config().n_vocab;
+  s.truncate(0, 0);
+  const std::span<const float> logits = s.eval_all(ex.tokens);
+  for (size_t i = 0; i < ex.tokens.size(); ++i)
+    if (ex.targets[i] >= 0) out.add_row(logits.data() + i * static_cast<size_t>(V), V);
+}
+
 }  // namespace
 
 std::vector<double> block_importance(const std::shared_ptr<const Model>& model, const std::vector<LmExample>& data,
@@ -53,9 +75,7 @@ std::vector<double> block_importance(const std::shared_ptr<const Model>& model, 
       }
     prev.assign(x, x + n_tok * n_embd);
   };
-  int max_len = 1;
-  for (const LmExample& e : data) max_len = std::max(max_len, static_cast<int>(e.tokens.size()));
-  so.n_ctx = max_len;
+  so.n_ctx = longest(data);
   Session s(model, so);
   for (const LmExample& e : data) {
     if (counted >= max_tokens) break;
@@ -227,15 +247,15 @@ std::vector<train::TeacherTargets> read_cache(const std::string& path, const std
 
 void write_cache(const std::string& path, const Model& teacher, const std::string& teacher_sha256,
                  const std::string& data_sha, const std::vector<train::TeacherTargets>& rows, int64_t k, float T) {
-  std::vector<int32_t> nrows, ids;
-  std::vector<float> logp, rest;
+  std::vector<int32_t> nrows;
+  train::TeacherTargets all{.k = k, .temperature = T};
   for (const train::TeacherTargets& t : rows) {
     nrows.push_back(static_cast<int32_t>(t.rows()));
-    ids.insert(ids.end(), t.ids.begin(), t.ids.end());
-    logp.insert(logp.end(), t.logp.begin(), t.logp.end());
-    rest.insert(rest.end(), t.log_rest.begin(), t.log_rest.end());
+    all.append(t);
   }
-  const int64_t total = static_cast<int64_t>(rest.size());
+  const int64_t total = all.rows();
+  const std::vector<int32_t>& ids = all.ids;
+  const std::vector<float>&logp = all.logp, &rest = all.log_rest;
   gguf::Writer w;
   auto key = [](const char* k) { return std::string(kCache) + k; };
   w.set_string("general.type", "edgelm.teacher-cache");
@@ -267,19 +287,11 @@ std::vector<train::TeacherTargets> teacher_targets(const std::shared_ptr<const M
   const std::string dsha = data_sha256(data);
   if (!o.cache.empty() && std::filesystem::exists(o.cache))
     return read_cache(o.cache, teacher_sha256, dsha, data, k, o.temperature, V);
-  int max_len = 1;
-  for (const LmExample& e : data) max_len = std::max(max_len, static_cast<int>(e.tokens.size()));
-  Session s(teacher, {.n_ctx = std::max(max_len, o.n_ctx), .n_threads = o.n_threads});
+  const std::unique_ptr<Session> s = teacher_session(teacher, data, o);
   std::vector<train::TeacherTargets> out(data.size());
   for (size_t e = 0; e < data.size(); ++e) {
-    train::TeacherTargets& t = out[e];
-    t.k = k;
-    t.temperature = o.temperature;
-    const LmExample& ex = data[e];
-    s.truncate(0, 0);
-    const std::span<const float> logits = s.eval_all(ex.tokens);
-    for (size_t i = 0; i < ex.tokens.size(); ++i)
-      if (ex.targets[i] >= 0) t.add_row(logits.data() + i * static_cast<size_t>(V), V);
+    out[e] = {.k = k, .temperature = o.temperature};
+    append_example_rows(*s, data[e], out[e]);
     if (on_progress) on_progress(e + 1, data.size());
   }
   if (!o.cache.empty()) write_cache(o.cache, *teacher, teacher_sha256, dsha, out, k, o.temperature);
@@ -296,9 +308,7 @@ TeacherSignal::TeacherSignal(std::shared_ptr<const Model> teacher, const std::st
     return;
   }
   if (!(o.temperature > 0) || !std::isfinite(o.temperature)) throw Error("--kd-temperature must be a positive number");
-  int max_len = 1;
-  for (const LmExample& e : data) max_len = std::max(max_len, static_cast<int>(e.tokens.size()));
-  session_ = std::make_unique<Session>(teacher_, SessionOptions{.n_ctx = std::max(max_len, o.n_ctx), .n_threads = o.n_threads});
+  session_ = teacher_session(teacher_, data, o);
 }
 
 TeacherSignal::~TeacherSignal() = default;
@@ -307,23 +317,11 @@ void TeacherSignal::operator()(std::span<const int> ids, train::TeacherTargets& 
   if (!session_) {
     const train::TeacherTargets& first = rows_.at(static_cast<size_t>(ids[0]));
     out = {.k = first.k, .temperature = first.temperature};
-    for (int id : ids) {
-      const train::TeacherTargets& t = rows_.at(static_cast<size_t>(id));
-      out.ids.insert(out.ids.end(), t.ids.begin(), t.ids.end());
-      out.logp.insert(out.logp.end(), t.logp.begin(), t.logp.end());
-      out.log_rest.insert(out.log_rest.end(), t.log_rest.begin(), t.log_rest.end());
-    }
+    for (int id : ids) out.append(rows_.at(static_cast<size_t>(id)));
     return;
   }
-  const int64_t V = teacher_->config().n_vocab;
-  out = {.k = V, .temperature = o_.temperature};
-  for (int id : ids) {
-    const LmExample& ex = data_->at(static_cast<size_t>(id));
-    session_->truncate(0, 0);
-    const std::span<const float> logits = session_->eval_all(ex.tokens);
-    for (size_t i = 0; i < ex.tokens.size(); ++i)
-      if (ex.targets[i] >= 0) out.add_row(logits.data() + i * static_cast<size_t>(V), V);
-  }
+  out = {.k = teacher_->config().n_vocab, .temperature = o_.temperature};
+  for (int id : ids) append_example_rows(*session_, data_->at(static_cast<size_t>(id)), out);
 }
 
 }  // namespace edgelm

@@ -163,8 +163,10 @@ void write_model(const Model& base, train::LanguageModel& lm, const std::string&
   if (kd || base.file().has("edgelm.distill.teacher_name")) {  // a student: trained without its teacher too
     const int64_t before = base.file().has("edgelm.distill.tokens_trained")
                                ? base.file().get_i64("edgelm.distill.tokens_trained") : 0;
-    w.set("edgelm.distill.tokens_trained",
-          gguf::Value{.type = gguf::ValueType::U64, .u = static_cast<uint64_t>(before + tokens_trained)});
+    gguf::Value tokens;
+    tokens.type = gguf::ValueType::U64;
+    tokens.u = static_cast<uint64_t>(before + tokens_trained);
+    w.set("edgelm.distill.tokens_trained", tokens);
     w.set_f32("edgelm.distill.alpha", kd ? kd->alpha : 1.0f);
     w.set_string("edgelm.distill.loss", !kd ? "cross_entropy" : kd->reverse ? "reverse_kl" : "forward_kl");
     if (kd) w.set_bool("edgelm.distill.t_squared", kd->t_squared);
