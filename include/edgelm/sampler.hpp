@@ -14,6 +14,12 @@
 
 namespace edgelm {
 
+// One token's probability in a distribution sample() draws from.
+struct TokenProb {
+  int32_t id;
+  float p;
+};
+
 struct SamplerParams {
   float temp = 0.8f;           // <= 0 means greedy (argmax); must be finite
   int top_k = 40;              // <= 0 disables
@@ -39,6 +45,16 @@ class Sampler {
   // a later sample() are ignored there.
   void accept(int32_t token);
   void reset();  // clears history and reseeds
+
+  // The distribution sample() would draw the next token from, after the whole chain: the tokens
+  // that survive it with their normalised probabilities, most likely first (greedy: the argmax
+  // alone, p = 1). Valid until the next call; draws nothing. Speculative decoding's rejection
+  // rule compares it with the draft's.
+  std::span<const TokenProb> distribution(std::span<const float> logits);
+  // A token drawn from `weights` (non-negative, not necessarily normalised; at least one
+  // positive), and a uniform number in [0, 1): both from this sampler's seeded stream.
+  int32_t draw_from(std::span<const TokenProb> weights);
+  double uniform();
   const SamplerParams& params() const { return p_; }
 
  private:
@@ -48,6 +64,12 @@ class Sampler {
   struct Candidate { int32_t id; float logit; float p; };
   std::vector<Candidate> cand_;      // one per vocabulary entry; reused across calls
   std::vector<int32_t> window_;      // scratch copy of history_ for counting; reused
+  std::vector<TokenProb> dist_;      // distribution()'s result
+
+  // Penalties, top-k, top-p and min-p over logits: the first n candidates survive, and
+  // max_logit is the best one's logit. Greedy (temp <= 0) stops after the argmax: n = 1,
+  // with the argmax first.
+  size_t filter(std::span<const float> logits, float& max_logit);
 
   void apply_penalties();
   size_t argmax() const;

@@ -54,6 +54,8 @@ class Session {
   int n_ctx() const { return opts_.n_ctx; }
   int n_seq() const { return opts_.n_seq; }
   int n_threads() const;
+  // Blocks each forward pass runs: SessionOptions::n_layers, or all of the model's.
+  int n_layers() const { return opts_.n_layers > 0 ? opts_.n_layers : model_->config().n_layer; }
   // Tokens whose keys and values are in the cache for `seq`, in order.
   const std::vector<int32_t>& tokens(int seq = 0) const;
   int n_past(int seq = 0) const { return static_cast<int>(tokens(seq).size()); }
@@ -64,6 +66,10 @@ class Session {
   std::span<const float> eval(std::span<const int32_t> tokens, int seq = 0);
   // Like eval, but returns logits after every token (tokens.size() x n_vocab), for perplexity.
   std::span<const float> eval_all(std::span<const int32_t> tokens, int seq = 0);
+  // Like eval_all, but each row is bit for bit what evaluating the tokens one at a time gives
+  // (eval_all sums attention in the order of a batched pass, as llama.cpp's prompt processing
+  // does, which rounds differently): speculative decoding's verification of a draft.
+  std::span<const float> eval_as_decoded(std::span<const int32_t> tokens, int seq = 0);
   // Like eval_all, but returns each token's final hidden state (after the output norm,
   // n_embd floats per token) instead of logits: the features for pooling and classifiers.
   std::span<const float> embed(std::span<const int32_t> tokens, int seq = 0);

@@ -89,6 +89,9 @@ class Tokenizer {
   bool is_control(int32_t id) const;  // false for an id outside the vocabulary
   std::optional<int32_t> find(std::string_view piece) const;  // exact vocabulary entry
   const std::string& text(int32_t id) const;  // vocabulary entry as stored; throws for a bad id
+  // Same entries under the same ids: one model's token ids mean the same text in the other
+  // (a distillation teacher and its student, a speculative draft and its target).
+  bool same_vocabulary(const Tokenizer& other) const;
 
  private:
   struct Impl;

@@ -105,6 +105,11 @@ struct ForwardSeam {
   const float* residual_in = nullptr;
   // Stop after block end_block - 1 (0: run every block the cache has).
   int end_block = 0;
+  // Attention sums every row in the order of a one-token pass (the matrix products' rows do
+  // not depend on the batch): each row's result is bit for bit the one-token evaluation's
+  // (speculative decoding's verification). Otherwise a pass over several tokens follows the
+  // order of llama.cpp's batched matrix product, as its prompt processing does.
+  bool one_token_order = false;
 };
 
 // Activations for up to max_tokens tokens in flight; allocated once per session. Buffers are

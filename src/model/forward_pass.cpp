@@ -333,7 +333,7 @@ void ForwardPass::attend_heads(int il, int64_t t, int64_t hq, int64_t nq, int64_
   const BatchEntry& e = batch_[t];
   float* out = s_.att.data() + t * q_dim + hq * HD;
   const float* qh = s_.q.data() + t * q_dim + hq * HD;
-  const auto order = N >= 2 ? kernels::AttnOrder::kBatch : kernels::AttnOrder::kSingle;
+  const auto order = N >= 2 && !seam_.one_token_order ? kernels::AttnOrder::kBatch : kernels::AttnOrder::kSingle;
   // A local layer sees positions [pos - n_swa + 1, pos]. Whole blocks before the window are
   // skipped (their weights would be exactly 0, so every sum is unchanged and lanes keep their
   // positions); masked positions inside the first block are handled below.

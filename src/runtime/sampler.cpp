@@ -80,7 +80,7 @@ void Sampler::reset() {
   rng_.seed(p_.seed);
 }
 
-int32_t Sampler::sample(std::span<const float> logits) {
+size_t Sampler::filter(std::span<const float> logits, float& max_logit) {
   if (logits.empty()) {
     throw Error("sampler: got an empty logits vector", "pass one logit per vocabulary entry");
   }
@@ -95,16 +95,59 @@ int32_t Sampler::sample(std::span<const float> logits) {
   apply_penalties();
 
   const size_t best = argmax();
-  const float max_logit = cand_[best].logit;
+  max_logit = cand_[best].logit;
   if (max_logit == kNegInf) {
     throw Error("sampler: every logit is -inf or NaN",
                 "the model produced no usable scores; check the model file and its inputs");
   }
-  if (p_.temp <= 0.0f) return cand_[best].id;
+  if (p_.temp <= 0.0f) {
+    std::swap(cand_[0], cand_[best]);
+    return 1;
+  }
+  const size_t n = keep_top_k(cand_.size());
+  return keep_min_p_and_top_p(n, max_logit);
+}
 
-  size_t n = keep_top_k(cand_.size());
-  n = keep_min_p_and_top_p(n, max_logit);
+int32_t Sampler::sample(std::span<const float> logits) {
+  float max_logit = 0.0f;
+  const size_t n = filter(logits, max_logit);
+  if (p_.temp <= 0.0f) return cand_[0].id;
   return draw(n, max_logit);
+}
+
+std::span<const TokenProb> Sampler::distribution(std::span<const float> logits) {
+  float max_logit = 0.0f;
+  const size_t n = filter(logits, max_logit);
+  dist_.clear();
+  if (p_.temp <= 0.0f) {
+    dist_.push_back({cand_[0].id, 1.0f});
+    return dist_;
+  }
+  double total = 0.0;
+  for (size_t i = 0; i < n; ++i) total += std::exp((cand_[i].logit - max_logit) / p_.temp);
+  for (size_t i = 0; i < n; ++i)
+    dist_.push_back({cand_[i].id, static_cast<float>(std::exp((cand_[i].logit - max_logit) / p_.temp) / total)});
+  std::sort(dist_.begin(), dist_.end(), [](const TokenProb& a, const TokenProb& b) {
+    return a.p > b.p || (a.p == b.p && a.id < b.id);
+  });
+  return dist_;
+}
+
+double Sampler::uniform() { return uniform01(rng_); }
+
+int32_t Sampler::draw_from(std::span<const TokenProb> weights) {
+  double total = 0.0;
+  for (const TokenProb& w : weights) total += std::max(0.0f, w.p);
+  if (!(total > 0.0)) throw Error("internal: a draw from a distribution without weight");
+  const double target = uniform01(rng_) * total;
+  double mass = 0.0;
+  for (const TokenProb& w : weights) {
+    mass += std::max(0.0f, w.p);
+    if (mass > target) return w.id;
+  }
+  for (size_t i = weights.size(); i-- > 0;)  // rounding in the running sum
+    if (weights[i].p > 0.0f) return weights[i].id;
+  return weights.front().id;
 }
 
 void Sampler::apply_penalties() {

@@ -174,6 +174,15 @@ std::span<const float> Session::eval_all(std::span<const int32_t> toks, int seq)
   return impl_->logits;
 }
 
+std::span<const float> Session::eval_as_decoded(std::span<const int32_t> toks, int seq) {
+  impl_->scratch.seam.one_token_order = true;
+  struct Restore {
+    ForwardSeam& seam;
+    ~Restore() { seam.one_token_order = false; }
+  } restore{impl_->scratch.seam};
+  return eval_all(toks, seq);
+}
+
 std::span<const float> Session::embed(std::span<const int32_t> toks, int seq) {
   check_append(toks, seq);
   impl_->hidden.resize(toks.size() * model_->config().n_embd);

@@ -236,4 +236,11 @@ const std::string& Tokenizer::text(int32_t id) const {
   return impl_->vocab.text(id);
 }
 
+bool Tokenizer::same_vocabulary(const Tokenizer& other) const {
+  if (n_vocab() != other.n_vocab()) return false;
+  for (int32_t id = 0; id < n_vocab(); ++id)
+    if (text(id) != other.text(id)) return false;
+  return true;
+}
+
 }  // namespace edgelm

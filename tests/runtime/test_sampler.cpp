@@ -601,5 +601,56 @@ TEST(Sampler, NoUsableLogitThrows) {
   }
 }
 
+// --- the distribution behind a draw (speculative decoding's rejection rule) -----------------
+
+TEST(Sampler, DistributionIsWhatSampleDrawsFrom) {
+  const auto logits = random_logits(500, 1.0f, 33);
+  SamplerParams p{.temp = 0.7f, .top_k = 12, .top_p = 0.9f, .min_p = 0.02f, .repeat_penalty = 1.3f, .seed = 5};
+  Sampler s(p);
+  for (int32_t t : {3, 17, 17, 250}) s.accept(t);
+  const std::vector<TokenProb> dist = [&] {
+    auto d = s.distribution(logits);
+    return std::vector<TokenProb>(d.begin(), d.end());
+  }();
+  ASSERT_FALSE(dist.empty());
+  ASSERT_LE(dist.size(), 12u);
+  double total = 0;
+  for (size_t i = 0; i < dist.size(); ++i) {
+    total += dist[i].p;
+    if (i) EXPECT_GE(dist[i - 1].p, dist[i].p) << "most likely first";
+  }
+  EXPECT_NEAR(total, 1.0, 1e-5);
+  // The same sampler's draws land on these tokens with these frequencies.
+  std::map<int32_t, int> counts;
+  constexpr int kDraws = 20000;
+  for (int i = 0; i < kDraws; ++i) ++counts[s.sample(logits)];
+  for (const auto& [id, c] : counts) {
+    const auto it = std::find_if(dist.begin(), dist.end(), [&](const TokenProb& t) { return t.id == id; });
+    ASSERT_NE(it, dist.end()) << "drew token " << id << " outside the distribution";
+    EXPECT_NEAR(static_cast<double>(c) / kDraws, it->p, 4 * std::sqrt(it->p * (1 - it->p) / kDraws) + 1e-3) << id;
+  }
+  Sampler greedy({.temp = 0});
+  const auto g = greedy.distribution(logits);
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_EQ(g[0].id, greedy.sample(logits));
+  EXPECT_EQ(g[0].p, 1.0f);
+}
+
+TEST(Sampler, DrawFromFollowsTheWeights) {
+  Sampler s({.seed = 9});
+  const std::vector<TokenProb> w = {{4, 3.0f}, {7, 0.0f}, {9, 1.0f}, {2, -1.0f}};
+  std::map<int32_t, int> counts;
+  for (int i = 0; i < 8000; ++i) ++counts[s.draw_from(w)];
+  EXPECT_EQ(counts.size(), 2u) << "zero and negative weights are never drawn";
+  EXPECT_NEAR(counts[4] / 8000.0, 0.75, 0.03);
+  const std::vector<TokenProb> none = {{1, 0.0f}};
+  EXPECT_THROW(s.draw_from(none), Error);
+  for (int i = 0; i < 100; ++i) {
+    const double u = s.uniform();
+    EXPECT_GE(u, 0.0);
+    EXPECT_LT(u, 1.0);
+  }
+}
+
 }  // namespace
 }  // namespace edgelm

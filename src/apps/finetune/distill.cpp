@@ -160,11 +160,8 @@ void write_pruned(const Model& teacher, std::span<const int> drop, const std::st
 }
 
 void check_same_vocabulary(const Model& teacher, const Model& student) {
-  const Tokenizer& a = teacher.tokenizer();
-  const Tokenizer& b = student.tokenizer();
-  bool same = a.n_vocab() == b.n_vocab() && teacher.config().n_vocab == student.config().n_vocab;
-  for (int32_t id = 0; same && id < a.n_vocab(); ++id) same = a.text(id) == b.text(id);
-  if (!same)
+  if (teacher.config().n_vocab != student.config().n_vocab ||
+      !teacher.tokenizer().same_vocabulary(student.tokenizer()))
     throw Error("the teacher '" + teacher.config().name + "' and the student '" + student.config().name +
                     "' have different vocabularies",
                 "distil into a student made from this teacher (--prune-layers) or one with its tokenizer");

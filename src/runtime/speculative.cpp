@@ -1,0 +1,315 @@
+// Speculative decoding: drafters (a model, the target's early exit, prompt lookup), the
+// verification of a draft in one forward pass of the target, and the adaptive draft length.
+#include "edgelm/speculative.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <optional>
+
+#include "edgelm/error.hpp"
+
+namespace edgelm {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+float prob_of(std::span<const TokenProb> dist, int32_t id) {
+  for (const TokenProb& t : dist)
+    if (t.id == id) return t.p;
+  return 0.0f;
+}
+
+bool sampling(const SamplerParams& p) { return p.temp > 0.0f; }
+
+// ------------------------------------------------------------------------------------------
+// A model's session as the drafter.
+class ModelDrafter final : public Drafter {
+ public:
+  ModelDrafter(std::shared_ptr<const Model> m, const ModelDrafterOptions& o, bool self)
+      : session_(std::move(m), {.n_ctx = o.n_ctx, .n_threads = o.n_threads, .n_layers = o.n_layers}),
+        seed_(o.seed),
+        self_(self) {}
+
+  void propose(std::span<const int32_t> context, int n, const SamplerParams* params, Draft& out) override {
+    out.clear();
+    n = std::min(n, session_.n_ctx() + 1 - static_cast<int>(context.size()));  // evaluates n - 1 drafts
+    if (n <= 0 || context.empty()) return;
+    Sampler* sampler = params && sampling(*params) ? sampler_for(*params) : nullptr;
+    const int keep = session_.reuse_prefix(0, context);
+    std::span<const float> logits = session_.eval(context.subspan(static_cast<size_t>(keep)));
+    const Tokenizer& tok = session_.model().tokenizer();
+    for (int i = 0; i < n; ++i) {
+      int32_t t;
+      if (sampler) {
+        const std::span<const TokenProb> dist = sampler->distribution(logits);
+        t = sampler->draw_from(dist);
+        out.probs.emplace_back(dist.begin(), dist.end());
+      } else {
+        t = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      }
+      out.tokens.push_back(t);
+      if (i + 1 == n || tok.is_eog(t)) break;
+      const int32_t one[1] = {t};
+      logits = session_.eval(one);
+    }
+  }
+
+  std::string describe() const override {
+    const ModelConfig& c = session_.model().config();
+    if (self_) return "early exit after " + std::to_string(session_.n_layers()) + " of " + std::to_string(c.n_layer) + " blocks";
+    return "draft model " + c.name;
+  }
+
+ private:
+  // The draft draws from the target's chain without its penalties (it has no history of
+  // their window); any draft distribution is correct, a closer one is accepted more often.
+  Sampler* sampler_for(const SamplerParams& p) {
+    SamplerParams q = p;
+    q.repeat_last_n = 0;
+    q.seed = seed_;
+    const bool same = sampler_ && sampler_->params().temp == q.temp && sampler_->params().top_k == q.top_k &&
+                      sampler_->params().top_p == q.top_p && sampler_->params().min_p == q.min_p;
+    if (!same) sampler_.emplace(q);
+    return &*sampler_;
+  }
+
+  Session session_;
+  std::optional<Sampler> sampler_;
+  uint64_t seed_;
+  bool self_;
+};
+
+// ------------------------------------------------------------------------------------------
+class LookupDrafter final : public Drafter {
+ public:
+  LookupDrafter(int lo, int hi) : lo_(lo), hi_(hi) {}
+
+  void propose(std::span<const int32_t> ctx, int n, const SamplerParams*, Draft& out) override {
+    out.clear();
+    const int64_t len = static_cast<int64_t>(ctx.size());
+    for (int g = hi_; g >= lo_ && out.tokens.empty(); --g) {
+      if (len <= g) continue;
+      const std::span<const int32_t> tail = ctx.subspan(static_cast<size_t>(len - g));
+      // The latest earlier occurrence: start i with ctx[i, i + g) == tail and i + g < len.
+      for (int64_t i = len - g - 1; i >= 0; --i) {
+        if (!std::equal(tail.begin(), tail.end(), ctx.begin() + i)) continue;
+        for (int64_t j = i + g; j < len && static_cast<int>(out.tokens.size()) < n; ++j)
+          out.tokens.push_back(ctx[static_cast<size_t>(j)]);
+        break;
+      }
+    }
+  }
+
+  std::string describe() const override {
+    return "prompt lookup (" + std::to_string(lo_) + ".." + std::to_string(hi_) + "-grams)";
+  }
+
+ private:
+  int lo_, hi_;
+};
+
+// ------------------------------------------------------------------------------------------
+// The draft length that maximises expected tokens per second. With a per-token acceptance
+// rate a, a draft of k tokens yields (1 - a^(k+1)) / (1 - a) tokens (the kept prefix and the
+// target's own) and costs k drafted tokens plus a verification of k + 1. The acceptance rate
+// is the censored-geometric estimate (kept tokens / (kept + rejections)) over recent steps;
+// the costs are running averages of measured times. When plain decoding wins (k = 0), a short
+// draft every kProbeEvery steps keeps the estimates current.
+class DraftLength {
+ public:
+  explicit DraftLength(const SpeculativeOptions& o) : o_(o), verify_(static_cast<size_t>(o.draft_max) + 2, -1.0) {}
+
+  int next() {
+    if (!o_.adaptive || o_.draft_max <= 0) return std::max(0, o_.draft_max);
+    if (draft_cost_ < 0 || verify_[1] < 0) return draft_cost_ < 0 ? o_.draft_max : 0;  // measure each once
+    const double a = std::clamp(kept_ / std::max(1e-9, kept_ + rejections_), 0.01, 0.99);
+    int best = 0;
+    double best_rate = 1.0 / verify_[1];
+    for (int k = 1; k <= o_.draft_max; ++k) {
+      const double tokens = (1.0 - std::pow(a, k + 1)) / (1.0 - a);
+      const double rate = tokens / (k * draft_cost_ + verify_cost(k + 1));
+      if (rate > best_rate) best = k, best_rate = rate;
+    }
+    if (best > 0) {
+      idle_ = 0;
+      return best;
+    }
+    return ++idle_ % kProbeEvery == 0 ? 2 : 0;
+  }
+
+  void record(int drafted, int kept, bool rejected, double draft_s, int verified, double verify_s) {
+    constexpr double kKeep = 0.9;  // weight of the past in every running estimate
+    auto ema = [&](double& v, double x) { v = v < 0 ? x : kKeep * v + (1 - kKeep) * x; };
+    if (static_cast<size_t>(verified) < verify_.size()) ema(verify_[static_cast<size_t>(verified)], verify_s);
+    if (drafted <= 0) return;
+    ema(draft_cost_, draft_s / drafted);
+    kept_ = kKeep * kept_ + kept;
+    rejections_ = kKeep * rejections_ + (rejected ? 1 : 0);
+  }
+
+ private:
+  static constexpr int kProbeEvery = 16;
+
+  // Measured, or interpolated between the nearest measured batch sizes (a straight line from
+  // the one-token cost when only smaller ones are known, 10 % per token until any is).
+  double verify_cost(int n) const {
+    if (verify_[static_cast<size_t>(n)] >= 0) return verify_[static_cast<size_t>(n)];
+    int lo = 1, hi = -1;
+    for (int i = 1; i < n; ++i)
+      if (verify_[static_cast<size_t>(i)] >= 0) lo = i;
+    for (int i = n + 1; i < static_cast<int>(verify_.size()); ++i)
+      if (verify_[static_cast<size_t>(i)] >= 0) {
+        hi = i;
+        break;
+      }
+    const double v_lo = verify_[static_cast<size_t>(lo)];
+    if (hi > 0) return v_lo + (verify_[static_cast<size_t>(hi)] - v_lo) * (n - lo) / (hi - lo);
+    double slope = 0.1 * verify_[1];
+    if (lo > 1) slope = std::max(0.0, (v_lo - verify_[1]) / (lo - 1));
+    return v_lo + slope * (n - lo);
+  }
+
+  SpeculativeOptions o_;
+  std::vector<double> verify_;  // seconds to verify n tokens, by n
+  double draft_cost_ = -1;      // seconds per drafted token
+  double kept_ = 1, rejections_ = 1;
+  int idle_ = 0;
+};
+
+// Whether the target keeps drafted token x at this position; when it does not, `replacement`
+// is the target's token instead.
+bool verify_token(Sampler& sampler, std::span<const float> row, int32_t x, std::span<const TokenProb> q,
+                  std::vector<TokenProb>& residual, int32_t& replacement) {
+  if (!sampling(sampler.params())) {
+    replacement = sampler.sample(row);
+    return replacement == x;
+  }
+  const std::span<const TokenProb> p = sampler.distribution(row);
+  const float px = prob_of(p, x);
+  const float qx = q.empty() ? 1.0f : prob_of(q, x);
+  if (qx > 0.0f && sampler.uniform() * qx < px) return true;
+  residual.clear();
+  double mass = 0.0;
+  for (const TokenProb& t : p) {
+    const float r = t.p - (q.empty() ? (t.id == x ? 1.0f : 0.0f) : prob_of(q, t.id));
+    if (r > 0.0f) residual.push_back({t.id, r}), mass += r;
+  }
+  if (!(mass > 0.0)) residual.assign(p.begin(), p.end());  // p == q up to rounding
+  replacement = sampler.draw_from(residual);
+  return false;
+}
+
+}  // namespace
+
+std::unique_ptr<Drafter> make_model_drafter(std::shared_ptr<const Model> draft, const Model& target,
+                                            ModelDrafterOptions opts) {
+  if (!draft) throw Error("internal: a model drafter without a model");
+  const bool self = draft.get() == &target;
+  if (!self && (draft->config().n_vocab != target.config().n_vocab ||
+                !draft->tokenizer().same_vocabulary(target.tokenizer())))
+    throw Error("the draft model '" + draft->config().name + "' and the model '" + target.config().name +
+                    "' have different vocabularies",
+                "draft with a model made from this one (edgelm distill) or one with its tokenizer");
+  if (self && opts.n_layers <= 0)
+    throw Error("self-speculation needs a number of blocks to draft with", "use --draft-exit K with K below " +
+                                                                               std::to_string(target.config().n_layer));
+  if (self && opts.n_layers >= target.config().n_layer)
+    throw Error("the early exit after " + std::to_string(opts.n_layers) + " blocks is the whole model",
+                "use --draft-exit K with K below " + std::to_string(target.config().n_layer));
+  return std::make_unique<ModelDrafter>(std::move(draft), opts, self);
+}
+
+std::unique_ptr<Drafter> make_lookup_drafter(int ngram_min, int ngram_max) {
+  if (ngram_min < 1 || ngram_max < ngram_min)
+    throw Error("prompt lookup needs 1 <= n-gram min <= n-gram max, got " + std::to_string(ngram_min) + " and " +
+                std::to_string(ngram_max));
+  return std::make_unique<LookupDrafter>(ngram_min, ngram_max);
+}
+
+int generate_speculative(Session& s, Sampler& sampler, Drafter& drafter, std::span<const int32_t> prompt,
+                         int max_tokens, const std::function<bool(int32_t)>& on_token,
+                         const SpeculativeOptions& opts, SpeculativeStats* stats, int seq) {
+  if (opts.draft_max < 0) throw Error("the draft length must be >= 0, got " + std::to_string(opts.draft_max));
+  SpeculativeStats local;
+  SpeculativeStats& st = stats ? *stats : local;
+  const Tokenizer& tok = s.model().tokenizer();
+  const size_t n_vocab = static_cast<size_t>(s.model().config().n_vocab);
+  // The first token comes from the prompt's pass, as in generate(); each later one from a
+  // verification pass, whose rows are what one-token passes give: the same arithmetic as
+  // plain decoding, token for token.
+  for (int32_t t : prompt) sampler.accept(t);
+  const std::span<const float> first = s.eval(prompt, seq);
+  if (max_tokens <= 0) return 0;
+  std::vector<int32_t> context(s.tokens(seq));
+  int32_t next = sampler.sample(first);
+  if (tok.is_eog(next)) return 0;
+  int n = 1;
+  sampler.accept(next);
+  ++st.generated;
+  if (!on_token(next)) return n;
+
+  DraftLength length(opts);
+  Draft draft;
+  std::vector<int32_t> batch;
+  std::vector<TokenProb> residual;
+  while (n < max_tokens) {
+    const int room = s.n_ctx() - s.n_past(seq) - 1;  // positions after `next`
+    if (room < 0) break;                              // the context is full
+    const int k = std::min({length.next(), max_tokens - n, room});
+    context.push_back(next);
+    draft.clear();
+    auto t0 = Clock::now();
+    if (k > 0) drafter.propose(context, k, &sampler.params(), draft);
+    if (static_cast<int>(draft.tokens.size()) > k) draft.tokens.resize(static_cast<size_t>(k));
+    const double draft_s = k > 0 ? seconds_since(t0) : 0.0;
+    batch.assign(1, next);
+    batch.insert(batch.end(), draft.tokens.begin(), draft.tokens.end());
+    t0 = Clock::now();
+    const std::span<const float> rows = s.eval_as_decoded(batch, seq);
+    const double verify_s = seconds_since(t0);
+
+    size_t i = 0;
+    int32_t target_token = -1;
+    bool stop = false;
+    for (; i < draft.tokens.size(); ++i) {
+      const int32_t x = draft.tokens[i];
+      const std::span<const TokenProb> q = draft.probs.size() > i ? std::span<const TokenProb>(draft.probs[i])
+                                                                  : std::span<const TokenProb>();
+      if (!verify_token(sampler, rows.subspan(i * n_vocab, n_vocab), x, q, residual, target_token)) break;
+      if (tok.is_eog(x)) {
+        stop = true;
+        break;
+      }
+      sampler.accept(x);
+      context.push_back(x);
+      ++st.accepted, ++st.generated, ++n;
+      if (!on_token(x) || n >= max_tokens) {
+        stop = true;
+        break;
+      }
+    }
+    const bool rejected = i < draft.tokens.size() && !stop;
+    if (!stop && !rejected) target_token = sampler.sample(rows.subspan(i * n_vocab, n_vocab));
+    s.truncate(seq, static_cast<int>(context.size()));  // drops the rejected drafts
+
+    ++st.steps;
+    st.draft_steps += draft.tokens.empty() ? 0 : 1;
+    st.drafted += static_cast<int64_t>(draft.tokens.size());
+    st.draft_seconds += draft_s;
+    st.verify_seconds += verify_s;
+    length.record(static_cast<int>(draft.tokens.size()), static_cast<int>(i), rejected, draft_s,
+                  static_cast<int>(batch.size()), verify_s);
+    if (stop || tok.is_eog(target_token)) break;
+    sampler.accept(target_token);
+    ++st.generated, ++n;
+    next = target_token;
+    if (!on_token(next)) break;
+  }
+  return n;
+}
+
+}  // namespace edgelm
