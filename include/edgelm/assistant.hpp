@@ -14,6 +14,7 @@
 
 #include "edgelm/sampler.hpp"
 #include "edgelm/session.hpp"
+#include "edgelm/speculative.hpp"
 
 namespace edgelm {
 
@@ -42,6 +43,9 @@ struct AssistantOptions {
   std::string chat_format;     // empty: from the model
   int max_reply_tokens = 512;  // also the room kept free for the reply when trimming
   SamplerParams sampling{};
+  // Speculative decoding of the replies (not owned; it must outlive the assistant).
+  Drafter* drafter = nullptr;
+  SpeculativeOptions speculative{};
 };
 
 struct TurnStats {
@@ -50,6 +54,7 @@ struct TurnStats {
   int dropped_exchanges = 0;  // oldest user/assistant pairs trimmed to fit so far
   int reply_tokens = 0;
   bool stopped = false;       // the caller's callback stopped the reply
+  SpeculativeStats drafts{};  // with a drafter
 };
 
 class Assistant {

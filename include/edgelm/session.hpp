@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -112,6 +113,12 @@ struct ContextShift {
   int n_keep = 0;
   std::function<void(int n_dropped)> on_shift;  // optional: told after each shift
 };
+
+// The shift itself, for generation loops: drops the older half of seq's cached positions after
+// the first shift->n_keep and returns the tokens that followed them, which the caller
+// evaluates again (with whatever it appends); nullopt, with nothing changed, when there is no
+// shift or it may drop nothing.
+std::optional<std::vector<int32_t>> shift_context(Session& s, int seq, const ContextShift* shift);
 
 // Samples up to max_tokens tokens after the cached history of seq (`prompt` is evaluated first).
 // on_token is called with each new token before it is fed back; returning false stops. Stops at

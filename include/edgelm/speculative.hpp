@@ -80,16 +80,66 @@ struct SpeculativeStats {
   int64_t accepted = 0;     // drafted tokens kept
   int64_t generated = 0;    // tokens produced (accepted + one of the target's per step)
   double draft_seconds = 0, verify_seconds = 0;
+  void add(const SpeculativeStats& o) {
+    steps += o.steps, draft_steps += o.draft_steps, drafted += o.drafted, accepted += o.accepted;
+    generated += o.generated, draft_seconds += o.draft_seconds, verify_seconds += o.verify_seconds;
+  }
   double acceptance_rate() const { return drafted ? static_cast<double>(accepted) / drafted : 0.0; }
   // Drafted tokens kept per step that drafted.
   double mean_accepted() const { return draft_steps ? static_cast<double>(accepted) / draft_steps : 0.0; }
 };
 
-// generate() with a drafter: same arguments and stopping rules (end-of-generation token,
-// max_tokens, on_token returning false, a full context), same output under greedy decoding.
-// On return the session holds the prompt and the generated tokens but the last.
+class DraftLength;
+
+// One sequence's speculative decoding, for a loop that runs the target's forward passes
+// itself (generate_speculative, the server's slots, which verify several sequences' drafts
+// in one pass):
+//   plan()   -> the pass's tokens for this sequence: the pending token and the drafts;
+//   (the caller evaluates them with Session::eval_as_decoded or Session::decode)
+//   verify() -> keeps the drafts the target agrees with (passing each to on_token) and returns
+//               the target's own next token; the caller truncates the cache to keep.
+class Speculator {
+ public:
+  Speculator(Drafter& drafter, SpeculativeOptions opts);
+  ~Speculator();
+  Speculator(Speculator&&) noexcept;
+  Speculator& operator=(Speculator&&) = delete;
+
+  // `context` is the text in the target's cache, `pending` the last token (not yet in it);
+  // at most max_draft tokens are drafted (the room left in the context, the tokens left to
+  // generate). The result is valid until the next call.
+  std::span<const int32_t> plan(std::span<const int32_t> context, int32_t pending, int max_draft,
+                                const SamplerParams& sampling);
+  struct Outcome {
+    int keep = 1;          // planned tokens that stay in the cache: the pending one and the kept drafts
+    int32_t next = -1;     // the target's token after them (not yet given to the sampler); -1: stopped
+    bool stopped = false;  // on_token returned false, or a kept draft ended the text
+  };
+  // rows: the pass's logits for the planned tokens (n_vocab floats each). Kept drafts go to
+  // the sampler (accept) and then to on_token, which may stop; a kept end-of-generation token
+  // comes back as `next`. pass_seconds: the pass's time, for the adaptive length.
+  Outcome verify(Sampler& sampler, std::span<const float> rows, const Tokenizer& tok,
+                 const std::function<bool(int32_t)>& on_token, double pass_seconds);
+  const SpeculativeStats& stats() const { return stats_; }
+
+ private:
+  Drafter& drafter_;
+  SpeculativeOptions opts_;
+  std::unique_ptr<DraftLength> length_;
+  Draft draft_;
+  std::vector<int32_t> batch_, context_;
+  std::vector<TokenProb> residual_;
+  double draft_seconds_ = 0;
+  SpeculativeStats stats_;
+};
+
+// generate() with a drafter: same arguments, stopping rules (end-of-generation token,
+// max_tokens, on_token returning false, a full context unless `shift` is given) and context
+// shift, same output under greedy decoding. On return the session holds the prompt and the
+// generated tokens but (at most) the last.
 int generate_speculative(Session& s, Sampler& sampler, Drafter& drafter, std::span<const int32_t> prompt,
                          int max_tokens, const std::function<bool(int32_t)>& on_token,
-                         const SpeculativeOptions& opts = {}, SpeculativeStats* stats = nullptr, int seq = 0);
+                         const SpeculativeOptions& opts = {}, SpeculativeStats* stats = nullptr /* added to */, int seq = 0,
+                         const ContextShift* shift = nullptr);
 
 }  // namespace edgelm

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/bench_speculative.hpp"
 #include "cli/common.hpp"
 #include "edgelm/energy.hpp"
 #include "edgelm/error.hpp"
@@ -43,6 +44,9 @@ struct BenchArgs {
   bool json = false;
   DType kv_type = DType::F16;
   bool energy = false;
+  DraftOptions draft;         // with a drafter: the speculative benchmark
+  std::string prompts_file;
+  float temp = 0;
   double watts_per_core = EnergyOptions{}.watts_per_core;
 };
 
@@ -155,6 +159,13 @@ Measurement run_test(Session& s, const std::vector<int32_t>& tokens, int n_promp
 }
 
 void bench(const BenchArgs& a) {
+  if (a.draft.any()) {
+    const int n_gen = a.n_gen.empty() ? 128 : a.n_gen.front();
+    return bench_speculative({.model = a.model, .draft = a.draft, .prompts_file = a.prompts_file,
+                              .threads = a.threads, .n_gen = n_gen, .reps = a.reps, .temp = a.temp, .json = a.json});
+  }
+  if (!a.prompts_file.empty())
+    throw Error("--prompts is for the speculative benchmark", "add --draft MODEL, --draft-exit K or --lookup");
   const auto t_load = clock_type::now();
   auto model = Model::load(a.model);
   const double load_ms = seconds_since(t_load) * 1e3;
@@ -317,6 +328,13 @@ void add_bench_command(CLI::App& app) {
                 "estimate from CPU time where neither is readable");
   cmd->add_option("--watts-per-core", a->watts_per_core, "the estimate's power of one busy core")
       ->check(Range(0.1, 1000.0))
+      ->capture_default_str();
+  add_draft_options(*cmd, a->draft);
+  cmd->add_option("--prompts", a->prompts_file,
+                  "with a drafter: prompts to generate from, one JSON {\"prompt\": ...} per line; each is decoded "
+                  "plainly and speculatively (first -n value new tokens)");
+  cmd->add_option("--temp", a->temp, "with a drafter: sampling temperature (0: greedy)")
+      ->check(Range(0.0, 100.0))
       ->capture_default_str();
   cmd->callback([a] { bench(*a); });
 }

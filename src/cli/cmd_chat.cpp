@@ -35,6 +35,7 @@ struct ChatArgs {
   ModelOptions mo;
   SamplingOptions so;
   AssistantOptions ao;
+  DraftOptions draft;
   bool stats = false;
 };
 
@@ -42,6 +43,9 @@ void chat(ChatArgs& a) {
   auto model = load_model(a.mo);
   Session session(model, a.mo.session);
   a.ao.sampling = a.so.params;
+  const std::unique_ptr<Drafter> drafter = make_drafter(a.draft, model, a.mo.session);
+  a.ao.drafter = drafter.get();
+  a.ao.speculative = a.draft.spec;
   report_drawn_seed(a.so);
   Assistant bot(session, a.ao);
   const bool tty = stdin_is_terminal();
@@ -89,9 +93,10 @@ void chat(ChatArgs& a) {
     std::fflush(stdout);
     const TurnStats& s = bot.last_turn();
     if (a.stats)
-      std::fprintf(stderr, "[turn: prompt=%d reused=%d reply=%d dropped=%d messages=%zu%s]\n",
+      std::fprintf(stderr, "[turn: prompt=%d reused=%d reply=%d dropped=%d messages=%zu%s%s%s]\n",
                    s.prompt_tokens, s.reused_tokens, s.reply_tokens, s.dropped_exchanges,
-                   bot.history().size(), s.stopped ? " stopped" : "");
+                   bot.history().size(), s.stopped ? " stopped" : "", drafter ? " | " : "",
+                   drafter ? describe_drafts(s.drafts).c_str() : "");
   }
   // A script that pipes messages in learns from the exit code that some went unanswered.
   if (failed > 0 && !tty)
@@ -106,6 +111,7 @@ void add_chat_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("chat", "talk with the model; reads a pipe when stdin is not a terminal");
   add_model_options(*cmd, a->mo);
   add_sampling_options(*cmd, a->so);
+  add_draft_options(*cmd, a->draft);
   cmd->add_option("--system", a->ao.system, "system prompt (default: the chat template's)");
   cmd->add_option("--chat-format", a->ao.chat_format, "override the model's chat format: chatml, llama3, gemma");
   cmd->add_option("-n,--n-predict", a->ao.max_reply_tokens, "longest reply in tokens")->check(Range(1, 1 << 20))->capture_default_str();

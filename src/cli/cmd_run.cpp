@@ -17,6 +17,7 @@ namespace {
 struct RunArgs {
   ModelOptions mo;
   SamplingOptions sp;
+  DraftOptions draft;
   std::string prompt;
   std::string prompt_file;
   int n_predict = 128;
@@ -35,6 +36,7 @@ void run(RunArgs& a) {
   const auto t0 = clock::now();
   auto model = load_model(a.mo);
   Session session(model, a.mo.session);
+  const std::unique_ptr<Drafter> drafter = make_drafter(a.draft, model, a.mo.session);
   const auto t1 = clock::now();
   const Tokenizer& tok = model->tokenizer();
   std::vector<int32_t> ids = tok.encode(prompt, tok.add_bos(), !a.no_special);
@@ -56,16 +58,18 @@ void run(RunArgs& a) {
   shift.on_shift = [&](int dropped) {
     std::fprintf(stderr, "\n[context full: dropped %d tokens after the first %d, continuing]\n", dropped, shift.n_keep);
   };
-  const int n = generate(
-      session, sampler, ids, a.n_predict,
-      [&](int32_t t) {
-        if (t_first == clock::time_point{}) t_first = clock::now();
-        const std::string piece = dec.push(t);
-        std::fwrite(piece.data(), 1, piece.size(), stdout);
-        std::fflush(stdout);
-        return true;
-      },
-      0, a.no_context_shift ? nullptr : &shift);
+  const auto on_token = [&](int32_t t) {
+    if (t_first == clock::time_point{}) t_first = clock::now();
+    const std::string piece = dec.push(t);
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  };
+  const ContextShift* shifting = a.no_context_shift ? nullptr : &shift;
+  SpeculativeStats stats;
+  const int n = drafter ? generate_speculative(session, sampler, *drafter, ids, a.n_predict, on_token, a.draft.spec,
+                                               &stats, 0, shifting)
+                        : generate(session, sampler, ids, a.n_predict, on_token, 0, shifting);
   const std::string tail = dec.flush();
   std::fwrite(tail.data(), 1, tail.size(), stdout);
   std::fputc('\n', stdout);
@@ -83,6 +87,7 @@ void run(RunArgs& a) {
                  "%.1f tok/s after the first | %d threads\n",
                  sec(t1 - t0), ids.size(), prefill, ids.size() / prefill, n,
                  n > 1 && gen > 0 ? (n - 1) / gen : 0.0, session.n_threads());
+    if (drafter) std::fprintf(stderr, "%s | %s\n", drafter->describe().c_str(), describe_drafts(stats).c_str());
   }
 }
 
@@ -94,6 +99,7 @@ void add_run_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("run", "complete a prompt, streaming the tokens");
   add_model_options(*cmd, a->mo);
   add_sampling_options(*cmd, a->sp);
+  add_draft_options(*cmd, a->draft);
   cmd->add_option("-p,--prompt", a->prompt, "prompt text");
   cmd->add_option("-f,--file", a->prompt_file, "read the prompt from a file");
   cmd->add_option("-n,--n-predict", a->n_predict, "tokens to generate")->check(Range(0, 1 << 20))->capture_default_str();

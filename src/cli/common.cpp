@@ -43,6 +43,46 @@ std::shared_ptr<const Model> load_model(ModelOptions& o) {
   return model;
 }
 
+void add_draft_options(CLI::App& cmd, DraftOptions& o) {
+  auto* draft = cmd.add_option("--draft", o.model,
+                               "speculative decoding with this draft model (GGUF file or cache name; the model's "
+                               "vocabulary, e.g. a student from edgelm distill)");
+  auto* exit = cmd.add_option("--draft-exit", o.exit,
+                              "speculative decoding drafted by the model's own first K blocks (self-speculation)")
+                   ->check(Range(1, 1 << 16));
+  auto* lookup = cmd.add_flag("--lookup", o.lookup,
+                              "speculative decoding drafted by prompt lookup (text that repeats earlier text)");
+  draft->excludes(exit)->excludes(lookup);
+  exit->excludes(lookup);
+  cmd.add_option("--draft-max", o.spec.draft_max, "most tokens drafted per step")
+      ->check(Range(1, 64))
+      ->capture_default_str();
+  cmd.add_flag("--draft-fixed", [&o](int64_t) { o.spec.adaptive = false; },
+               "always draft --draft-max tokens (default: the length that pays, from the measured acceptance)");
+}
+
+std::unique_ptr<Drafter> make_drafter(const DraftOptions& o, const std::shared_ptr<const Model>& target,
+                                      const SessionOptions& target_session) {
+  const ModelDrafterOptions mo{.n_ctx = target_session.n_ctx > 0 ? target_session.n_ctx : target->config().n_ctx_train,
+                               .n_threads = target_session.n_threads};
+  if (!o.model.empty()) return make_model_drafter(Model::load(o.model), *target, mo);
+  if (o.exit > 0) {
+    ModelDrafterOptions self = mo;
+    self.n_layers = o.exit;
+    return make_model_drafter(target, *target, self);
+  }
+  if (o.lookup) return make_lookup_drafter();
+  return nullptr;
+}
+
+std::string describe_drafts(const SpeculativeStats& st) {
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "drafts: %lld of %lld kept (%.2f), %.2f per drafting step; draft %.2f s, verification %.2f s",
+                static_cast<long long>(st.accepted), static_cast<long long>(st.drafted), st.acceptance_rate(),
+                st.mean_accepted(), st.draft_seconds, st.verify_seconds);
+  return buf;
+}
+
 void add_kv_type_option(CLI::App& cmd, DType& kv_type) {
   cmd.add_option_function<std::string>(
          "--kv-type", [&kv_type](const std::string& s) { kv_type = parse_kv_type(s); },

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -256,6 +257,18 @@ int Session::reuse_prefix(int seq, std::span<const int32_t> toks) {
   return static_cast<int>(n);
 }
 
+std::optional<std::vector<int32_t>> shift_context(Session& s, int seq, const ContextShift* shift) {
+  const int n_past = s.n_past(seq);
+  const int n_keep = shift ? std::max(0, shift->n_keep) : n_past;
+  if (n_keep >= n_past - 1) return std::nullopt;
+  const int n_drop = std::max(1, (n_past - n_keep) / 2);
+  const std::vector<int32_t>& cached = s.tokens(seq);
+  std::vector<int32_t> feed(cached.begin() + n_keep + n_drop, cached.end());
+  s.truncate(seq, n_keep);
+  if (shift->on_shift) shift->on_shift(n_drop);
+  return feed;
+}
+
 int generate(Session& s, Sampler& sampler, std::span<const int32_t> prompt, int max_tokens,
              const std::function<bool(int32_t)>& on_token, int seq, const ContextShift* shift) {
   const Tokenizer& tok = s.model().tokenizer();
@@ -273,16 +286,10 @@ int generate(Session& s, Sampler& sampler, std::span<const int32_t> prompt, int 
       logits = s.eval(one, seq);
       continue;
     }
-    const int n_past = s.n_past(seq);
-    const int n_keep = shift ? std::max(0, shift->n_keep) : n_past;
-    if (n_keep >= n_past - 1) break;  // no shift asked for, or nothing it may drop
-    const int n_drop = std::max(1, (n_past - n_keep) / 2);
-    const std::vector<int32_t>& cached = s.tokens(seq);
-    std::vector<int32_t> feed(cached.begin() + n_keep + n_drop, cached.end());
-    feed.push_back(next);
-    s.truncate(seq, n_keep);
-    if (shift->on_shift) shift->on_shift(n_drop);
-    logits = s.eval(feed, seq);
+    std::optional<std::vector<int32_t>> feed = shift_context(s, seq, shift);
+    if (!feed) break;  // no shift asked for, or nothing it may drop
+    feed->push_back(next);
+    logits = s.eval(*feed, seq);
   }
   return n;
 }

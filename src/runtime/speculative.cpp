@@ -112,6 +112,31 @@ class LookupDrafter final : public Drafter {
   int lo_, hi_;
 };
 
+// Whether the target keeps drafted token x at this position; when it does not, `replacement`
+// is the target's token instead.
+bool verify_token(Sampler& sampler, std::span<const float> row, int32_t x, std::span<const TokenProb> q,
+                  std::vector<TokenProb>& residual, int32_t& replacement) {
+  if (!sampling(sampler.params())) {
+    replacement = sampler.sample(row);
+    return replacement == x;
+  }
+  const std::span<const TokenProb> p = sampler.distribution(row);
+  const float px = prob_of(p, x);
+  const float qx = q.empty() ? 1.0f : prob_of(q, x);
+  if (qx > 0.0f && sampler.uniform() * qx < px) return true;
+  residual.clear();
+  double mass = 0.0;
+  for (const TokenProb& t : p) {
+    const float r = t.p - (q.empty() ? (t.id == x ? 1.0f : 0.0f) : prob_of(q, t.id));
+    if (r > 0.0f) residual.push_back({t.id, r}), mass += r;
+  }
+  if (!(mass > 0.0)) residual.assign(p.begin(), p.end());  // p == q up to rounding
+  replacement = sampler.draw_from(residual);
+  return false;
+}
+
+}  // namespace
+
 // ------------------------------------------------------------------------------------------
 // The draft length that maximises expected tokens per second. With a per-token acceptance
 // rate a, a draft of k tokens yields (1 - a^(k+1)) / (1 - a) tokens (the kept prefix and the
@@ -180,31 +205,6 @@ class DraftLength {
   int idle_ = 0;
 };
 
-// Whether the target keeps drafted token x at this position; when it does not, `replacement`
-// is the target's token instead.
-bool verify_token(Sampler& sampler, std::span<const float> row, int32_t x, std::span<const TokenProb> q,
-                  std::vector<TokenProb>& residual, int32_t& replacement) {
-  if (!sampling(sampler.params())) {
-    replacement = sampler.sample(row);
-    return replacement == x;
-  }
-  const std::span<const TokenProb> p = sampler.distribution(row);
-  const float px = prob_of(p, x);
-  const float qx = q.empty() ? 1.0f : prob_of(q, x);
-  if (qx > 0.0f && sampler.uniform() * qx < px) return true;
-  residual.clear();
-  double mass = 0.0;
-  for (const TokenProb& t : p) {
-    const float r = t.p - (q.empty() ? (t.id == x ? 1.0f : 0.0f) : prob_of(q, t.id));
-    if (r > 0.0f) residual.push_back({t.id, r}), mass += r;
-  }
-  if (!(mass > 0.0)) residual.assign(p.begin(), p.end());  // p == q up to rounding
-  replacement = sampler.draw_from(residual);
-  return false;
-}
-
-}  // namespace
-
 std::unique_ptr<Drafter> make_model_drafter(std::shared_ptr<const Model> draft, const Model& target,
                                             ModelDrafterOptions opts) {
   if (!draft) throw Error("internal: a model drafter without a model");
@@ -230,84 +230,117 @@ std::unique_ptr<Drafter> make_lookup_drafter(int ngram_min, int ngram_max) {
   return std::make_unique<LookupDrafter>(ngram_min, ngram_max);
 }
 
+Speculator::Speculator(Drafter& drafter, SpeculativeOptions opts)
+    : drafter_(drafter), opts_(opts), length_(std::make_unique<DraftLength>(opts)) {
+  if (opts.draft_max < 0) throw Error("the draft length must be >= 0, got " + std::to_string(opts.draft_max));
+}
+Speculator::~Speculator() = default;
+Speculator::Speculator(Speculator&&) noexcept = default;
+
+std::span<const int32_t> Speculator::plan(std::span<const int32_t> context, int32_t pending, int max_draft,
+                                          const SamplerParams& sampling) {
+  const int k = std::min(length_->next(), max_draft);
+  draft_.clear();
+  draft_seconds_ = 0;
+  if (k > 0) {
+    context_.assign(context.begin(), context.end());
+    context_.push_back(pending);
+    const auto t0 = Clock::now();
+    drafter_.propose(context_, k, &sampling, draft_);
+    draft_seconds_ = seconds_since(t0);
+    if (static_cast<int>(draft_.tokens.size()) > k) draft_.tokens.resize(static_cast<size_t>(k));
+  }
+  batch_.assign(1, pending);
+  batch_.insert(batch_.end(), draft_.tokens.begin(), draft_.tokens.end());
+  return batch_;
+}
+
+Speculator::Outcome Speculator::verify(Sampler& sampler, std::span<const float> rows, const Tokenizer& tok,
+                                       const std::function<bool(int32_t)>& on_token, double pass_seconds) {
+  const size_t n_vocab = rows.size() / batch_.size();
+  Outcome out;
+  size_t i = 0;
+  int32_t target = -1;
+  bool rejected = false;
+  for (; i < draft_.tokens.size(); ++i) {
+    const int32_t x = draft_.tokens[i];
+    const std::span<const TokenProb> q =
+        draft_.probs.size() > i ? std::span<const TokenProb>(draft_.probs[i]) : std::span<const TokenProb>();
+    int32_t replacement = -1;
+    if (!verify_token(sampler, rows.subspan(i * n_vocab, n_vocab), x, q, residual_, replacement)) {
+      target = replacement;
+      rejected = true;
+      break;
+    }
+    if (tok.is_eog(x)) {  // the text ends here: the caller sees it as the next token
+      target = x;
+      ++i;
+      break;
+    }
+    sampler.accept(x);
+    ++stats_.accepted, ++stats_.generated, ++out.keep;
+    if (!on_token(x)) {
+      out.stopped = true;
+      break;
+    }
+  }
+  if (!out.stopped && !rejected && target < 0) target = sampler.sample(rows.subspan(i * n_vocab, n_vocab));
+  if (!out.stopped) out.next = target;
+  const int kept = out.keep - 1;
+  ++stats_.steps;
+  stats_.draft_steps += draft_.tokens.empty() ? 0 : 1;
+  stats_.drafted += static_cast<int64_t>(draft_.tokens.size());
+  stats_.draft_seconds += draft_seconds_;
+  stats_.verify_seconds += pass_seconds;
+  length_->record(static_cast<int>(draft_.tokens.size()), kept, rejected, draft_seconds_,
+                  static_cast<int>(batch_.size()), pass_seconds);
+  return out;
+}
+
 int generate_speculative(Session& s, Sampler& sampler, Drafter& drafter, std::span<const int32_t> prompt,
                          int max_tokens, const std::function<bool(int32_t)>& on_token,
-                         const SpeculativeOptions& opts, SpeculativeStats* stats, int seq) {
-  if (opts.draft_max < 0) throw Error("the draft length must be >= 0, got " + std::to_string(opts.draft_max));
-  SpeculativeStats local;
-  SpeculativeStats& st = stats ? *stats : local;
+                         const SpeculativeOptions& opts, SpeculativeStats* stats, int seq,
+                         const ContextShift* shift) {
+  Speculator spec(drafter, opts);
   const Tokenizer& tok = s.model().tokenizer();
-  const size_t n_vocab = static_cast<size_t>(s.model().config().n_vocab);
   // The first token comes from the prompt's pass, as in generate(); each later one from a
   // verification pass, whose rows are what one-token passes give: the same arithmetic as
   // plain decoding, token for token.
   for (int32_t t : prompt) sampler.accept(t);
   const std::span<const float> first = s.eval(prompt, seq);
-  if (max_tokens <= 0) return 0;
-  std::vector<int32_t> context(s.tokens(seq));
-  int32_t next = sampler.sample(first);
-  if (tok.is_eog(next)) return 0;
-  int n = 1;
-  sampler.accept(next);
-  ++st.generated;
-  if (!on_token(next)) return n;
-
-  DraftLength length(opts);
-  Draft draft;
-  std::vector<int32_t> batch;
-  std::vector<TokenProb> residual;
-  while (n < max_tokens) {
-    const int room = s.n_ctx() - s.n_past(seq) - 1;  // positions after `next`
-    if (room < 0) break;                              // the context is full
-    const int k = std::min({length.next(), max_tokens - n, room});
-    context.push_back(next);
-    draft.clear();
-    auto t0 = Clock::now();
-    if (k > 0) drafter.propose(context, k, &sampler.params(), draft);
-    if (static_cast<int>(draft.tokens.size()) > k) draft.tokens.resize(static_cast<size_t>(k));
-    const double draft_s = k > 0 ? seconds_since(t0) : 0.0;
-    batch.assign(1, next);
-    batch.insert(batch.end(), draft.tokens.begin(), draft.tokens.end());
-    t0 = Clock::now();
-    const std::span<const float> rows = s.eval_as_decoded(batch, seq);
-    const double verify_s = seconds_since(t0);
-
-    size_t i = 0;
-    int32_t target_token = -1;
-    bool stop = false;
-    for (; i < draft.tokens.size(); ++i) {
-      const int32_t x = draft.tokens[i];
-      const std::span<const TokenProb> q = draft.probs.size() > i ? std::span<const TokenProb>(draft.probs[i])
-                                                                  : std::span<const TokenProb>();
-      if (!verify_token(sampler, rows.subspan(i * n_vocab, n_vocab), x, q, residual, target_token)) break;
-      if (tok.is_eog(x)) {
-        stop = true;
-        break;
-      }
-      sampler.accept(x);
-      context.push_back(x);
-      ++st.accepted, ++st.generated, ++n;
-      if (!on_token(x) || n >= max_tokens) {
-        stop = true;
-        break;
-      }
+  int n = 0;
+  int32_t next = max_tokens > 0 ? sampler.sample(first) : -1;
+  const auto emit = [&](int32_t t) {
+    ++n;
+    return on_token(t) && n < max_tokens;
+  };
+  bool going = next >= 0 && !tok.is_eog(next);
+  if (going) {
+    sampler.accept(next);
+    going = emit(next);
+  }
+  while (going) {
+    if (s.n_past(seq) >= s.n_ctx()) {  // full: no room for `next`
+      std::optional<std::vector<int32_t>> kept = shift_context(s, seq, shift);
+      if (!kept) break;
+      if (!kept->empty()) s.eval(*kept, seq);
     }
-    const bool rejected = i < draft.tokens.size() && !stop;
-    if (!stop && !rejected) target_token = sampler.sample(rows.subspan(i * n_vocab, n_vocab));
-    s.truncate(seq, static_cast<int>(context.size()));  // drops the rejected drafts
-
-    ++st.steps;
-    st.draft_steps += draft.tokens.empty() ? 0 : 1;
-    st.drafted += static_cast<int64_t>(draft.tokens.size());
-    st.draft_seconds += draft_s;
-    st.verify_seconds += verify_s;
-    length.record(static_cast<int>(draft.tokens.size()), static_cast<int>(i), rejected, draft_s,
-                  static_cast<int>(batch.size()), verify_s);
-    if (stop || tok.is_eog(target_token)) break;
-    sampler.accept(target_token);
-    ++st.generated, ++n;
-    next = target_token;
-    if (!on_token(next)) break;
+    const int room = s.n_ctx() - s.n_past(seq) - 1;  // positions after `next`
+    const std::span<const int32_t> batch = spec.plan(s.tokens(seq), next, std::min(room, max_tokens - n), sampler.params());
+    const auto t0 = Clock::now();
+    const std::span<const float> rows = s.eval_as_decoded(batch, seq);
+    const int before = s.n_past(seq) - static_cast<int>(batch.size());
+    const Speculator::Outcome o = spec.verify(sampler, rows, tok, emit, seconds_since(t0));
+    s.truncate(seq, before + o.keep);  // drops the rejected drafts
+    if (o.stopped || tok.is_eog(o.next)) break;
+    next = o.next;
+    sampler.accept(next);
+    going = emit(next);
+  }
+  if (stats) {
+    SpeculativeStats run = spec.stats();
+    run.generated = n;
+    stats->add(run);
   }
   return n;
 }

@@ -120,6 +120,7 @@ TEST(Speculative, GreedyOutputIsPlainDecodingsOnTheOraclePrompts) {
           EXPECT_EQ(got.size(), want.size()) << name << " on '" << p.text << "'";
         } else {  // plain decoding and verification round alike, so only a tie could do this
           ++near_ties;
+
           EXPECT_LT(margins[same], 1e-3f) << name << " differs from plain decoding at token " << same << " of '"
                                           << p.text << "' where the margin is " << margins[same];
           std::printf("[ near tie ] %s on '%s': token %zu, margin %.2g\n", name.c_str(), p.text.c_str(), same,

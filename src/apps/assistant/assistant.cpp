@@ -66,7 +66,7 @@ std::string Assistant::reply(const std::string& user,
   TokenStreamDecoder dec(session_.model().tokenizer());
   const std::span<const int32_t> rest(prompt.data() + stats_.reused_tokens,
                                       prompt.size() - stats_.reused_tokens);
-  stats_.reply_tokens = generate(session_, sampler_, rest, opts_.max_reply_tokens, [&](int32_t t) {
+  const auto on_token = [&](int32_t t) {
     const std::string piece = dec.push(t);
     text += piece;
     if (!piece.empty() && !on_text(piece)) {
@@ -74,7 +74,11 @@ std::string Assistant::reply(const std::string& user,
       return false;
     }
     return true;
-  });
+  };
+  stats_.reply_tokens = opts_.drafter ? generate_speculative(session_, sampler_, *opts_.drafter, rest,
+                                                             opts_.max_reply_tokens, on_token, opts_.speculative,
+                                                             &stats_.drafts)
+                                      : generate(session_, sampler_, rest, opts_.max_reply_tokens, on_token);
   const std::string tail = dec.flush();
   if (!tail.empty() && !stats_.stopped) {
     text += tail;
