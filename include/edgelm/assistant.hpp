@@ -42,6 +42,7 @@ struct AssistantOptions {
   std::string chat_format;     // empty: from the model
   int max_reply_tokens = 512;  // also the room kept free for the reply when trimming
   SamplerParams sampling{};
+  std::shared_ptr<const Grammar> grammar;  // when set, every reply follows it from its start
 };
 
 struct TurnStats {

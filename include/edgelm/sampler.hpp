@@ -4,13 +4,17 @@
 //   edgelm::Sampler s(p);
 //   int32_t tok = s.sample(logits);   // logits: n_vocab floats
 //   s.accept(tok);                    // feeds the repetition-penalty window
+//   s.set_grammar(edgelm::GrammarConstraint(grammar, trie));  // only text the grammar accepts
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <random>
 #include <span>
 #include <vector>
+
+#include "edgelm/grammar.hpp"
 
 namespace edgelm {
 
@@ -37,9 +41,20 @@ class Sampler {
   int32_t sample(std::span<const float> logits);
   // Feeds the penalty window; a negative id throws edgelm::Error. Ids beyond the vocabulary of
   // a later sample() are ignored there.
+  // With a grammar it also advances the grammar, and throws edgelm::Error for a token the
+  // grammar does not allow.
   void accept(int32_t token);
-  void reset();  // clears history and reseeds
+  // Prompt tokens: they feed the penalty window but not the grammar, which constrains only what
+  // is generated.
+  void accept_prompt(std::span<const int32_t> tokens);
+  void reset();  // clears history, reseeds, and puts the grammar back at its start
   const SamplerParams& params() const { return p_; }
+
+  // Constrains the following samples to the grammar: tokens it does not allow are masked to
+  // -inf before the chain (greedy decoding checks its pick first and masks only when the pick
+  // is not allowed). std::nullopt removes the constraint.
+  void set_grammar(std::optional<GrammarConstraint> grammar) { grammar_ = std::move(grammar); }
+  GrammarConstraint* grammar() { return grammar_ ? &*grammar_ : nullptr; }
 
  private:
   SamplerParams p_;
@@ -48,12 +63,16 @@ class Sampler {
   struct Candidate { int32_t id; float logit; float p; };
   std::vector<Candidate> cand_;      // one per vocabulary entry; reused across calls
   std::vector<int32_t> window_;      // scratch copy of history_ for counting; reused
+  std::optional<GrammarConstraint> grammar_;
 
+  void remember(int32_t token);  // the penalty window
   void apply_penalties();
   size_t argmax() const;
   size_t keep_top_k(size_t n);
   size_t keep_min_p_and_top_p(size_t n, float max_logit);
   int32_t draw(size_t n, float max_logit);
+  void mask_by_grammar();
+  int32_t grammar_argmax();
 };
 
 }  // namespace edgelm

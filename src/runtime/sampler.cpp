@@ -66,6 +66,15 @@ double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11)
 Sampler::Sampler(SamplerParams p) : p_(p), rng_(p.seed) { validate(p_); }
 
 void Sampler::accept(int32_t token) {
+  if (grammar_) grammar_->accept(token);  // first: a refused token changes nothing
+  remember(token);
+}
+
+void Sampler::accept_prompt(std::span<const int32_t> tokens) {
+  for (int32_t t : tokens) remember(t);
+}
+
+void Sampler::remember(int32_t token) {
   if (token < 0) {
     throw Error("sampler: accepted token id " + std::to_string(token) + " is negative",
                 "pass the id that sample() or the tokenizer returned");
@@ -78,6 +87,7 @@ void Sampler::accept(int32_t token) {
 void Sampler::reset() {
   history_.clear();
   rng_.seed(p_.seed);
+  if (grammar_) grammar_->reset();
 }
 
 int32_t Sampler::sample(std::span<const float> logits) {
@@ -93,6 +103,8 @@ int32_t Sampler::sample(std::span<const float> logits) {
     cand_[i] = {static_cast<int32_t>(i), usable_logit(logits[i]), 0.0f};
   }
   apply_penalties();
+  if (grammar_ && p_.temp <= 0.0f) return grammar_argmax();
+  if (grammar_) mask_by_grammar();
 
   const size_t best = argmax();
   const float max_logit = cand_[best].logit;
@@ -229,6 +241,31 @@ int32_t Sampler::draw(size_t n, float max_logit) {
     if (cand_[i].p > 0.0f) return cand_[i].id;
   }
   return cand_[0].id;  // unreachable: the top token always has weight 1
+}
+
+// Greedy under a grammar: the best token is usually allowed, so check it alone first; mask the
+// whole vocabulary only when it is not (same answer as masking first).
+int32_t Sampler::grammar_argmax() {
+  const size_t best = argmax();
+  if (cand_[best].logit != kNegInf && grammar_->allows(cand_[best].id)) return cand_[best].id;
+  mask_by_grammar();
+  return cand_[argmax()].id;
+}
+
+void Sampler::mask_by_grammar() {
+  const TokenMask& allowed = grammar_->allowed();
+  bool any = false;
+  for (size_t w = 0; w * 64 < cand_.size(); ++w) {
+    const uint64_t bits = w < allowed.size() ? allowed[w] : 0;
+    const size_t end = std::min(cand_.size(), w * 64 + 64);
+    for (size_t i = w * 64; i < end && bits != ~uint64_t{0}; ++i) {
+      if (!((bits >> (i & 63)) & 1u)) cand_[i].logit = kNegInf;
+    }
+    for (size_t i = w * 64; i < end && !any; ++i) any = cand_[i].logit != kNegInf;
+  }
+  if (!any)
+    throw Error("grammar: no token with a usable logit can continue the text here",
+                "the grammar may need characters that no token of this vocabulary holds");
 }
 
 }  // namespace edgelm
