@@ -42,6 +42,7 @@ void chat(ChatArgs& a) {
   auto model = load_model(a.mo);
   Session session(model, a.mo.session);
   a.ao.sampling = a.so.params;
+  a.ao.grammar = a.so.grammar;
   report_drawn_seed(a.so);
   Assistant bot(session, a.ao);
   const bool tty = stdin_is_terminal();
