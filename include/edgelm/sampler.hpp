@@ -73,6 +73,8 @@ class Sampler {
   int32_t draw(size_t n, float max_logit);
   void mask_by_grammar();
   int32_t grammar_argmax();
+  int32_t grammar_draw_top_k();
+  size_t argmax_of(size_t n) const;  // best of the first n candidates
 };
 
 }  // namespace edgelm

@@ -104,6 +104,7 @@ int32_t Sampler::sample(std::span<const float> logits) {
   }
   apply_penalties();
   if (grammar_ && p_.temp <= 0.0f) return grammar_argmax();
+  if (grammar_ && p_.top_k > 0) return grammar_draw_top_k();
   if (grammar_) mask_by_grammar();
 
   const size_t best = argmax();
@@ -149,6 +150,13 @@ size_t Sampler::argmax() const {
   for (size_t i = 1; i < cand_.size(); ++i) {
     if (cand_[i].logit > cand_[best].logit) best = i;  // strict: ties keep the lower id
   }
+  return best;
+}
+
+size_t Sampler::argmax_of(size_t n) const {
+  size_t best = 0;
+  for (size_t i = 1; i < n; ++i)
+    if (ranks_higher(cand_[i], cand_[best])) best = i;
   return best;
 }
 
@@ -252,16 +260,37 @@ int32_t Sampler::grammar_argmax() {
   return cand_[argmax()].id;
 }
 
+// Sampling under a grammar with top-k: the chain after top-k sees only the k best allowed
+// tokens, so finding those is enough -- best first, checking each alone -- and the draw is the
+// one masking the whole vocabulary first would give. Only when the best few hundred hold fewer
+// than k allowed tokens is the whole mask computed.
+int32_t Sampler::grammar_draw_top_k() {
+  const size_t k = std::min(static_cast<size_t>(p_.top_k), cand_.size());
+  const size_t window = std::min(cand_.size(), std::max<size_t>(256, 4 * k));
+  std::partial_sort(cand_.begin(), cand_.begin() + window, cand_.end(), ranks_higher<Candidate>);
+  size_t kept = 0;
+  for (size_t i = 0; i < window && kept < k; ++i) {
+    if (cand_[i].logit != kNegInf && grammar_->allows(cand_[i].id)) std::swap(cand_[kept++], cand_[i]);
+  }
+  size_t n = k;
+  if (kept < k) {
+    mask_by_grammar();
+    n = keep_top_k(cand_.size());
+    std::swap(cand_[0], cand_[argmax_of(n)]);
+  }
+  const float max_logit = cand_[0].logit;
+  return draw(keep_min_p_and_top_p(n, max_logit), max_logit);
+}
+
+// By id: the candidates may already be reordered (grammar_draw_top_k's fallback).
 void Sampler::mask_by_grammar() {
   const TokenMask& allowed = grammar_->allowed();
+  const size_t n_allowed_bits = allowed.size() * 64;
   bool any = false;
-  for (size_t w = 0; w * 64 < cand_.size(); ++w) {
-    const uint64_t bits = w < allowed.size() ? allowed[w] : 0;
-    const size_t end = std::min(cand_.size(), w * 64 + 64);
-    for (size_t i = w * 64; i < end && bits != ~uint64_t{0}; ++i) {
-      if (!((bits >> (i & 63)) & 1u)) cand_[i].logit = kNegInf;
-    }
-    for (size_t i = w * 64; i < end && !any; ++i) any = cand_[i].logit != kNegInf;
+  for (Candidate& c : cand_) {
+    const auto id = static_cast<size_t>(c.id);
+    if (id >= n_allowed_bits || !((allowed[id >> 6] >> (id & 63)) & 1u)) c.logit = kNegInf;
+    any = any || c.logit != kNegInf;
   }
   if (!any)
     throw Error("grammar: no token with a usable logit can continue the text here",

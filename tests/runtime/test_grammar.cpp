@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -268,6 +269,44 @@ v ::= "true" | "false" | "null")");
       s.set_grammar(GrammarConstraint(g, trie));
       const std::string text = sample_text(s, *trie, seed);
       EXPECT_TRUE(matches(g, text)) << "temp " << temp << " seed " << seed << ": " << text;
+    }
+  }
+}
+
+// The constrained sampler's shortcuts (greedy checks its pick, top-k looks for the k best
+// allowed tokens) draw exactly what masking the logits first and sampling plainly draws.
+TEST(SamplerGrammar, ShortcutsDrawWhatMaskingFirstDraws) {
+  std::vector<std::string> pieces;
+  for (int c = 0; c < 128; ++c) pieces.push_back(c >= 32 ? std::string(1, static_cast<char>(c)) : "");
+  for (const char* p : {"12", "345", "-1", "1.5", "00", "9}", ", \"", "\": "}) pieces.push_back(p);
+  const auto trie = TokenTrie::build(pieces, {0});
+  const auto g = Grammar::parse(json_schema_to_grammar(ojson::parse(
+      R"({"type":"object","properties":{"n":{"type":"integer","minimum":3,"maximum":500},"s":{"type":"string","maxLength":4}},"required":["n","s"]})")));
+  for (int top_k : {0, 1, 5, 40}) {
+    for (float temp : {0.0f, 0.7f, 1.5f}) {
+      SamplerParams p;
+      p.temp = temp;
+      p.top_k = top_k;
+      p.seed = 99;
+      Sampler constrained(p), reference(p);
+      constrained.set_grammar(GrammarConstraint(g, trie));
+      GrammarConstraint shadow(g, trie);
+      std::mt19937_64 rng(static_cast<uint64_t>(top_k) * 10 + static_cast<uint64_t>(temp * 10));
+      std::normal_distribution<float> normal(0.0f, 2.0f);
+      std::vector<float> logits(pieces.size());
+      for (int step = 0; step < 40 && !shadow.is_complete(); ++step) {
+        for (float& l : logits) l = normal(rng);
+        std::vector<float> masked = logits;
+        const TokenMask& m = shadow.allowed();
+        for (size_t t = 0; t < masked.size(); ++t)
+          if (!mask_has(m, static_cast<int32_t>(t))) masked[t] = -std::numeric_limits<float>::infinity();
+        const int32_t got = constrained.sample(logits);
+        ASSERT_EQ(got, reference.sample(masked)) << "top_k " << top_k << " temp " << temp << " step " << step;
+        if (trie->is_eog(got)) break;
+        constrained.accept(got);
+        reference.accept(got);
+        shadow.accept(got);
+      }
     }
   }
 }
