@@ -72,21 +72,6 @@ std::shared_ptr<const Grammar> grammar_from_file(const std::string& path) {
   }
 }
 
-std::shared_ptr<const Grammar> grammar_from_schema_file(const std::string& path) {
-  const std::string text = read_option_file(path, "--json-schema", "JSON schema file");
-  nlohmann::ordered_json schema;
-  try {
-    schema = nlohmann::ordered_json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(path + ": not valid JSON (" + e.what() + ")", "--json-schema takes a file holding one JSON Schema");
-  }
-  try {
-    return Grammar::parse(json_schema_to_grammar(schema));
-  } catch (const Error& e) {
-    throw Error(path + ": " + e.what(), e.hint());
-  }
-}
-
 void add_grammar_options(CLI::App& cmd, SamplingOptions& o) {
   auto* file = cmd.add_option_function<std::string>(
       "--grammar-file", [&o](const std::string& f) { o.grammar = grammar_from_file(f); },
@@ -101,6 +86,21 @@ void add_grammar_options(CLI::App& cmd, SamplingOptions& o) {
 }
 
 }  // namespace
+
+std::shared_ptr<const Grammar> grammar_from_schema_file(const std::string& path) {
+  const std::string text = read_option_file(path, "--json-schema", "JSON schema file");
+  nlohmann::ordered_json schema;
+  try {
+    schema = nlohmann::ordered_json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error(path + ": not valid JSON (" + e.what() + ")", "--json-schema takes a file holding one JSON Schema");
+  }
+  try {
+    return Grammar::parse(json_schema_to_grammar(schema));
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what(), e.hint());
+  }
+}
 
 Sampler make_sampler(const SamplingOptions& o, const Tokenizer& tok) {
   Sampler s(o.params);
