@@ -18,7 +18,7 @@ source "$(dirname "$0")/lib/apt.sh"
 apt_install_missing "${packages[@]}"
 
 # Test clients for `edgelm serve`: the official OpenAI client and Selenium (drives chromium).
-python3 -c 'import openai, selenium' 2>/dev/null || python3 -m pip install -q openai selenium
+python3 -c 'import openai, selenium, jsonschema' 2>/dev/null || python3 -m pip install -q openai selenium jsonschema
 
 if [ "${1:-}" = "--oracle" ]; then
   # llama-cpp-python compiles llama.cpp for this CPU, but without AMX: a CPU can report AMX tiles

@@ -46,6 +46,7 @@ struct AssistantOptions {
   // Speculative decoding of the replies (not owned; it must outlive the assistant).
   Drafter* drafter = nullptr;
   SpeculativeOptions speculative{};
+  std::shared_ptr<const Grammar> grammar;  // when set, every reply follows it from its start
 };
 
 struct TurnStats {

@@ -4,13 +4,17 @@
 //   edgelm::Sampler s(p);
 //   int32_t tok = s.sample(logits);   // logits: n_vocab floats
 //   s.accept(tok);                    // feeds the repetition-penalty window
+//   s.set_grammar(edgelm::GrammarConstraint(grammar, trie));  // only text the grammar accepts
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <random>
 #include <span>
 #include <vector>
+
+#include "edgelm/grammar.hpp"
 
 namespace edgelm {
 
@@ -43,8 +47,13 @@ class Sampler {
   int32_t sample(std::span<const float> logits);
   // Feeds the penalty window; a negative id throws edgelm::Error. Ids beyond the vocabulary of
   // a later sample() are ignored there.
+  // With a grammar it also advances the grammar, and throws edgelm::Error for a token the
+  // grammar does not allow.
   void accept(int32_t token);
-  void reset();  // clears history and reseeds
+  // Prompt tokens: they feed the penalty window but not the grammar, which constrains only what
+  // is generated.
+  void accept_prompt(std::span<const int32_t> tokens);
+  void reset();  // clears history, reseeds, and puts the grammar back at its start
 
   // The distribution sample() would draw the next token from, after the whole chain: the tokens
   // that survive it with their normalised probabilities, most likely first (greedy: the argmax
@@ -56,6 +65,12 @@ class Sampler {
   int32_t draw_from(std::span<const TokenProb> weights);
   double uniform();
   const SamplerParams& params() const { return p_; }
+
+  // Constrains the following samples to the grammar: tokens it does not allow are masked to
+  // -inf before the chain (greedy decoding checks its pick first and masks only when the pick
+  // is not allowed). std::nullopt removes the constraint.
+  void set_grammar(std::optional<GrammarConstraint> grammar) { grammar_ = std::move(grammar); }
+  GrammarConstraint* grammar() { return grammar_ ? &*grammar_ : nullptr; }
 
  private:
   SamplerParams p_;
@@ -70,12 +85,18 @@ class Sampler {
   // max_logit is the best one's logit. Greedy (temp <= 0) stops after the argmax: n = 1,
   // with the argmax first.
   size_t filter(std::span<const float> logits, float& max_logit);
+  std::optional<GrammarConstraint> grammar_;
 
+  void remember(int32_t token);  // the penalty window
   void apply_penalties();
   size_t argmax() const;
   size_t keep_top_k(size_t n);
   size_t keep_min_p_and_top_p(size_t n, float max_logit);
   int32_t draw(size_t n, float max_logit);
+  void mask_by_grammar();
+  size_t grammar_argmax(float& max_logit);
+  size_t grammar_top_k(float& max_logit);
+  size_t argmax_of(size_t n) const;  // best of the first n candidates
 };
 
 }  // namespace edgelm

@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/bench_grammar.hpp"
 #include "cli/commands.hpp"
 #include "cli/bench_speculative.hpp"
 #include "cli/common.hpp"
@@ -48,6 +49,7 @@ struct BenchArgs {
   std::string prompts_file;
   float temp = 0;
   double watts_per_core = EnergyOptions{}.watts_per_core;
+  std::vector<std::string> grammar_schemas;  // --grammar-schema: measure constrained decoding instead
 };
 
 struct Stats {
@@ -336,7 +338,14 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--temp", a->temp, "with a drafter: sampling temperature (0: greedy)")
       ->check(Range(0.0, 100.0))
       ->capture_default_str();
-  cmd->callback([a] { bench(*a); });
+  cmd->add_option("--grammar-schema", a->grammar_schemas,
+                  "instead: the cost of decoding constrained by these JSON Schemas, per token and as a share "
+                  "of a decode step (first of -t and -n; -r runs each)")
+      ->check(CLI::ExistingFile);
+  cmd->callback([a] {
+    if (a->grammar_schemas.empty()) return bench(*a);
+    bench_grammar({a->model, a->grammar_schemas, a->threads.front(), a->n_gen.front(), a->reps});
+  });
 }
 
 }  // namespace edgelm::cli

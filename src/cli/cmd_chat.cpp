@@ -46,6 +46,7 @@ void chat(ChatArgs& a) {
   const std::unique_ptr<Drafter> drafter = make_drafter(a.draft, model, a.mo.session);
   a.ao.drafter = drafter.get();
   a.ao.speculative = a.draft.spec;
+  a.ao.grammar = a.so.grammar;
   report_drawn_seed(a.so);
   Assistant bot(session, a.ao);
   const bool tty = stdin_is_terminal();

@@ -46,7 +46,7 @@ void run(RunArgs& a) {
                     std::to_string(session.n_ctx()),
                 "shorten the prompt or raise -c");
   report_drawn_seed(a.sp);
-  Sampler sampler(a.sp.params);
+  Sampler sampler = make_sampler(a.sp, tok);
   TokenStreamDecoder dec(tok);
   std::fwrite(prompt.data(), 1, prompt.size(), stdout);
   std::fflush(stdout);
@@ -75,6 +75,8 @@ void run(RunArgs& a) {
   std::fputc('\n', stdout);
   std::fflush(stdout);
   const auto t2 = clock::now();
+  if (GrammarConstraint* g = sampler.grammar(); g && !g->is_complete())
+    std::fprintf(stderr, "[the grammar's text is unfinished after %d tokens — raise -n]\n", n);
   if (n < a.n_predict && session.n_past() >= session.n_ctx())
     std::fprintf(stderr, "[context full at %d tokens: generation stopped after %d tokens — raise -c%s]\n",
                  session.n_ctx(), n, a.no_context_shift ? ", or leave out --no-context-shift" : " or lower --keep");

@@ -1,12 +1,16 @@
 #include "cli/common.hpp"
 
+#include "cli/text_file.hpp"
 #include "edgelm/error.hpp"
 #include "edgelm/lora.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 #include <random>
 
@@ -91,6 +95,59 @@ void add_kv_type_option(CLI::App& cmd, DType& kv_type) {
       ->default_str("f16");
 }
 
+namespace {
+
+std::string read_option_file(const std::string& path, const std::string& flag, const std::string& what) {
+  if (!std::filesystem::is_regular_file(path))
+    throw Error("cannot open " + what + " '" + path + "'", "check the path given to " + flag);
+  return read_text_file(path, size_t{16} << 20, what);
+}
+
+std::shared_ptr<const Grammar> grammar_from_file(const std::string& path) {
+  const std::string text = read_option_file(path, "--grammar-file", "grammar file");
+  try {
+    return Grammar::parse(text);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what(), e.hint());
+  }
+}
+
+void add_grammar_options(CLI::App& cmd, SamplingOptions& o) {
+  auto* file = cmd.add_option_function<std::string>(
+      "--grammar-file", [&o](const std::string& f) { o.grammar = grammar_from_file(f); },
+      "constrain the output to a GBNF grammar (llama.cpp's syntax; start rule: root)");
+  auto* schema = cmd.add_option_function<std::string>(
+      "--json-schema", [&o](const std::string& f) { o.grammar = grammar_from_schema_file(f); },
+      "constrain the output to JSON valid under the JSON Schema in this file");
+  auto* any = cmd.add_flag_callback(
+      "--json", [&o] { o.grammar = Grammar::parse(json_object_grammar()); }, "constrain the output to a JSON object");
+  file->excludes(schema)->excludes(any);
+  schema->excludes(any);
+}
+
+}  // namespace
+
+std::shared_ptr<const Grammar> grammar_from_schema_file(const std::string& path) {
+  const std::string text = read_option_file(path, "--json-schema", "JSON schema file");
+  nlohmann::ordered_json schema;
+  try {
+    schema = nlohmann::ordered_json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error(path + ": not valid JSON (" + e.what() + ")", "--json-schema takes a file holding one JSON Schema");
+  }
+  try {
+    return Grammar::parse(json_schema_to_grammar(schema));
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what(), e.hint());
+  }
+}
+
+Sampler make_sampler(const SamplingOptions& o, const Tokenizer& tok) {
+  Sampler s(o.params);
+  if (o.grammar) s.set_grammar(GrammarConstraint(o.grammar, TokenTrie::build(tok)));
+  return s;
+}
+
 void add_sampling_options(CLI::App& cmd, SamplingOptions& o) {
   SamplerParams& p = o.params;
   cmd.add_option("--temp", p.temp, "temperature (0: greedy)")->check(Range(0.0, 100.0))->capture_default_str();
@@ -108,6 +165,7 @@ void add_sampling_options(CLI::App& cmd, SamplingOptions& o) {
          },
          "random seed (-1: a random one, the default; printed so that a run can be repeated)")
       ->check(Range<int64_t>(-1, std::numeric_limits<int64_t>::max()));
+  add_grammar_options(cmd, o);
 }
 
 void report_drawn_seed(const SamplingOptions& o) {

@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "edgelm/grammar.hpp"
 #include "edgelm/model.hpp"
 #include "edgelm/sampler.hpp"
 #include "edgelm/session.hpp"
@@ -47,8 +48,15 @@ std::shared_ptr<const Model> load_model(ModelOptions& o);
 struct SamplingOptions {
   SamplerParams params;
   bool seed_drawn = true;  // no -s N: the seed was drawn at random
+  std::shared_ptr<const Grammar> grammar;  // --grammar-file / --json-schema / --json
 };
+// Also --grammar-file F, --json-schema F and --json, which constrain the output; their files are
+// read and compiled while the arguments are parsed, so a bad one fails before the model loads.
 void add_sampling_options(CLI::App& cmd, SamplingOptions& o);
+// The grammar of the JSON Schema in a file (--json-schema); errors name the file.
+std::shared_ptr<const Grammar> grammar_from_schema_file(const std::string& path);
+// A sampler with the options' parameters and grammar (applied to `tok`'s vocabulary).
+Sampler make_sampler(const SamplingOptions& o, const Tokenizer& tok);
 // Prints the seed a sampled run drew at random to stderr, so that `-s N` can repeat the run.
 void report_drawn_seed(const SamplingOptions& o);
 // Speculative decoding: --draft MODEL | --draft-exit K | --lookup, --draft-max N, --draft-fixed.

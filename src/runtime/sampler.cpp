@@ -66,6 +66,15 @@ double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11)
 Sampler::Sampler(SamplerParams p) : p_(p), rng_(p.seed) { validate(p_); }
 
 void Sampler::accept(int32_t token) {
+  if (grammar_) grammar_->accept(token);  // first: a refused token changes nothing
+  remember(token);
+}
+
+void Sampler::accept_prompt(std::span<const int32_t> tokens) {
+  for (int32_t t : tokens) remember(t);
+}
+
+void Sampler::remember(int32_t token) {
   if (token < 0) {
     throw Error("sampler: accepted token id " + std::to_string(token) + " is negative",
                 "pass the id that sample() or the tokenizer returned");
@@ -78,6 +87,7 @@ void Sampler::accept(int32_t token) {
 void Sampler::reset() {
   history_.clear();
   rng_.seed(p_.seed);
+  if (grammar_) grammar_->reset();
 }
 
 size_t Sampler::filter(std::span<const float> logits, float& max_logit) {
@@ -93,6 +103,9 @@ size_t Sampler::filter(std::span<const float> logits, float& max_logit) {
     cand_[i] = {static_cast<int32_t>(i), usable_logit(logits[i]), 0.0f};
   }
   apply_penalties();
+  if (grammar_ && p_.temp <= 0.0f) return grammar_argmax(max_logit);
+  if (grammar_ && p_.top_k > 0) return grammar_top_k(max_logit);
+  if (grammar_) mask_by_grammar();
 
   const size_t best = argmax();
   max_logit = cand_[best].logit;
@@ -180,6 +193,13 @@ size_t Sampler::argmax() const {
   for (size_t i = 1; i < cand_.size(); ++i) {
     if (cand_[i].logit > cand_[best].logit) best = i;  // strict: ties keep the lower id
   }
+  return best;
+}
+
+size_t Sampler::argmax_of(size_t n) const {
+  size_t best = 0;
+  for (size_t i = 1; i < n; ++i)
+    if (ranks_higher(cand_[i], cand_[best])) best = i;
   return best;
 }
 
@@ -272,6 +292,52 @@ int32_t Sampler::draw(size_t n, float max_logit) {
     if (cand_[i].p > 0.0f) return cand_[i].id;
   }
   return cand_[0].id;  // unreachable: the top token always has weight 1
+}
+
+// Greedy under a grammar: the best token is usually allowed, so check it alone first; mask the
+// whole vocabulary only when it is not (same answer as masking first).
+size_t Sampler::grammar_argmax(float& max_logit) {
+  size_t best = argmax();
+  if (cand_[best].logit == kNegInf || !grammar_->allows(cand_[best].id)) {
+    mask_by_grammar();
+    best = argmax();
+  }
+  std::swap(cand_[0], cand_[best]);
+  max_logit = cand_[0].logit;
+  return 1;
+}
+
+size_t Sampler::grammar_top_k(float& max_logit) {
+  const size_t k = std::min(static_cast<size_t>(p_.top_k), cand_.size());
+  const size_t window = std::min(cand_.size(), std::max<size_t>(256, 4 * k));
+  std::partial_sort(cand_.begin(), cand_.begin() + window, cand_.end(), ranks_higher<Candidate>);
+  size_t kept = 0;
+  for (size_t i = 0; i < window && kept < k; ++i) {
+    if (cand_[i].logit != kNegInf && grammar_->allows(cand_[i].id)) std::swap(cand_[kept++], cand_[i]);
+  }
+  size_t n = k;
+  if (kept < k) {
+    mask_by_grammar();
+    n = keep_top_k(cand_.size());
+    std::swap(cand_[0], cand_[argmax_of(n)]);
+  }
+  max_logit = cand_[0].logit;
+  return keep_min_p_and_top_p(n, max_logit);
+}
+
+// By id: the candidates may already be reordered (grammar_draw_top_k's fallback).
+void Sampler::mask_by_grammar() {
+  const TokenMask& allowed = grammar_->allowed();
+  const size_t n_allowed_bits = allowed.size() * 64;
+  bool any = false;
+  for (Candidate& c : cand_) {
+    const auto id = static_cast<size_t>(c.id);
+    if (id >= n_allowed_bits || !((allowed[id >> 6] >> (id & 63)) & 1u)) c.logit = kNegInf;
+    any = any || c.logit != kNegInf;
+  }
+  if (!any)
+    throw Error("grammar: no token with a usable logit can continue the text here",
+                "the grammar may need characters that no token of this vocabulary holds");
 }
 
 }  // namespace edgelm

@@ -272,7 +272,7 @@ std::optional<std::vector<int32_t>> shift_context(Session& s, int seq, const Con
 int generate(Session& s, Sampler& sampler, std::span<const int32_t> prompt, int max_tokens,
              const std::function<bool(int32_t)>& on_token, int seq, const ContextShift* shift) {
   const Tokenizer& tok = s.model().tokenizer();
-  for (int32_t t : prompt) sampler.accept(t);
+  sampler.accept_prompt(prompt);
   std::span<const float> logits = s.eval(prompt, seq);
   int n = 0;
   while (n < max_tokens) {

@@ -306,7 +306,7 @@ int generate_speculative(Session& s, Sampler& sampler, Drafter& drafter, std::sp
   // The first token comes from the prompt's pass, as in generate(); each later one from a
   // verification pass, whose rows are what one-token passes give: the same arithmetic as
   // plain decoding, token for token.
-  for (int32_t t : prompt) sampler.accept(t);
+  sampler.accept_prompt(prompt);
   const std::span<const float> first = s.eval(prompt, seq);
   int n = 0;
   int32_t next = max_tokens > 0 ? sampler.sample(first) : -1;

@@ -225,7 +225,7 @@ void Engine::start_slot(Slot& s) {
   s.result.cached_tokens = reused;
   s.n_prefilled = static_cast<size_t>(reused);
   s.sampler.emplace(p.sampling);
-  for (int32_t t : p.prompt) s.sampler->accept(t);  // as edgelm::generate does, for penalties
+  s.sampler->accept_prompt(p.prompt);  // as edgelm::generate does, for penalties
   s.decoder.emplace(model_->tokenizer());
   s.stops = StopMatcher(p.stop);
   s.n_generated = 0;

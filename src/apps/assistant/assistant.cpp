@@ -15,6 +15,8 @@ Assistant::Assistant(Session& session, AssistantOptions opts)
   std::string system = opts_.system;
   if (system.empty() && format_->name() != "model template") system = template_default_system(session.model());
   if (!system.empty()) messages_.push_back({"system", system});
+  if (opts_.grammar)
+    sampler_.set_grammar(GrammarConstraint(opts_.grammar, TokenTrie::build(session.model().tokenizer())));
 }
 
 std::vector<int32_t> Assistant::render_tokens(bool gen) const {
@@ -63,6 +65,7 @@ std::string Assistant::reply(const std::string& user,
   stats_.reused_tokens = session_.reuse_prefix(0, prompt);
 
   std::string text;
+  if (GrammarConstraint* g = sampler_.grammar()) g->reset();
   TokenStreamDecoder dec(session_.model().tokenizer());
   const std::span<const int32_t> rest(prompt.data() + stats_.reused_tokens,
                                       prompt.size() - stats_.reused_tokens);
