@@ -14,6 +14,7 @@
 
 #include "edgelm/model.hpp"
 #include "edgelm/session.hpp"
+#include "edgelm/speculative.hpp"
 
 namespace edgelm {
 
@@ -37,6 +38,9 @@ struct ServerOptions {
   // each adapter's scale ("lora": [{"id": i, "scale": s}]); POST /lora-adapters sets the
   // scales of requests that do not.
   std::vector<std::string> lora_paths;
+  // Speculative decoding in every slot (see server::EngineOptions); empty: plain decoding.
+  std::function<std::unique_ptr<Drafter>()> make_drafter{};
+  SpeculativeOptions speculative{};
 };
 
 class HttpServer {

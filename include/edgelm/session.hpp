@@ -79,8 +79,10 @@ class Session {
   // their earlier contents are dropped). The result holds all tokens' rows, text after text.
   std::span<const float> embed_batch(std::span<const std::vector<int32_t>> texts);
 
-  // One new token for each listed sequence, all in one forward pass; row i of the result is
-  // the logits for seqs[i].
+  // New tokens for the listed sequences, all in one forward pass: token i goes to seqs[i]
+  // (a sequence listed several times gets its tokens in order, as a speculative draft does);
+  // row i of the result is the logits after token i. Every row is bit for bit what a one-token
+  // eval gives, whatever else shares the pass.
   std::span<const float> decode(std::span<const int32_t> tokens, std::span<const int> seqs);
 
   // The scale of each SessionOptions::lora adapter for `seq` (at first the options' scales):

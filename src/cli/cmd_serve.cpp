@@ -19,6 +19,7 @@ namespace {
 struct ServeArgs {
   ModelOptions mo;
   ServerOptions so;
+  DraftOptions draft;
 };
 
 void serve(ServeArgs& a) {
@@ -34,6 +35,8 @@ void serve(ServeArgs& a) {
   auto model = load_model(a.mo);
   a.so.session = a.mo.session;
   a.so.lora_paths = a.mo.lora;
+  a.so.make_drafter = drafter_factory(a.draft, model, a.mo.session);
+  a.so.speculative = a.draft.spec;
   // A request may name the model as -m named it, or by its file name.
   const std::filesystem::path file(model->path());
   for (const std::string& id : {a.mo.model, file.filename().string(), file.stem().string()})
@@ -65,6 +68,7 @@ void add_serve_command(CLI::App& app) {
   auto a = std::make_shared<ServeArgs>();
   CLI::App* cmd = app.add_subcommand("serve", "serve the model over an OpenAI-compatible HTTP API, with a chat page at /");
   add_model_options(*cmd, a->mo);
+  add_draft_options(*cmd, a->draft);
   cmd->add_option("--host", a->so.host, "address to listen on (loopback by default)")->capture_default_str();
   cmd->add_option("--port", a->so.port, "TCP port (0: any free port, printed at start)")
       ->check(Range(0, 65535))

@@ -65,18 +65,29 @@ void add_draft_options(CLI::App& cmd, DraftOptions& o) {
                "always draft --draft-max tokens (default: the length that pays, from the measured acceptance)");
 }
 
+std::function<std::unique_ptr<Drafter>()> drafter_factory(const DraftOptions& o,
+                                                          const std::shared_ptr<const Model>& target,
+                                                          const SessionOptions& target_session) {
+  ModelDrafterOptions mo{.n_ctx = target_session.n_ctx > 0 ? target_session.n_ctx : target->config().n_ctx_train,
+                         .n_threads = target_session.n_threads};
+  if (!o.model.empty()) {
+    std::shared_ptr<const Model> draft = Model::load(o.model);
+    make_model_drafter(draft, *target, mo);  // the vocabulary check, before a server starts
+    return [draft, target, mo] { return make_model_drafter(draft, *target, mo); };
+  }
+  if (o.exit > 0) {
+    mo.n_layers = o.exit;
+    make_model_drafter(target, *target, mo);  // the block count check
+    return [target, mo] { return make_model_drafter(target, *target, mo); };
+  }
+  if (o.lookup) return [] { return make_lookup_drafter(); };
+  return {};
+}
+
 std::unique_ptr<Drafter> make_drafter(const DraftOptions& o, const std::shared_ptr<const Model>& target,
                                       const SessionOptions& target_session) {
-  const ModelDrafterOptions mo{.n_ctx = target_session.n_ctx > 0 ? target_session.n_ctx : target->config().n_ctx_train,
-                               .n_threads = target_session.n_threads};
-  if (!o.model.empty()) return make_model_drafter(Model::load(o.model), *target, mo);
-  if (o.exit > 0) {
-    ModelDrafterOptions self = mo;
-    self.n_layers = o.exit;
-    return make_model_drafter(target, *target, self);
-  }
-  if (o.lookup) return make_lookup_drafter();
-  return nullptr;
+  const auto make = drafter_factory(o, target, target_session);
+  return make ? make() : nullptr;
 }
 
 std::string describe_drafts(const SpeculativeStats& st) {

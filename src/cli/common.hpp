@@ -1,5 +1,6 @@
 // Options shared by the model-running subcommands, named as llama.cpp names them.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -68,7 +69,12 @@ struct DraftOptions {
   bool any() const { return !model.empty() || exit > 0 || lookup; }
 };
 void add_draft_options(CLI::App& cmd, DraftOptions& o);
-// The drafter the options ask for (nullptr: none), its session sized like the target's.
+// Makes the drafters the options ask for (empty: none), each with a session sized like the
+// target's; a draft model is loaded once, here, and shared by all of them.
+std::function<std::unique_ptr<Drafter>()> drafter_factory(const DraftOptions& o,
+                                                          const std::shared_ptr<const Model>& target,
+                                                          const SessionOptions& target_session);
+// One drafter from drafter_factory (nullptr: none asked for).
 std::unique_ptr<Drafter> make_drafter(const DraftOptions& o, const std::shared_ptr<const Model>& target,
                                       const SessionOptions& target_session);
 // "drafts: 412 of 530 kept (0.78), 3.1 per step; draft 0.41 s, verification 1.90 s"

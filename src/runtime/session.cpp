@@ -223,19 +223,24 @@ std::span<const float> Session::embed_batch(std::span<const std::vector<int32_t>
 
 std::span<const float> Session::decode(std::span<const int32_t> toks, std::span<const int> seqs) {
   if (toks.size() != seqs.size() || toks.empty())
-    throw Error("internal: decode needs one token per sequence");
+    throw Error("internal: decode needs one sequence per token");
   if (toks.size() > static_cast<size_t>(impl_->scratch.max_tokens()))
-    throw Error("internal: more sequences than the session was created for");
+    throw Error("internal: more tokens in one decode step than the session's batch holds");
   impl_->batch.clear();
   for (size_t i = 0; i < toks.size(); ++i) {
-    for (size_t j = 0; j < i; ++j)
-      if (seqs[j] == seqs[i]) throw Error("internal: a sequence appears twice in one decode step");
     const auto& hist = tokens(seqs[i]);
-    check_fit(static_cast<int>(hist.size()), 1, opts_.n_ctx);
-    impl_->batch.push_back({toks[i], static_cast<int32_t>(hist.size()), seqs[i], true});
+    int32_t pos = static_cast<int32_t>(hist.size());  // after this sequence's earlier rows here
+    for (size_t j = 0; j < i; ++j) pos += seqs[j] == seqs[i] ? 1 : 0;
+    check_fit(pos, 1, opts_.n_ctx);
+    impl_->batch.push_back({toks[i], pos, seqs[i], true});
   }
   const size_t n_vocab = model_->config().n_vocab;
   impl_->logits.resize(toks.size() * n_vocab);
+  impl_->scratch.seam.one_token_order = true;
+  struct Restore {
+    ForwardSeam& seam;
+    ~Restore() { seam.one_token_order = false; }
+  } restore{impl_->scratch.seam};
   impl_->run(*model_, impl_->logits.data());
   for (size_t i = 0; i < toks.size(); ++i) impl_->history[seqs[i]].push_back(toks[i]);
   return impl_->logits;

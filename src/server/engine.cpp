@@ -69,6 +69,8 @@ struct Engine::Slot {
   uint64_t admitted = 0;    // admission order, for first-come prefill
   JobResult result;
   Clock::time_point t_start{}, t_first{};
+  std::unique_ptr<Drafter> drafter;  // with speculative decoding
+  std::optional<Speculator> spec;    // this job's drafting state
 };
 
 Engine::Engine(std::shared_ptr<const Model> model, EngineOptions opts)
@@ -83,6 +85,7 @@ Engine::Engine(std::shared_ptr<const Model> model, EngineOptions opts)
   for (int i = 0; i < opts_.n_slots; ++i) {
     slots_.push_back(std::make_unique<Slot>());
     slots_.back()->seq = i;
+    if (opts_.make_drafter) slots_.back()->drafter = opts_.make_drafter();
   }
   totals_.slots = opts_.n_slots;
   thread_ = std::thread([this] { loop(); });
@@ -231,6 +234,8 @@ void Engine::start_slot(Slot& s) {
   s.n_generated = 0;
   s.pending = -1;
   s.last_used = ++use_clock_;
+  s.spec.reset();
+  if (s.drafter) s.spec.emplace(*s.drafter, opts_.speculative);
   std::lock_guard lk(mu_);
   totals_.prompt_tokens += p.prompt.size();
   totals_.cached_prompt_tokens += reused;
@@ -281,33 +286,96 @@ void Engine::step() {
     }
   }
 
-  // One token for every generating slot, in one forward pass.
+  // One token for every generating slot, in one forward pass, and with speculative decoding
+  // each slot's draft beside it (drafts share what the pass has room for).
   std::vector<int32_t> toks;
   std::vector<int> seqs;
   std::vector<Slot*> rows;
+  std::vector<size_t> first_row;
+  std::vector<int> cached_before;
+  int generating = 0;
+  for (auto& sp : slots_) generating += sp->state == Slot::State::Generate ? 1 : 0;
+  if (generating == 0) return;
+  const int draft_room = std::max(0, (n_batch_ - generating) / generating);
   for (auto& sp : slots_) {
-    if (sp->state != Slot::State::Generate) continue;
-    toks.push_back(sp->pending);
-    seqs.push_back(sp->seq);
-    rows.push_back(sp.get());
+    Slot& s = *sp;
+    if (s.state != Slot::State::Generate) continue;
+    rows.push_back(&s);
+    first_row.push_back(toks.size());
+    cached_before.push_back(session_->n_past(s.seq));
+    if (s.spec) {
+      const int max_tokens = s.job->params().max_tokens;
+      int room = std::min(draft_room, n_ctx_ - session_->n_past(s.seq) - 1);
+      if (max_tokens >= 0) room = std::min(room, max_tokens - s.n_generated);
+      std::span<const int32_t> plan;
+      try {
+        plan = s.spec->plan(session_->tokens(s.seq), s.pending, room, s.job->params().sampling);
+      } catch (const std::exception& e) {  // the drafter failed: this slot goes on without a draft
+        plan = std::span<const int32_t>(&s.pending, 1);
+        s.spec.reset();
+      }
+      for (int32_t t : plan) toks.push_back(t), seqs.push_back(s.seq);
+    } else {
+      toks.push_back(s.pending);
+      seqs.push_back(s.seq);
+    }
   }
-  if (rows.empty()) return;
   const auto t0 = Clock::now();
   std::span<const float> logits;
   try {
     logits = session_->decode(toks, seqs);
   } catch (const std::exception& e) {
+    for (size_t i = 0; i < rows.size(); ++i) session_->truncate(rows[i]->seq, cached_before[i]);
     for (Slot* s : rows) finish_slot(*s, "error", e.what());
     return;
   }
+  const double pass_seconds = seconds(Clock::now() - t0);
   {
     std::lock_guard lk(mu_);
-    totals_.decode_seconds += seconds(Clock::now() - t0);
+    totals_.decode_seconds += pass_seconds;
     ++totals_.decode_steps;
-    totals_.decode_rows += rows.size();
+    totals_.decode_rows += toks.size();
   }
   const size_t n_vocab = static_cast<size_t>(model_->config().n_vocab);
-  for (size_t i = 0; i < rows.size(); ++i) on_logits(*rows[i], logits.subspan(i * n_vocab, n_vocab));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const size_t end = i + 1 < rows.size() ? first_row[i + 1] : toks.size();
+    const std::span<const float> slot_rows = logits.subspan(first_row[i] * n_vocab, (end - first_row[i]) * n_vocab);
+    if (rows[i]->spec)
+      verify_draft(*rows[i], slot_rows, cached_before[i], pass_seconds);
+    else
+      on_logits(*rows[i], slot_rows);
+  }
+}
+
+void Engine::verify_draft(Slot& s, std::span<const float> rows, int cached_before, double pass_seconds) {
+  const Tokenizer& tok = model_->tokenizer();
+  const int64_t drafted = s.spec->stats().drafted, accepted = s.spec->stats().accepted;
+  Speculator::Outcome o;
+  try {
+    o = s.spec->verify(*s.sampler, rows, tok, [&](int32_t t) { return on_token(s, t, false); }, pass_seconds);
+  } catch (const std::exception& e) {
+    session_->truncate(s.seq, cached_before);
+    finish_slot(s, "error", e.what());
+    return;
+  }
+  session_->truncate(s.seq, cached_before + o.keep);  // drops the rejected drafts
+  {
+    std::lock_guard lk(mu_);
+    totals_.drafted_tokens += static_cast<uint64_t>(s.spec->stats().drafted - drafted);
+    totals_.accepted_draft_tokens += static_cast<uint64_t>(s.spec->stats().accepted - accepted);
+  }
+  if (o.stopped) return;  // on_token finished the slot
+  if (tok.is_eog(o.next)) {
+    finish_slot(s, "stop");
+    return;
+  }
+  try {
+    s.sampler->accept(o.next);
+  } catch (const std::exception& e) {
+    finish_slot(s, "error", e.what());
+    return;
+  }
+  if (on_token(s, o.next, true)) s.pending = o.next;
 }
 
 void Engine::on_logits(Slot& s, std::span<const float> logits) {
@@ -324,6 +392,13 @@ void Engine::on_logits(Slot& s, std::span<const float> logits) {
     return;
   }
   s.sampler->accept(t);
+  if (!on_token(s, t, true)) return;
+  s.pending = t;
+  s.state = Slot::State::Generate;
+}
+
+bool Engine::on_token(Slot& s, int32_t t, bool needs_room) {
+  if (s.n_generated == 0) s.t_first = Clock::now();
   ++s.n_generated;
   count_generated(1);
   s.job->emit(s.stops.push(s.decoder->push(t)));
@@ -332,12 +407,12 @@ void Engine::on_logits(Slot& s, std::span<const float> logits) {
     finish_slot(s, "stop");
   } else if (max_tokens >= 0 && s.n_generated >= max_tokens) {
     finish_slot(s, "length");
-  } else if (session_->n_past(s.seq) >= n_ctx_) {
-    finish_slot(s, "length");  // the sampled token has no position left
+  } else if (needs_room && session_->n_past(s.seq) >= n_ctx_) {
+    finish_slot(s, "length");  // the token has no position left
   } else {
-    s.pending = t;
-    s.state = Slot::State::Generate;
+    return true;
   }
+  return false;
 }
 
 void Engine::finish_slot(Slot& s, const std::string& reason, const std::string& error) {
@@ -360,7 +435,7 @@ void Engine::finish_slot(Slot& s, const std::string& reason, const std::string& 
     r.generation_seconds = seconds(now - first);
   }
   std::shared_ptr<Job> job = std::move(s.job);
-  s.sampler.reset();
+  s.sampler.reset();  // (s.spec stays: a slot may finish inside its verification)
   s.decoder.reset();
   s.stops = StopMatcher();
   s.state = Slot::State::Free;

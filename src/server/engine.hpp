@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,6 +24,7 @@
 #include "edgelm/model.hpp"
 #include "edgelm/sampler.hpp"
 #include "edgelm/session.hpp"
+#include "edgelm/speculative.hpp"
 
 namespace edgelm::server {
 
@@ -82,6 +84,10 @@ struct EngineOptions {
   int n_slots = 1;        // concurrent sequences (Session::n_seq)
   int queue_max = 16;     // jobs that may wait for a slot
   SessionOptions session{};  // n_ctx is per slot; n_seq is set from n_slots
+  // Speculative decoding: each slot gets a drafter from this factory; every decode pass then
+  // verifies each generating slot's draft beside the others' (empty: plain decoding).
+  std::function<std::unique_ptr<Drafter>()> make_drafter{};
+  SpeculativeOptions speculative{};
 };
 
 struct EngineStats {
@@ -89,6 +95,7 @@ struct EngineStats {
   uint64_t completed = 0, cancelled = 0, failed = 0, rejected = 0;
   uint64_t prompt_tokens = 0, cached_prompt_tokens = 0, generated_tokens = 0;
   uint64_t decode_steps = 0, decode_rows = 0;  // rows / steps = average batch size
+  uint64_t drafted_tokens = 0, accepted_draft_tokens = 0;  // speculative decoding
   double prefill_seconds = 0, decode_seconds = 0;
   double recent_tokens_per_second = 0;  // generated tokens over the last 10 s
 };
@@ -118,6 +125,10 @@ class Engine {
   void step();
   void start_slot(Slot& s);
   void on_logits(Slot& s, std::span<const float> logits);
+  // A generated token the sampler has accepted: streams it and finishes the slot at a stop
+  // string, max_tokens or (with needs_room) a full context. False when the slot finished.
+  bool on_token(Slot& s, int32_t t, bool needs_room);
+  void verify_draft(Slot& s, std::span<const float> rows, int cached_before, double pass_seconds);
   void finish_slot(Slot& s, const std::string& reason, const std::string& error = {});
   Slot* pick_slot(const GenerationParams& p);
   void count_generated(int n);

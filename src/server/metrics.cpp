@@ -53,6 +53,9 @@ std::string render_metrics(const EngineStats& s, const HttpCounters& http, doubl
   o += fmt::format("edgelm_decode_steps_total {}\n", s.decode_steps);
   metric("edgelm_decode_rows_total", "counter", "Sequences decoded over all decode steps (rows / steps = mean batch).");
   o += fmt::format("edgelm_decode_rows_total {}\n", s.decode_rows);
+  metric("edgelm_draft_tokens_total", "counter", "Speculative decoding: drafted tokens, by whether the model kept them.");
+  o += fmt::format("edgelm_draft_tokens_total{{outcome=\"accepted\"}} {}\n", s.accepted_draft_tokens);
+  o += fmt::format("edgelm_draft_tokens_total{{outcome=\"rejected\"}} {}\n", s.drafted_tokens - s.accepted_draft_tokens);
   metric("edgelm_prefill_seconds_total", "counter", "Time spent reading prompts.");
   o += fmt::format("edgelm_prefill_seconds_total {:.6f}\n", s.prefill_seconds);
   metric("edgelm_decode_seconds_total", "counter", "Time spent in decode steps.");

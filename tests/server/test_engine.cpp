@@ -7,6 +7,7 @@
 
 #include "edgelm/model.hpp"
 #include "edgelm/session.hpp"
+#include "edgelm/speculative.hpp"
 #include "server/engine.hpp"
 #include "support/test_models.hpp"
 
@@ -87,6 +88,55 @@ TEST(Engine, BatchedRequestsMatchTheirSingleRuns) {
   EXPECT_EQ(s.completed, 3u);
   EXPECT_GT(s.decode_rows, s.decode_steps) << "requests were never decoded together";
   EXPECT_EQ(s.slots_busy, 0);
+}
+
+// Speculative decoding in the slots: each request still gets what it would get alone (greedy),
+// drafts are verified beside the other slots' rows, stop strings and max_tokens still end a
+// reply in the middle of a kept draft.
+TEST(Engine, SpeculativeSlotsGiveWhatEachRequestGetsAlone) {
+  auto m = smollm2();
+  ASSERT_TRUE(m);
+  const std::vector<std::string> prompts = {
+      "Repeat: red, green, blue, red, green, blue, red, green, blue, red,", "The capital of France is",
+      "1, 2, 3, 4, 5, 6, 7, 8, 9,"};
+  const int n = 20;
+  for (const bool self : {false, true}) {
+    EngineOptions o{.n_slots = 3, .queue_max = 2, .session = {.n_ctx = 256, .n_threads = 2}};
+    o.make_drafter = self ? std::function<std::unique_ptr<Drafter>()>([&] {
+      return make_model_drafter(m, *m, {.n_ctx = 256, .n_threads = 2, .n_layers = 12});
+    })
+                          : std::function<std::unique_ptr<Drafter>()>([] { return make_lookup_drafter(); });
+    o.speculative = {.draft_max = 4, .adaptive = false};
+    Engine e(m, o);
+    std::vector<std::shared_ptr<Job>> jobs;
+    for (const auto& p : prompts) {
+      jobs.push_back(greedy_job(*m, p, n));
+      ASSERT_TRUE(e.submit(jobs.back()));
+    }
+    GenerationParams stopped;  // a stop string inside the repeated text
+    stopped.prompt = encode(*m, prompts[0]);
+    stopped.sampling.temp = 0;
+    stopped.max_tokens = n;
+    stopped.stop = {"blue"};
+    jobs.push_back(std::make_shared<Job>(stopped));
+    ASSERT_TRUE(e.submit(jobs.back()));
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      const Collected c = collect(*jobs[i]);
+      EXPECT_EQ(c.text, greedy_alone(m, encode(*m, prompts[i]), n)) << prompts[i] << (self ? " (early exit)" : " (lookup)");
+      EXPECT_EQ(c.result.completion_tokens, n);
+      EXPECT_EQ(c.result.finish_reason, "length");
+    }
+    const Collected c = collect(*jobs.back());
+    const std::string alone = greedy_alone(m, encode(*m, prompts[0]), n);
+    EXPECT_EQ(c.text, alone.substr(0, alone.find("blue")));
+    EXPECT_EQ(c.result.finish_reason, "stop");
+    const EngineStats st = e.stats();
+    EXPECT_GT(st.drafted_tokens, 0u);
+    EXPECT_GT(st.accepted_draft_tokens, 0u);
+    EXPECT_LE(st.accepted_draft_tokens, st.drafted_tokens);
+    EXPECT_LT(st.decode_steps, st.generated_tokens) << "kept drafts should save passes";
+    EXPECT_EQ(st.slots_busy, 0);
+  }
 }
 
 TEST(Engine, PromptCacheReusesAFinishedSlotsPrefix) {
