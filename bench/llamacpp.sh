@@ -3,16 +3,19 @@
 # into a cache outside the repository ($EDGELM_BENCH_CACHE, default ~/.cache/edgelm/llamacpp).
 # GGML_NATIVE=ON uses the best code paths this CPU has, except AMX: a CPU can report AMX tiles
 # that the kernel does not grant to the process, and llama.cpp built for them dies on such a host.
-# After `build_llamacpp`, $llama_bench and $llama_quantize name the two tools.
+# After `build_llamacpp`, $llama_bench, $llama_quantize, $llama_speculative (a draft model) and
+# $llama_lookup (prompt lookup) name the tools.
 llama_version="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
 llama_cache="${EDGELM_BENCH_CACHE:-$HOME/.cache/edgelm/llamacpp}"
 llama_build="$llama_cache/build-$llama_version"
 llama_bench="$llama_build/bin/llama-bench"
 llama_quantize="$llama_build/bin/llama-quantize"
+llama_speculative="$llama_build/bin/llama-speculative"
+llama_lookup="$llama_build/bin/llama-lookup"
 
 build_llamacpp() {
   local jobs="${EDGELM_JOBS:-2}" src="$llama_cache/llama_cpp_python-$llama_version"
-  [ -x "$llama_bench" ] && [ -x "$llama_quantize" ] && return 0
+  [ -x "$llama_bench" ] && [ -x "$llama_quantize" ] && [ -x "$llama_speculative" ] && [ -x "$llama_lookup" ] && return 0
   command -v cmake >/dev/null || { echo "error: cmake is missing: run scripts/install-deps.sh" >&2; return 1; }
   mkdir -p "$llama_cache"
   if [ ! -d "$src/vendor/llama.cpp" ]; then
@@ -20,13 +23,13 @@ build_llamacpp() {
     python3 -m pip download -q --no-deps --no-binary :all: "llama-cpp-python==$llama_version" -d "$llama_cache" >&2
     tar -xzf "$llama_cache/llama_cpp_python-$llama_version.tar.gz" -C "$llama_cache"
   fi
-  echo "=== building llama-bench and llama-quantize (GGML_NATIVE=ON, no AMX) in $llama_build" >&2
+  echo "=== building llama-bench, llama-quantize, llama-speculative and llama-lookup (GGML_NATIVE=ON, no AMX) in $llama_build" >&2
   cmake -S "$src/vendor/llama.cpp" -B "$llama_build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
     -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
     "-DCMAKE_C_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" \
     "-DCMAKE_CXX_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" \
-    -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
+    -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_SERVER=OFF \
     -DBUILD_SHARED_LIBS=OFF >"$llama_cache/configure.log" 2>&1 || { tail -30 "$llama_cache/configure.log" >&2; return 1; }
-  cmake --build "$llama_build" -j "$jobs" --target llama-bench llama-quantize >"$llama_cache/build.log" 2>&1 ||
+  cmake --build "$llama_build" -j "$jobs" --target llama-bench llama-quantize llama-speculative llama-lookup >"$llama_cache/build.log" 2>&1 ||
     { tail -30 "$llama_cache/build.log" >&2; return 1; }
 }

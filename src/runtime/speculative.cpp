@@ -142,15 +142,17 @@ bool verify_token(Sampler& sampler, std::span<const float> row, int32_t x, std::
 // rate a, a draft of k tokens yields (1 - a^(k+1)) / (1 - a) tokens (the kept prefix and the
 // target's own) and costs k drafted tokens plus a verification of k + 1. The acceptance rate
 // is the censored-geometric estimate (kept tokens / (kept + rejections)) over recent steps;
-// the costs are running averages of measured times. When plain decoding wins (k = 0), a short
-// draft every kProbeEvery steps keeps the estimates current.
+// the costs are running averages of measured times. When plain decoding wins (k = 0), a
+// one-token draft every kProbeEvery steps keeps the estimates current.
 class DraftLength {
  public:
   explicit DraftLength(const SpeculativeOptions& o) : o_(o), verify_(static_cast<size_t>(o.draft_max) + 2, -1.0) {}
 
   int next() {
     if (!o_.adaptive || o_.draft_max <= 0) return std::max(0, o_.draft_max);
-    if (draft_cost_ < 0 || verify_[1] < 0) return draft_cost_ < 0 ? o_.draft_max : 0;  // measure each once
+    // First a short draft and a plain step, to measure each cost once.
+    if (draft_cost_ < 0) return std::min(o_.draft_max, kFirstDraft);
+    if (verify_[1] < 0) return 0;
     const double a = std::clamp(kept_ / std::max(1e-9, kept_ + rejections_), 0.01, 0.99);
     int best = 0;
     double best_rate = 1.0 / verify_[1];
@@ -163,7 +165,7 @@ class DraftLength {
       idle_ = 0;
       return best;
     }
-    return ++idle_ % kProbeEvery == 0 ? 2 : 0;
+    return ++idle_ % kProbeEvery == 0 ? 1 : 0;
   }
 
   void record(int drafted, int kept, bool rejected, double draft_s, int verified, double verify_s) {
@@ -177,7 +179,7 @@ class DraftLength {
   }
 
  private:
-  static constexpr int kProbeEvery = 16;
+  static constexpr int kProbeEvery = 32, kFirstDraft = 2;
 
   // Measured, or interpolated between the nearest measured batch sizes (a straight line from
   // the one-token cost when only smaller ones are known, 10 % per token until any is).
