@@ -30,6 +30,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROMPTS = os.path.join(ROOT, "bench", "prompts")
 EDGELM = os.environ.get("EDGELM_BIN", os.path.join(ROOT, "build", "src", "cli", "edgelm"))
+PASS_COSTS = []  # seconds of a verification pass by its token count, one list per edgelm bench run
 SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
 
@@ -79,6 +80,9 @@ def edgelm_bench(target, drafter, prompts, a):
     out = run([EDGELM, "bench", "-m", target, *drafter, "--prompts", prompts, "-n", str(a.n), "-t", str(a.threads),
                "-r", str(a.reps), "--json"])
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    costs = [r for r in rows if "pass_seconds_by_tokens" in r]
+    if costs:
+        PASS_COSTS.append(costs[0]["pass_seconds_by_tokens"])
     return rows[-1]
 
 
@@ -182,6 +186,14 @@ def main():
             else:
                 row += f" {plain_llama:.1f} | n/a | | |"
         print(row, flush=True)
+    if PASS_COSTS:
+        n = len(PASS_COSTS[0])
+        med = [sorted(c[i] for c in PASS_COSTS)[len(PASS_COSTS) // 2] for i in range(n)]
+        print(f"\nA verification pass over n tokens (median of {len(PASS_COSTS)} runs' fastest), in one-token "
+              f"passes (n = 1: {med[0] * 1e3:.2f} ms):\n")
+        print("| n | " + " | ".join(str(i + 1) for i in range(n)) + " |")
+        print("|---|" + "--:|" * n)
+        print("| pass / one-token pass | " + " | ".join(f"{m / med[0]:.2f}" for m in med) + " |")
 
 
 if __name__ == "__main__":

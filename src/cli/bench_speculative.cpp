@@ -72,6 +72,27 @@ Run generate_once(Session& s, const SamplerParams& sp, const std::vector<int32_t
   return r;
 }
 
+// Seconds of a verification pass over n tokens after the prompt, n = 1 .. n_max (the fastest
+// of 5): what a draft must beat.
+std::vector<double> pass_costs(Session& s, const std::vector<int32_t>& prompt, int n_max) {
+  std::vector<double> out;
+  s.truncate(0, 0);
+  s.eval(prompt);
+  const int base = s.n_past();
+  for (int n = 1; n <= n_max; ++n) {
+    const std::vector<int32_t> toks(static_cast<size_t>(n), prompt.back());
+    double best = 1e30;
+    for (int r = 0; r < 5; ++r) {
+      const auto t0 = Clock::now();
+      s.eval_as_decoded(toks);
+      best = std::min(best, seconds(t0, Clock::now()));
+      s.truncate(0, base);
+    }
+    out.push_back(best);
+  }
+  return out;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0.0 : v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
@@ -100,6 +121,15 @@ void bench_speculative(const SpeculativeBenchArgs& a) {
     SessionOptions so{.n_ctx = longest + a.n_gen + 8, .n_threads = threads};
     Session s(model, so);
     const std::unique_ptr<Drafter> d = make_drafter(a.draft, model, so);
+    const std::vector<double> costs = pass_costs(s, prompts.front(), a.draft.spec.draft_max + 1);
+    if (a.json) {
+      nlohmann::json j{{"threads", threads}, {"pass_seconds_by_tokens", costs}};
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      std::printf("a pass over n tokens, in one-token passes' time (n = 1: %.2f ms):", costs[0] * 1e3);
+      for (size_t n = 0; n < costs.size(); ++n) std::printf(" %zu: %.2f", n + 1, costs[n] / costs[0]);
+      std::printf("\n\n");
+    }
     if (!a.json) {
       std::printf("%s, %d thread%s\n\n", d->describe().c_str(), threads, threads == 1 ? "" : "s");
       std::printf("| prompt | plain t/s | speculative t/s | speed-up | drafted | kept | acceptance | kept per step | same text |\n");

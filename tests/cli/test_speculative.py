@@ -58,7 +58,7 @@ def test_bench_compares_plain_and_speculative_decoding():
                    "--json")
         check(r.returncode == 0, r.stderr)
         rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
-        check(len(rows) == 3, r.stdout)
+        check(len(rows) == 4 and "pass_seconds_by_tokens" in rows[0], r.stdout)
         total = rows[-1]
         check(total["prompt"] == "all" and total["same_text"] == 2, total)
         check(total["drafted"] > 0 and 0 < total["acceptance_rate"] <= 1, total)
