@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -143,6 +144,11 @@ class GrammarConstraint {
 // Properties come in the schema's order: parse it as ordered_json to keep the file's order.
 std::string json_schema_to_grammar(const nlohmann::ordered_json& schema);
 std::string json_schema_to_grammar(const nlohmann::json& schema);
+// The rules for several schemas in one grammar, for a choice between documents (e.g. the
+// arguments of one of several functions): rule `name` matches a document of its schema, with
+// leading whitespace as at a root; building blocks are shared and every other rule name is
+// unique. There is no `root`: the caller adds one that uses these rules. Errors as above.
+std::string json_schemas_to_rules(const std::vector<std::pair<std::string, nlohmann::ordered_json>>& schemas);
 // GBNF for any JSON object.
 std::string json_object_grammar();
 

@@ -73,22 +73,31 @@ std::string rule_name_part(const std::string& s) {
   return out.empty() ? "x" : out;
 }
 
+using Rules = std::map<std::string, std::string>;
+
+std::string rules_text(const Rules& rules) {
+  std::string out;
+  for (const auto& [name, body] : rules) out += name + " ::= " + body + "\n";
+  return out;
+}
+
+// Writes the rules of one schema into `rules`, which several converters may share: names are
+// made unique against what is there, and the building blocks (ws, string, ...) are shared.
 class SchemaConverter {
  public:
-  explicit SchemaConverter(const json& root) : root_(root) {}
+  SchemaConverter(const json& root, Rules& rules) : root_(root), rules_(rules) {}
 
-  std::string convert() {
-    const std::string top = visit(root_, "", "root-value");
-    rules_["root"] = "ws " + top;  // nothing after the value: the end of text must come next
+  // Adds `name ::= ws <document>` (nothing after the value: the end of text, or whatever the
+  // caller's grammar puts there, comes next).
+  void convert(const std::string& name) {
+    const std::string top = visit(root_, "", name + "-value");
+    rules_[name] = "ws " + top;
     use("ws");
-    std::string out;
-    for (const auto& [name, body] : rules_) out += name + " ::= " + body + "\n";
-    return out;
   }
 
  private:
   const json& root_;
-  std::map<std::string, std::string> rules_;
+  Rules& rules_;
   std::map<std::string, std::string> ref_rules_;  // "#/$defs/x" -> its rule
 
   [[noreturn]] static void fail(const std::string& path, const std::string& what) {
@@ -390,7 +399,22 @@ class SchemaConverter {
 
 }  // namespace
 
-std::string json_schema_to_grammar(const nlohmann::ordered_json& schema) { return SchemaConverter(schema).convert(); }
+std::string json_schema_to_grammar(const nlohmann::ordered_json& schema) {
+  Rules rules;
+  SchemaConverter(schema, rules).convert("root");
+  return rules_text(rules);
+}
+
+std::string json_schemas_to_rules(const std::vector<std::pair<std::string, nlohmann::ordered_json>>& schemas) {
+  Rules rules;
+  for (const auto& [name, schema] : schemas) {
+    if (name.empty() || rules.count(name))
+      throw Error("json schema rules: the rule name '" + name + "' is empty or used twice");
+    rules[name] = "";  // reserved, so that no generated rule takes the name
+    SchemaConverter(schema, rules).convert(name);
+  }
+  return rules_text(rules);
+}
 
 std::string json_schema_to_grammar(const nlohmann::json& schema) {
   return json_schema_to_grammar(nlohmann::ordered_json::parse(schema.dump()));

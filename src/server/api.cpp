@@ -1,5 +1,6 @@
 #include "server/api.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -96,11 +97,29 @@ std::string message_content(const json& m, size_t i) {
   return text;
 }
 
+std::vector<ToolCall> parse_tool_calls(const json& calls, const std::string& where) {
+  const std::string what = "'" + where + "' must be an array of {\"id\", \"type\": \"function\", \"function\": {\"name\", \"arguments\"}} objects";
+  if (!calls.is_array()) bad(where, what, "invalid_type");
+  std::vector<ToolCall> out;
+  for (const json& c : calls) {
+    const json* id = c.is_object() ? field(c, "id") : nullptr;
+    const json* fn = c.is_object() ? field(c, "function") : nullptr;
+    const json* name = fn && fn->is_object() ? field(*fn, "name") : nullptr;
+    const json* args = fn && fn->is_object() ? field(*fn, "arguments") : nullptr;
+    if (!id || !id->is_string() || !name || !name->is_string() || (args && !args->is_string()) ||
+        (field(c, "type") && c["type"] != "function"))
+      bad(where, what, "invalid_type");
+    out.push_back({id->get<std::string>(), name->get<std::string>(), args ? args->get<std::string>() : "{}"});
+  }
+  return out;
+}
+
 void parse_messages(const json& j, CompletionRequest& r) {
   const json* msgs = field(j, "messages");
   if (!msgs) bad("messages", "'messages' is required", "missing_required_parameter");
   if (!msgs->is_array()) bad("messages", "'messages' must be an array of message objects", "invalid_type");
   if (msgs->empty()) bad("messages", "'messages' must contain at least one message");
+  std::vector<std::string> call_ids;  // of the assistant messages so far
   for (size_t i = 0; i < msgs->size(); ++i) {
     const json& m = (*msgs)[i];
     const std::string where = "messages[" + std::to_string(i) + "]";
@@ -109,11 +128,28 @@ void parse_messages(const json& j, CompletionRequest& r) {
     if (!role || !role->is_string()) bad(where + ".role", "'" + where + ".role' must be a string", "invalid_type");
     std::string rs = role->get<std::string>();
     if (rs == "developer") rs = "system";  // OpenAI's newer name for the system role
-    if (rs != "system" && rs != "user" && rs != "assistant")
-      bad(where + ".role", "role '" + rs + "' is not supported: use system, user or assistant");
-    if (field(m, "tool_calls") || field(m, "function_call"))
-      bad(where, "tool calls are not supported by this server", "unsupported_parameter");
-    r.messages.push_back({rs, message_content(m, i)});
+    if (rs != "system" && rs != "user" && rs != "assistant" && rs != "tool")
+      bad(where + ".role", "role '" + rs + "' is not supported: use system, user, assistant or tool");
+    if (field(m, "function_call"))
+      bad(where + ".function_call", "'function_call' is not supported: use 'tool_calls'", "unsupported_parameter");
+    RequestMessage msg;
+    msg.role = rs;
+    msg.content = message_content(m, i);
+    if (const json* tc = field(m, "tool_calls")) {
+      if (rs != "assistant") bad(where + ".tool_calls", "only assistant messages carry 'tool_calls'");
+      msg.tool_calls = parse_tool_calls(*tc, where + ".tool_calls");
+      for (const ToolCall& c : msg.tool_calls) call_ids.push_back(c.id);
+    }
+    if (rs == "tool") {
+      const json* id = field(m, "tool_call_id");
+      if (!id || !id->is_string())
+        bad(where + ".tool_call_id", "a tool message needs 'tool_call_id', the id of the call it answers", "missing_required_parameter");
+      msg.tool_call_id = id->get<std::string>();
+      if (std::find(call_ids.begin(), call_ids.end(), msg.tool_call_id) == call_ids.end())
+        bad(where + ".tool_call_id", "'" + where + ".tool_call_id' is '" + msg.tool_call_id +
+                                         "', which no earlier assistant message's 'tool_calls' has");
+    }
+    r.messages.push_back(std::move(msg));
   }
 }
 
@@ -163,6 +199,11 @@ json parse_body(const std::string& body) {
 CompletionRequest parse_completion_request(const std::string& body, bool chat) {
   const json j = parse_body(body);
   if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object", "", "invalid_type");
+
+  // Schemas keep their key order (properties are generated in it): read them from an ordered
+  // copy of the body, parsed only when there are any.
+  nlohmann::ordered_json ordered;
+  if (field(j, "tools") || field(j, "response_format")) ordered = nlohmann::ordered_json::parse(body);
 
   CompletionRequest r;
   r.chat = chat;
@@ -234,23 +275,18 @@ CompletionRequest parse_completion_request(const std::string& body, bool chat) {
     if (const json* lp = field(j, "logprobs"); lp && !(lp->is_boolean() && !lp->get<bool>()))
       bad("logprobs", "'logprobs' is not supported", "unsupported_parameter");
     reject_if_set(j, "top_logprobs", "log-probabilities are not returned");
-    for (const char* f : {"tools", "functions"})
-      if (const json* t = field(j, f); t && !(t->is_array() && t->empty()))
-        bad(f, std::string("'") + f + "' is not supported: this server does not call tools", "unsupported_parameter");
-    if (const json* tc = field(j, "tool_choice"); tc && *tc != "none")
-      bad("tool_choice", "'tool_choice' is not supported: this server does not call tools", "unsupported_parameter");
-    if (const json* rf = field(j, "response_format")) {
-      const json* type = rf->is_object() ? field(*rf, "type") : nullptr;
-      if (!type || *type != "text")
-        bad("response_format", "only 'response_format': {\"type\": \"text\"} is supported", "unsupported_parameter");
-    }
+    r.tools = parse_tools(j, ordered);
   } else {
+    for (const char* f : {"tools", "tool_choice", "functions"})
+      reject_if_set(j, f, "tool calling needs /v1/chat/completions");
     reject_if_set(j, "logprobs", "log-probabilities are not returned");
     reject_if_set(j, "suffix", "fill-in-the-middle is not supported");
     if (boolean(j, "echo", false)) bad("echo", "'echo' is not supported", "unsupported_parameter");
     if (auto b = integer(j, "best_of", 1, 128); b && *b != 1)
       bad("best_of", "only 'best_of': 1 is supported", "unsupported_parameter");
   }
+  r.response_schema = parse_response_format(j, ordered);
+  r.grammar = reply_grammar(r.tools, r.response_schema);
   return r;
 }
 
@@ -271,7 +307,16 @@ std::vector<LoraScale> parse_lora_scales(const json& j) {
 }
 
 std::string client_finish_reason(const std::string& reason) {
-  return reason == "length" ? "length" : "stop";
+  return reason == "length" || reason == "tool_calls" ? reason : "stop";
+}
+
+std::string finish_reason_with_calls(const std::string& reason, int n_calls) {
+  return n_calls > 0 && reason == "stop" ? "tool_calls" : reason;
+}
+
+std::string call_id_prefix(const ResponseIds& ids) {
+  const auto dash = ids.id.find('-');
+  return "call_" + (dash == std::string::npos ? ids.id : ids.id.substr(dash + 1)) + "_";
 }
 
 json usage_json(const JobResult& r) {
@@ -284,7 +329,20 @@ json usage_json(const JobResult& r) {
 json completion_response(const CompletionRequest& req, const ResponseIds& ids, const std::string& text,
                          const JobResult& r) {
   json choice;
-  if (req.chat) {
+  if (req.chat && req.tools.active()) {
+    const ToolCallParser::Reply reply = ToolCallParser::parse(text, call_id_prefix(ids));
+    json message = {{"role", "assistant"}, {"content", reply.calls.empty() ? json(reply.content) : json(nullptr)}};
+    if (!reply.calls.empty()) {
+      json calls = json::array();
+      for (const ToolCall& c : reply.calls)
+        calls.push_back({{"id", c.id}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+      message["tool_calls"] = calls;
+    }
+    choice = {{"index", 0},
+              {"message", message},
+              {"logprobs", nullptr},
+              {"finish_reason", client_finish_reason(finish_reason_with_calls(r.finish_reason, static_cast<int>(reply.calls.size())))}};
+  } else if (req.chat) {
     choice = {{"index", 0},
               {"message", {{"role", "assistant"}, {"content", text}}},
               {"logprobs", nullptr},
@@ -323,6 +381,21 @@ json stream_chunk(const CompletionRequest& req, const ResponseIds& ids, const st
             {"system_fingerprint", "edgelm"},
             {"choices", json::array({choice})}};
   if (req.include_usage) c["usage"] = nullptr;
+  return c;
+}
+
+json tool_event_chunk(const CompletionRequest& req, const ResponseIds& ids, const ToolEvent& e) {
+  if (e.kind == ToolEvent::Kind::Content) return stream_chunk(req, ids, e.text, "");
+  json call = {{"index", e.index}};
+  if (e.kind == ToolEvent::Kind::CallStart) {
+    call["id"] = e.id;
+    call["type"] = "function";
+    call["function"] = {{"name", e.text}, {"arguments", ""}};
+  } else {
+    call["function"] = {{"arguments", e.text}};
+  }
+  json c = stream_chunk(req, ids, "", "");
+  c["choices"][0]["delta"] = {{"tool_calls", json::array({call})}};
   return c;
 }
 

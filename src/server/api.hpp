@@ -13,6 +13,7 @@
 #include "edgelm/assistant.hpp"
 #include "edgelm/sampler.hpp"
 #include "server/engine.hpp"
+#include "server/tools.hpp"
 
 namespace edgelm::server {
 
@@ -51,7 +52,7 @@ struct CompletionRequest {
   std::string model;                    // "" when absent
   bool stream = false;
   bool include_usage = false;           // stream_options.include_usage
-  std::vector<ChatMessage> messages;    // chat
+  std::vector<RequestMessage> messages; // chat
   std::string prompt;                   // completions, as text
   std::optional<std::vector<int32_t>> prompt_ids;  // completions, as token ids
   SamplerParams sampling{};
@@ -61,6 +62,9 @@ struct CompletionRequest {
   // llama.cpp-server's per-request adapters: [{"id": i, "scale": s}, ...]; the server's
   // adapters not listed get scale 0. Absent: the server's current scales.
   std::optional<std::vector<LoraScale>> lora;
+  ToolsRequest tools;                   // chat: tools, tool_choice, parallel_tool_calls
+  std::optional<nlohmann::ordered_json> response_schema;  // response_format (json_object: any object)
+  std::shared_ptr<const Grammar> grammar;  // what the reply must follow; null: free text
 };
 
 // Throws ApiError (400) naming the offending field. Unknown fields that change nothing edgelm
@@ -84,7 +88,15 @@ nlohmann::json stream_chunk(const CompletionRequest& req, const ResponseIds& ids
                             bool role_chunk = false);
 // The extra final chunk for stream_options.include_usage: no choices, only usage.
 nlohmann::json usage_chunk(const CompletionRequest& req, const ResponseIds& ids, const JobResult& r);
-// A finish reason OpenAI clients know ("cancelled" never reaches a client; "error" -> "stop").
+// A finish reason OpenAI clients know ("cancelled" never reaches a client; "error" -> "stop";
+// "tool_calls" stays).
 std::string client_finish_reason(const std::string& reason);
+// The finish reason of a reply that made `n_calls` tool calls: "tool_calls" when it ended by itself.
+std::string finish_reason_with_calls(const std::string& reason, int n_calls);
+// The prefix of the tool-call ids of a response ("call_" and the response id's random part).
+std::string call_id_prefix(const ResponseIds& ids);
+// A streamed chunk for a tool-call event (OpenAI's delta.tool_calls: the first with index, id,
+// type and name and empty arguments, then argument fragments), or a content chunk.
+nlohmann::json tool_event_chunk(const CompletionRequest& req, const ResponseIds& ids, const ToolEvent& e);
 
 }  // namespace edgelm::server

@@ -229,6 +229,10 @@ void Engine::start_slot(Slot& s) {
   s.n_prefilled = static_cast<size_t>(reused);
   s.sampler.emplace(p.sampling);
   s.sampler->accept_prompt(p.prompt);  // as edgelm::generate does, for penalties
+  if (p.grammar) {
+    if (!trie_) trie_ = TokenTrie::build(model_->tokenizer());
+    s.sampler->set_grammar(GrammarConstraint(p.grammar, trie_));
+  }
   s.decoder.emplace(model_->tokenizer());
   s.stops = StopMatcher(p.stop);
   s.n_generated = 0;

@@ -35,6 +35,8 @@ struct GenerationParams {
   std::vector<std::string> stop;  // the output ends before the first of these
   // One scale per adapter of the session's SessionOptions::lora; empty: the slot's current ones.
   std::vector<float> lora_scales;
+  // What the reply must follow (response_format, tool calls); null: free text.
+  std::shared_ptr<const Grammar> grammar;
 };
 
 struct JobResult {
@@ -140,6 +142,7 @@ class Engine {
   int n_batch_ = 0;
   std::vector<std::unique_ptr<Slot>> slots_;
   uint64_t use_clock_ = 0;
+  std::shared_ptr<const TokenTrie> trie_;  // the vocabulary's, built for the first grammar
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -88,6 +88,13 @@ struct HttpServer::Impl {
         started(std::chrono::steady_clock::now()), created(static_cast<int64_t>(std::time(nullptr))),
         rng(std::random_device{}()) {
     for (const LoraUse& u : opts.session.lora) lora_default.push_back(u.scale);
+    if (const auto t = model->chat_template(); t && server::template_writes_hermes_tools(*t)) {
+      try {
+        tool_template.emplace(ChatTemplate::parse(*t));
+      } catch (const ChatTemplateError&) {
+        // Tools are then described in the system prompt instead.
+      }
+    }
     setup();
   }
 
@@ -95,6 +102,8 @@ struct HttpServer::Impl {
   ServerOptions opts;
   server::Engine engine;
   std::unique_ptr<ChatFormat> format;
+  // The model's chat template when it writes tools and tool calls itself (Hermes format).
+  std::optional<ChatTemplate> tool_template;
   std::string name;
   std::chrono::steady_clock::time_point started;
   int64_t created;
@@ -184,8 +193,16 @@ std::vector<int32_t> HttpServer::Impl::prompt_tokens(const CompletionRequest& r)
       throw ApiError(400, "this model has no chat template; use /v1/completions with a prompt", "messages",
                      "chat_not_supported");
     std::string text;
+    const bool tool_history = std::any_of(r.messages.begin(), r.messages.end(), [](const server::RequestMessage& m) {
+      return m.role == "tool" || !m.tool_calls.empty();
+    });
     try {
-      text = format->render(r.messages, /*add_generation_prompt=*/true);
+      if (tool_template && (r.tools.active() || tool_history)) {
+        const auto piece = [&](int32_t id) { return id >= 0 ? tok.text(id) : std::string(); };
+        text = server::render_with_template(*tool_template, piece(tok.bos()), piece(tok.eos()), r.messages, r.tools);
+      } else {
+        text = format->render(server::plain_conversation(r.messages, r.tools), /*add_generation_prompt=*/true);
+      }
     } catch (const ChatTemplateError& e) {
       throw ApiError(400, "the model's chat template rejected the messages: " + e.detail(), "messages");
     }
@@ -217,6 +234,7 @@ struct StreamState {
   server::ConnectionWatch watch;
   server::Engine* engine;
   bool opened = false;
+  std::optional<server::ToolCallParser> tools;  // when the reply may hold tool calls
 };
 
 void HttpServer::Impl::handle_generation(const httplib::Request& req, httplib::Response& res, bool chat) {
@@ -231,6 +249,7 @@ void HttpServer::Impl::handle_generation(const httplib::Request& req, httplib::R
   gp.max_tokens = r.max_tokens;
   gp.stop = r.stop;
   gp.lora_scales = lora_scales(r.lora);
+  gp.grammar = r.grammar;
   try {
     Sampler check(gp.sampling);  // reject settings the sampler refuses before queueing
   } catch (const Error& e) {
@@ -247,7 +266,8 @@ void HttpServer::Impl::handle_generation(const httplib::Request& req, httplib::R
   ResponseIds ids = new_ids(chat);
 
   if (r.stream) {
-    auto st = std::make_shared<StreamState>(StreamState{job, std::move(r), std::move(ids), watch, &engine});
+    auto st = std::make_shared<StreamState>(StreamState{job, std::move(r), std::move(ids), watch, &engine, false, std::nullopt});
+    if (st->req.chat && st->req.tools.active()) st->tools.emplace(server::call_id_prefix(st->ids));
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
     res.set_chunked_content_provider(
@@ -261,16 +281,28 @@ void HttpServer::Impl::handle_generation(const httplib::Request& req, httplib::R
             st->opened = true;
             if (st->req.chat) return send(dump(server::stream_chunk(st->req, st->ids, "", "", /*role=*/true)));
           }
+          auto send_events = [&](const std::vector<server::ToolEvent>& events) {
+            for (const auto& e : events)
+              if (!send(dump(server::tool_event_chunk(st->req, st->ids, e)))) return false;
+            return true;
+          };
           Job::Update u = st->job->wait(kPoll);
-          for (const auto& piece : u.pieces)
-            if (!send(dump(server::stream_chunk(st->req, st->ids, piece, "")))) return false;
+          for (const auto& piece : u.pieces) {
+            if (st->tools) {
+              if (!send_events(st->tools->push(piece))) return false;
+            } else if (!send(dump(server::stream_chunk(st->req, st->ids, piece, "")))) {
+              return false;
+            }
+          }
           if (u.finished) {
             const JobResult jr = st->job->result();
-            bool ok;
-            if (jr.finish_reason == "error") {
+            bool ok = !st->tools || send_events(st->tools->finish());
+            if (ok && jr.finish_reason == "error") {
               ok = send(dump(server::error_body("generation failed: " + jr.error, "server_error")));
-            } else {
-              ok = send(dump(server::stream_chunk(st->req, st->ids, "", jr.finish_reason)));
+            } else if (ok) {
+              const int calls = st->tools ? st->tools->n_calls() : 0;
+              ok = send(dump(server::stream_chunk(st->req, st->ids, "",
+                                                  server::finish_reason_with_calls(jr.finish_reason, calls))));
               if (ok && st->req.include_usage) ok = send(dump(server::usage_chunk(st->req, st->ids, jr)));
             }
             if (ok) ok = send("[DONE]");

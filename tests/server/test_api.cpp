@@ -50,12 +50,12 @@ TEST(ApiParse, BadFieldsNameTheParameter) {
   EXPECT_EQ(param_of("{", true), "");
   EXPECT_EQ(param_of("null", true), "");
   EXPECT_EQ(param_of(R"({"messages":{}})", true), "messages");
-  EXPECT_EQ(param_of(R"({"messages":[{"role":"user"},{"role":"tool","content":"x"}]})", true), "messages[1].role");
+  EXPECT_EQ(param_of(R"({"messages":[{"role":"user"},{"role":"function","content":"x"}]})", true), "messages[1].role");
   EXPECT_EQ(param_of(R"({"messages":[{"role":"user","content":"x"}],"top_p":0})", true), "top_p");
   EXPECT_EQ(param_of(R"({"messages":[{"role":"user","content":"x"}],"max_tokens":true})", true), "max_tokens");
   EXPECT_EQ(param_of(R"({"messages":[{"role":"user","content":"x"}],"stop":["a",""]})", true), "stop");
-  EXPECT_EQ(param_of(R"({"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}})", true),
-            "response_format");
+  EXPECT_EQ(param_of(R"({"messages":[{"role":"user","content":"x"}],"response_format":{"type":"xml"}})", true),
+            "response_format.type");
   EXPECT_NE(param_of(R"({"messages":[{"role":"user","content":"x"}],"temperature":1e999})", true), "<accepted>");
   EXPECT_EQ(param_of(R"({"prompt":"x","best_of":2})", false), "best_of");
   EXPECT_EQ(param_of(R"({"prompt":"x","suffix":"y"})", false), "suffix");
