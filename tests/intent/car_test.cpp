@@ -181,7 +181,11 @@ TEST(CarPrompt, RequestSchemaKeepsTheDriversWordsAndNumbers) {
   EXPECT_NE(std::find(names.begin(), names.end(), ojson("the gas station")), names.end());
   EXPECT_EQ(std::find(names.begin(), names.end(), ojson("airport")), names.end());
   EXPECT_EQ(forced_prefix(nav), "{\"destination\": \"");
-  EXPECT_EQ(forced_prefix(request_schema(*command_spec("play_music"), "play jazz", {}, {})), "");
+  const auto music = request_schema(*command_spec("play_music"), "play some jazz music", {}, {});
+  EXPECT_EQ(forced_prefix(music), "");
+  EXPECT_EQ(music["properties"]["genre"]["enum"], ojson({"jazz"}));  // a known style, as said
+  EXPECT_FALSE(music["properties"].contains("station"));  // no radio cue
+  EXPECT_FALSE(request_schema(*command_spec("play_music"), "play thriller", {}, {})["properties"].contains("genre"));
   EXPECT_EQ(spoken_numbers("drop it twenty two degrees, then three"), "drop it 22 degrees, then 3");
 }
 

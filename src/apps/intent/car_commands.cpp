@@ -439,8 +439,23 @@ ojson request_schema(const CommandSpec& spec, std::string_view utterance, std::s
     if (sub.value("type", "") == "string") {
       const auto& choices = key == "message" ? message : names;
       if (choices.empty()) { dropped.push_back(key); continue; }
-      if (key == "message") sub = ojson{{"enum", choices}};
-      else sub = ojson{{"$ref", "#/$defs/name"}};
+      if (key == "message") {
+        sub = ojson{{"enum", choices}};
+      } else if (key == "genre") {  // a style the vehicle's library knows, when one was said
+        static const char* kGenres[] = {"jazz", "rock", "pop", "classical", "country", "hip hop", "rap", "blues",
+                                        "lo-fi", "reggae", "techno", "metal", "folk", "soul", "funk", "disco",
+                                        "r&b", "electronic", "indie", "punk", "gospel", "latin", "house", "ambient"};
+        ojson g = ojson::array();
+        for (const char* k : kGenres)
+          if (std::find(names.begin(), names.end(), k) != names.end()) g.push_back(k);
+        if (g.empty()) { dropped.push_back(key); continue; }
+        sub = ojson{{"enum", g}};
+      } else if (key == "station" && !was_said({"station", "radio", "fm", "am", "tune", "npr", "bbc"})) {
+        dropped.push_back(key);
+        continue;
+      } else {
+        sub = ojson{{"$ref", "#/$defs/name"}};
+      }
     } else if (sub.value("type", "") == "number" || sub.value("type", "") == "integer") {
       std::vector<double> ok;
       for (double v : numbers)
