@@ -226,39 +226,6 @@ class Classifier {
   int max_batch_;
 };
 
-// --- the in-car demo -------------------------------------------------------------------------
-
-struct VehicleState {
-  std::string destination;          // "" : no route
-  float cabin_temp_f = 70;
-  bool climate_on = false;
-  std::string media = "off";        // "off", "playing", "paused"
-  std::string track;
-  int volume = 5;                   // 0..10
-  std::string call;                 // who is being called ("" : no call)
-  std::string message_to;           // last text message recipient
-  float fuel_pct = 62;
-  float tire_psi[4] = {35, 35, 34, 35};
-  bool engine_on = false;
-};
-
-// Reads driver utterances one at a time, keeps the last 3 as context, classifies them and turns
-// the intents of auto_and_commute (and media, phone, climate, a few meta ones) into actions on
-// a simulated vehicle.
-class CarAssistant {
- public:
-  explicit CarAssistant(Classifier& classifier, float min_confidence = 0.5f);
-  // Lines to show for one utterance: the intent, each state change, or the fallback.
-  std::vector<std::string> handle(std::string_view utterance);
-  const VehicleState& state() const { return state_; }
-  const std::vector<std::string>& context() const { return context_; }
-
- private:
-  Classifier& cls_;
-  float min_confidence_;
-  VehicleState state_;
-  std::vector<std::string> context_;  // last 3 utterances, oldest first
-  std::string last_intent_;
-};
+// The in-car assistant built on the classifier: edgelm/car.hpp.
 
 }  // namespace edgelm::intent

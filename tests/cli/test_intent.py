@@ -1,7 +1,8 @@
 """`edgelm train-classifier`, `classify` and `car` end to end on a small CLINC150 slice
 (tests/intent/data: 8 intents + oos): training output, reproducibility (byte-identical heads,
 with and without the feature cache), accuracy on held-back lines, the car demo on a scripted
-conversation, and clear errors for bad input. About 40-60 s on 2 cores."""
+conversation (arguments filled by SmolLM2, the state after each command), `car --eval`, and clear
+errors for bad input. About 60-90 s on 2 cores."""
 import json
 import os
 import shutil
@@ -129,27 +130,58 @@ def test_classify_json_and_top_k():
 
 
 def test_car_demo_scripted_conversation():
-    script = "\n".join([
-        "give me directions to the airport",
-        "set the temperature to 72 please",
-        "play some jazz",
-        "turn the volume up",
-        "call mom",
-        "who won the world series in 1998",
-        "",
-    ])
-    r = edgelm("car", "-m", MODEL, "--head", HEAD, input=script)
+    # The vehicle state after each command: the arguments come from SmolLM2 under each command's
+    # schema; "turn the volume up" is relative to the state, "call her" needs the turn before,
+    # the last line is out of scope.
+    script = [
+        ("give me directions to the airport", ["state navigation.destination: (none) -> airport"]),
+        ("set the temperature to 72 please", ["call set_temperature(22.0)", "state climate.power: off -> on",
+                                              "state climate.temperature: 21.0 C -> 22.0 C"]),
+        ("play some jazz", ["state media.status: off -> playing", "state media.genre: (none) -> jazz"]),
+        ("turn the volume up", ["call set_volume(7)", "state media.volume: 5 -> 7"]),
+        ("text sarah that i'm running late", ["state phone.message_to: (none) -> sarah",
+                                              "state phone.message: (none) -> i'm running late"]),
+        ("call her", ['call call_contact("sarah")', "state phone.call: (none) -> sarah"]),
+        ("who won the world series in 1998", ["say: Sorry, I can't help with that"]),
+    ]
+    r = edgelm("car", "-m", MODEL, "--head", HEAD, input="\n".join(t for t, _ in script) + "\n")
     check(r.returncode == 0, r.stderr)
-    out = r.stdout
-    check("state navigation.destination: (none) -> the airport" in out, out)
-    check("state climate.temperature: 70 F -> 72 F" in out, out)
-    check("state media.status: off -> playing" in out and "-> jazz" in out, out)
-    check("state media.volume: 5 -> 7" in out, out)
-    check("state phone.call: (none) -> mom" in out, out)
-    check("Sorry, I can't help with that" in out, out)
-    final = out.strip().splitlines()[-1]
-    check(final.startswith("final state: destination=the airport climate=on 72F media=playing track=jazz volume=7 call=mom"),
-          final)
+    turns = r.stdout.split("driver: ")[1:]
+    check(len(turns) == len(script), r.stdout)
+    for (text, wants), out in zip(script, turns):
+        check(out.startswith(text + "\n"), out)
+        for want in wants:
+            check(want in out, f"{text!r}: no {want!r} in\n{out}")
+    check(not [l for l in turns[-1].splitlines() if l.startswith(("  state ", "  call ", "  arguments "))], turns[-1])
+    final = json.loads(r.stdout.strip().splitlines()[-1].removeprefix("final state: "))
+    want = {"destination": "airport", "climate_on": True, "temperature_c": 22.0, "media": "playing", "genre": "jazz",
+            "volume": 7, "message_to": "sarah", "call": "sarah"}
+    check({k: final[k] for k in want} == want, final)
+
+
+def test_car_eval_reports_exact_match():
+    # The slot set with the intents given: no head needed; a few cases, one of each kind.
+    cases = os.path.join(TMP, "cases.jsonl")
+    with open(cases, "w") as f:
+        f.write(json.dumps({"text": "call mom", "intent": "make_call",
+                            "call": {"name": "call_contact", "args": {"contact": "mom"}}}) + "\n")
+        f.write(json.dumps({"text": "a bit louder", "context": ["set the volume to 6"], "state": {"volume": 6},
+                            "intent": "change_volume", "call": {"name": "set_volume", "args": {"level": 8}}}) + "\n")
+        f.write(json.dumps({"text": "call mom", "intent": "make_call",
+                            "call": {"name": "call_contact", "args": {"contact": "dad"}}}) + "\n")
+        f.write(json.dumps({"text": "what is the meaning of life", "intent": "oos", "call": None}) + "\n")
+    r = edgelm("car", "-m", MODEL, "--eval", cases, "--gold-intent", "--json")
+    check(r.returncode == 0, r.stderr)
+    rows = [json.loads(l) for l in r.stdout.splitlines()]
+    check([row.get("ok") for row in rows[:-1]] == [True, True, False, True], r.stdout)
+    s = rows[-1]["summary"]
+    check(s["commands"] == 3 and abs(s["exact_match_pct"] - 200 / 3) < 1e-6 and s["fallback_ok_pct"] == 100, s)
+    r = edgelm("car", "-m", MODEL, "--eval", cases)
+    check(r.returncode != 0 and "--head is required" in r.stderr, r.stderr)
+    with open(cases, "a") as f:
+        f.write('{"text": "x", "intent": "make_call", "call": {"args": {}}}\n')
+    r = edgelm("car", "-m", MODEL, "--eval", cases, "--gold-intent")
+    check(r.returncode != 0 and f"{cases}:5: malformed case" in r.stderr, r.stderr)
 
 
 def test_bad_input_clear_errors():
