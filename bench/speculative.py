@@ -9,8 +9,10 @@ Drafters:
   - self-speculation (--draft-exit K): the target's first K blocks and its output head;
   - prompt lookup.
 Prompt sets (bench/prompts/): general.jsonl (chat questions), extraction.jsonl (summaries,
-extraction, rewriting: the answer repeats the input) and adversarial.jsonl (text whose repeated
-fragments are followed by different words, made to defeat prompt lookup).
+extraction, rewriting: the answer repeats the input) and adversarial.jsonl (a passage and a
+request for new text about it -- a different story, a translation, new words -- so that the
+passage's n-grams mislead prompt lookup; the draft model and the early exit fail on it as on
+any free text).
 
 edgelm's numbers come from `edgelm bench --prompts`, which alternates plain and speculative runs
 of each prompt; llama.cpp's from llama-speculative / llama-lookup (built from the pinned
@@ -105,9 +107,9 @@ def llama_speed(tool, target, draft, prompts, a):
             with open(pf, "w") as f:
                 f.write(text)
             cmd = [tool, "-m", target, "-f", pf, "-n", str(a.n), "--temp", "0", "-t", str(a.threads),
-                   "--draft-max", str(a.draft_max), "-c", "2048", "--no-warmup", "-s", "1"]
+                   "--spec-draft-n-max", str(a.draft_max), "-c", "2048", "-s", "1"]
             if draft:
-                cmd += ["-md", draft, "-td", str(a.threads), "--draft-min", "0"]
+                cmd += ["-md", draft, "-td", str(a.threads), "--spec-draft-n-min", "0"]
             out = subprocess.run(cmd, capture_output=True, text=True)
             log = out.stdout + out.stderr
             m = re.search(r"decoded\s+(\d+)\s+tokens in\s+([\d.]+)\s+seconds", log)
@@ -152,10 +154,11 @@ def main():
     cases = [("general", "draft model", ["--draft", student, *draft_max]),
              ("general", f"early exit ({a.draft_exit} blocks)", ["--draft-exit", str(a.draft_exit), *draft_max]),
              ("extraction", "prompt lookup", ["--lookup", *draft_max]),
-             ("extraction", f"early exit ({a.draft_exit} blocks)", ["--draft-exit", str(a.draft_exit), *draft_max]),
+             ("extraction", "prompt lookup, fixed length", ["--lookup", "--draft-fixed", *draft_max]),
              ("adversarial", "prompt lookup", ["--lookup", *draft_max]),
              ("adversarial", "prompt lookup, fixed length", ["--lookup", "--draft-fixed", *draft_max]),
-             ("adversarial", "draft model", ["--draft", student, *draft_max])]
+             ("adversarial", "draft model", ["--draft", student, *draft_max]),
+             ("adversarial", f"early exit ({a.draft_exit} blocks)", ["--draft-exit", str(a.draft_exit), *draft_max])]
     tools = None if a.skip_llamacpp else llama_tools()
     plain_llama = llama_plain(tools[0], target, a) if tools else None
 

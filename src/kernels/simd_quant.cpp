@@ -645,7 +645,7 @@ void MatMatRows(const std::byte* w, size_t row_bytes, const std::byte* xq, size_
 #define EDGELM_TOKEN_LANES 1
 constexpr int kLaneToks = 16;
 constexpr int kLaneRows = 2;
-constexpr int64_t kLaneMinTokens = 8;
+constexpr int64_t kLaneMinTokens = 6;
 
 // Repacked activations of all tokens and one unpacked row tile. Thread-local: each thread of a
 // matmul repacks the (small) activations itself rather than synchronising with the others.

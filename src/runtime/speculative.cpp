@@ -143,7 +143,8 @@ bool verify_token(Sampler& sampler, std::span<const float> row, int32_t x, std::
 // target's own) and costs k drafted tokens plus a verification of k + 1. The acceptance rate
 // is the censored-geometric estimate (kept tokens / (kept + rejections)) over recent steps;
 // the costs are running averages of measured times. When plain decoding wins (k = 0), a
-// one-token draft every kProbeEvery steps keeps the estimates current.
+// one-token draft now and then keeps the estimates current, spaced by what the last draft
+// cost beyond plain decoding (at most kProbeBudget of the time).
 class DraftLength {
  public:
   explicit DraftLength(const SpeculativeOptions& o) : o_(o), verify_(static_cast<size_t>(o.draft_max) + 2, -1.0) {}
@@ -165,21 +166,33 @@ class DraftLength {
       idle_ = 0;
       return best;
     }
-    return ++idle_ % kProbeEvery == 0 ? 1 : 0;
+    if (++idle_ < probe_gap_) return 0;
+    idle_ = 0;
+    return 1;
   }
 
   void record(int drafted, int kept, bool rejected, double draft_s, int verified, double verify_s) {
     constexpr double kKeep = 0.9;  // weight of the past in every running estimate
-    auto ema = [&](double& v, double x) { v = v < 0 ? x : kKeep * v + (1 - kKeep) * x; };
-    if (static_cast<size_t>(verified) < verify_.size()) ema(verify_[static_cast<size_t>(verified)], verify_s);
+    // Times: a lower one is taken at once, a higher one slowly, so that a pass slowed by
+    // something else on the machine (or the first pass's page faults) does not stop drafting.
+    auto cost = [&](double& v, double x) { v = v < 0 || x < v ? x : kKeep * v + (1 - kKeep) * x; };
+    if (static_cast<size_t>(verified) < verify_.size()) cost(verify_[static_cast<size_t>(verified)], verify_s);
     if (drafted <= 0) return;
-    ema(draft_cost_, draft_s / drafted);
+    cost(draft_cost_, draft_s / drafted);
+    // What this draft cost beyond plain decoding of the tokens it gave; probes while plain
+    // decoding wins come rarely enough that they cost at most kProbeBudget of the time (a
+    // draft model idle for long catches up on the whole gap first).
+    if (verify_[1] > 0) {
+      const double loss = draft_s + verify_s - verify_[1] * (kept + 1);
+      probe_gap_ = static_cast<int>(std::clamp(loss / (kProbeBudget * verify_[1]), 16.0, 4096.0));
+    }
     kept_ = kKeep * kept_ + kept;
     rejections_ = kKeep * rejections_ + (rejected ? 1 : 0);
   }
 
  private:
-  static constexpr int kProbeEvery = 32, kFirstDraft = 2;
+  static constexpr int kFirstDraft = 2;
+  static constexpr double kProbeBudget = 0.02;
 
   // Measured, or interpolated between the nearest measured batch sizes (a straight line from
   // the one-token cost when only smaller ones are known, 10 % per token until any is).
@@ -205,6 +218,7 @@ class DraftLength {
   double draft_cost_ = -1;      // seconds per drafted token
   double kept_ = 1, rejections_ = 1;
   int idle_ = 0;
+  int probe_gap_ = 32;  // plain steps between probes
 };
 
 std::unique_ptr<Drafter> make_model_drafter(std::shared_ptr<const Model> draft, const Model& target,

@@ -146,7 +146,8 @@ TEST(Speculative, LookupDraftsAreKeptWhereTheTextRepeatsThePrompt) {
   Session s(m, {.n_ctx = 512, .n_threads = 2});
   auto lookup = make_lookup_drafter();
   SpeculativeStats st;
-  const std::vector<int32_t> got = speculative(s, *lookup, {.temp = 0}, copy, 16, {.draft_max = 4}, &st);
+  const std::vector<int32_t> got =
+      speculative(s, *lookup, {.temp = 0}, copy, 16, {.draft_max = 4, .adaptive = false}, &st);
   std::printf("[ accept   ] %s: %.2f of %lld drafted, %.2f kept per step, %d steps for %zu tokens\n",
               lookup->describe().c_str(), st.acceptance_rate(), static_cast<long long>(st.drafted), st.mean_accepted(),
               st.steps, got.size());
