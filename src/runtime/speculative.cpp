@@ -138,27 +138,35 @@ bool verify_token(Sampler& sampler, std::span<const float> row, int32_t x, std::
 }  // namespace
 
 // ------------------------------------------------------------------------------------------
-// The draft length that maximises expected tokens per second. With a per-token acceptance
-// rate a, a draft of k tokens yields (1 - a^(k+1)) / (1 - a) tokens (the kept prefix and the
-// target's own) and costs k drafted tokens plus a verification of k + 1. The acceptance rate
-// is the censored-geometric estimate (kept tokens / (kept + rejections)) over recent steps;
-// the costs are running averages of measured times. When plain decoding wins (k = 0), a
+// The draft length that maximises expected tokens per second. A draft of k tokens yields
+// 1 + sum over j <= k of a_1 ... a_j tokens (the kept prefix and the target's own), where a_i
+// is the rate at which the i-th drafted token is kept once the ones before it were, and costs
+// k drafted tokens plus a verification of k + 1. The rates are counted per position over recent
+// steps: acceptance comes in runs (a copied passage is kept to its end), so a later position
+// is often kept more surely than the first; a position not tried yet takes its predecessor's
+// rate. The costs are running estimates of measured times. When plain decoding wins (k = 0), a
 // one-token draft now and then keeps the estimates current, spaced by what the last draft
 // cost beyond plain decoding (at most kProbeBudget of the time).
 class DraftLength {
  public:
-  explicit DraftLength(const SpeculativeOptions& o) : o_(o), verify_(static_cast<size_t>(o.draft_max) + 2, -1.0) {}
+  explicit DraftLength(const SpeculativeOptions& o)
+      : o_(o),
+        verify_(static_cast<size_t>(std::max(0, o.draft_max)) + 2, -1.0),
+        tried_(verify_.size(), 0.0),
+        kept_(verify_.size(), 0.0) {}
 
   int next() {
     if (!o_.adaptive || o_.draft_max <= 0) return std::max(0, o_.draft_max);
     // First a short draft and a plain step, to measure each cost once.
     if (draft_cost_ < 0) return std::min(o_.draft_max, kFirstDraft);
     if (verify_[1] < 0) return 0;
-    const double a = std::clamp(kept_ / std::max(1e-9, kept_ + rejections_), 0.01, 0.99);
     int best = 0;
-    double best_rate = 1.0 / verify_[1];
+    double best_rate = 1.0 / verify_[1], tokens = 1.0, run = 1.0, a = kPriorRate;
     for (int k = 1; k <= o_.draft_max; ++k) {
-      const double tokens = (1.0 - std::pow(a, k + 1)) / (1.0 - a);
+      const size_t i = static_cast<size_t>(k);
+      a = (kept_[i] + a) / (tried_[i] + 1.0);  // one pseudo-observation at the predecessor's rate
+      run *= a;
+      tokens += run;
       const double rate = tokens / (k * draft_cost_ + verify_cost(k + 1));
       if (rate > best_rate) best = k, best_rate = rate;
     }
@@ -186,12 +194,15 @@ class DraftLength {
       const double loss = draft_s + verify_s - verify_[1] * (kept + 1);
       probe_gap_ = static_cast<int>(std::clamp(loss / (kProbeBudget * verify_[1]), 16.0, 4096.0));
     }
-    kept_ = kKeep * kept_ + kept;
-    rejections_ = kKeep * rejections_ + (rejected ? 1 : 0);
+    for (size_t i = 1; i < tried_.size(); ++i) tried_[i] *= kKeep, kept_[i] *= kKeep;
+    const int tried = std::min(drafted, kept + (rejected ? 1 : 0));
+    for (int i = 1; i <= tried; ++i) tried_[static_cast<size_t>(i)] += 1;
+    for (int i = 1; i <= kept; ++i) kept_[static_cast<size_t>(i)] += 1;
   }
 
  private:
   static constexpr int kFirstDraft = 2;
+  static constexpr double kPriorRate = 0.5;  // the first position's rate before any draft
   static constexpr double kProbeBudget = 0.02;
 
   // Measured, or interpolated between the nearest measured batch sizes (a straight line from
@@ -216,7 +227,7 @@ class DraftLength {
   SpeculativeOptions o_;
   std::vector<double> verify_;  // seconds to verify n tokens, by n
   double draft_cost_ = -1;      // seconds per drafted token
-  double kept_ = 1, rejections_ = 1;
+  std::vector<double> tried_, kept_;  // by draft position (1-based): drafts checked, kept
   int idle_ = 0;
   int probe_gap_ = 32;  // plain steps between probes
 };
