@@ -1,8 +1,10 @@
-// anomaly_nab_bench ROOT [--files] [--phases N] [--config FILE] [name=value ...]: runs the
-// detector over a NAB-style folder and prints the report. Used by bench/nab.sh; overrides make
-// ablations one command each. --phases N also reruns with the first block shifted by
-// 0..N-1 samples and prints the spread: block alignment is arbitrary on unseen data, so the
-// mean over phases is the honest number. --dump/--trace/--trace-all write per-row outputs.
+// anomaly_nab_bench ROOT [--files] [--phases N] [--robustness] [--config FILE] [name=value ...]:
+// runs the detector over a NAB-style folder and prints the report. Used by bench/nab.sh;
+// overrides make ablations one command each. --phases N also reruns with the first block
+// shifted by 0..N-1 samples and prints the spread: block alignment is arbitrary on unseen data,
+// so the mean over phases is the honest number. --robustness prints mean and worst case over
+// alignments and over +-20 % of each tuned constant, and leave-one-category-out scores.
+// --trace/--trace-all write per-row outputs.
 #include <cmath>
 #include <cstdio>
 #include <algorithm>
@@ -74,6 +76,163 @@ void print_stage_times(const std::vector<LabeledSeries>& corpus, const DetectorC
   });
 }
 
+// The tuned constants of the detector and their values in `cfg`, for the +-20 % check.
+struct Tuned {
+  const char* name;
+  double value;
+  bool integer;
+};
+std::vector<Tuned> tuned_constants(const DetectorConfig& c) {
+  return {{"scaler_horizon", c.scaler_horizon, false},
+          {"squash_width", c.squash_width, false},
+          {"scale_0", static_cast<double>(c.scale[0]), true},
+          {"scale_1", static_cast<double>(c.scale[1]), true},
+          {"symbol_prior", c.symbol.prior, false},
+          {"symbol_count_cap", static_cast<double>(c.symbol.count_cap), true},
+          {"symbol_predictor_step", c.symbol.predictor_step, false},
+          {"symbol_predictor_spread_rate", c.symbol.predictor_spread_rate, false},
+          {"range_tolerance", c.range.tolerance, false},
+          {"range_bits", c.range.bits, false},
+          {"range_horizon", c.range.horizon, false},
+          {"range_warmup", static_cast<double>(c.range.warmup), true},
+          {"spike_record_horizon", c.spike.record_horizon, false},
+          {"spike_gain", c.spike.gain, false},
+          {"spike_warmup", static_cast<double>(c.spike.warmup), true},
+          {"rest_period", static_cast<double>(c.rest_period), true},
+          {"escalation", c.escalation, false},
+          {"score_bits", c.score_bits, false},
+          {"warmup", static_cast<double>(c.warmup), true}};
+}
+
+struct Variant {
+  std::string name;
+  DetectorConfig cfg;
+  std::vector<ScoredSeries> runs;
+};
+
+std::vector<ScoredSeries> runs_of(const std::vector<LabeledSeries>& corpus, const DetectorConfig& cfg) {
+  return run_nab(corpus, cfg).runs;
+}
+
+std::vector<ScoredSeries> only(const std::vector<ScoredSeries>& runs, const std::string& category, bool keep) {
+  std::vector<ScoredSeries> out;
+  for (const auto& r : runs)
+    if ((r.category == category) == keep) out.push_back(r);
+  return out;
+}
+
+// Leave-one-category-out: for each category, the variant and threshold that score best on the
+// other categories are applied to it; the held-out raw scores are summed and normalised over
+// the whole corpus. `chosen` gets the variant picked for each held-out category.
+double leave_one_category_out(const std::vector<const Variant*>& variants, const std::vector<std::string>& categories,
+                              const NabProfile& profile, std::vector<std::string>* chosen) {
+  double raw = 0, null_raw = 0, perfect_raw = 0;
+  for (const auto& held : categories) {
+    const Variant* best = nullptr;
+    double best_score = -1e300, best_threshold = 0;
+    for (const Variant* v : variants) {
+      const auto rest = only(v->runs, held, false);
+      const auto sc = score_corpus(rest, profile);
+      if (sc.normalized > best_score) best_score = sc.normalized, best_threshold = sc.threshold, best = v;
+    }
+    const auto out = score_corpus_at(only(best->runs, held, true), profile, best_threshold);
+    raw += out.raw, null_raw += out.null_raw, perfect_raw += out.perfect_raw;
+    if (chosen) chosen->push_back(held + ": " + best->name);
+  }
+  return 100.0 * (raw - null_raw) / (perfect_raw - null_raw);
+}
+
+struct Spread {
+  double sum = 0, lo = 1e300, hi = -1e300;
+  int n = 0;
+  std::string worst;
+  void add(double v, const std::string& what = "") {
+    sum += v, ++n, hi = std::max(hi, v);
+    if (v < lo) lo = v, worst = what;
+  }
+  double mean() const { return n ? sum / n : 0; }
+};
+
+// bench/nab.sh --robustness: the three NAB scores as mean and worst case over block alignments
+// and over +-20 % of each tuned constant, and leave-one-category-out beside the full subset.
+void print_robustness(const std::vector<LabeledSeries>& corpus, const DetectorConfig& cfg, int phases) {
+  std::vector<std::string> categories;
+  for (const auto& f : corpus)
+    if (std::find(categories.begin(), categories.end(), f.category) == categories.end()) categories.push_back(f.category);
+  Variant base{"default", cfg, runs_of(corpus, cfg)};
+  std::printf("robustness (standard / reward_low_FP_rate / reward_low_FN_rate):\n");
+  std::printf("  %-52s", "full subset (shift 0)");
+  for (const auto& p : kNabProfiles) std::printf(" %6.2f", score_corpus(base.runs, p).normalized);
+  std::printf("\n");
+
+  // Block alignments: the full-subset score and the threshold-only leave-one-category-out.
+  Spread align[3], align_loco[3];
+  for (int ph = 0; ph < phases; ++ph) {
+    Variant v{"phase", cfg, {}};
+    v.cfg.block_phase = cfg.block_phase + ph;
+    v.runs = ph == 0 ? base.runs : runs_of(corpus, v.cfg);
+    for (int k = 0; k < 3; ++k) {
+      align[k].add(score_corpus(v.runs, kNabProfiles[k]).normalized);
+      align_loco[k].add(leave_one_category_out({&v}, categories, kNabProfiles[k], nullptr));
+    }
+  }
+  auto row = [](const char* label, const Spread* s, bool worst) {
+    std::printf("  %-52s", label);
+    for (int k = 0; k < 3; ++k) std::printf(" %6.2f", worst ? s[k].lo : s[k].mean());
+    std::printf("\n");
+  };
+  char label[128];
+  std::snprintf(label, sizeof label, "block alignments (%d): mean", phases);
+  row(label, align, false);
+  std::snprintf(label, sizeof label, "block alignments (%d): worst", phases);
+  row(label, align, true);
+
+  // +-20 % of each tuned constant, one at a time (shift 0).
+  std::vector<Variant> variants;
+  for (const auto& t : tuned_constants(cfg)) {
+    for (double f : {0.8, 1.2}) {
+      double v = t.value * f;
+      if (t.integer) v = std::round(v);
+      if (t.name == std::string("scale_0") || t.name == std::string("scale_1"))
+        v = cfg.block_hops * std::round(t.value * f / cfg.block_hops);  // windows must split into hops
+      if (v == t.value) continue;
+      DetectorConfig c = cfg;
+      set_config_field(c, t.name, v);
+      if (validate(c)) continue;
+      char name[96];
+      std::snprintf(name, sizeof name, "%s %+.0f%%", t.name, (f - 1.0) * 100.0);
+      variants.push_back({name, c, runs_of(corpus, c)});
+    }
+  }
+  Spread perturbed[3];
+  for (const auto& v : variants)
+    for (int k = 0; k < 3; ++k) perturbed[k].add(score_corpus(v.runs, kNabProfiles[k]).normalized, v.name);
+  std::snprintf(label, sizeof label, "+-20 %% of %zu constants (%zu runs): mean", tuned_constants(cfg).size(), variants.size());
+  row(label, perturbed, false);
+  std::snprintf(label, sizeof label, "+-20 %% of each constant: worst");
+  row(label, perturbed, true);
+  std::printf("  %-52s %s / %s / %s\n", "  worst variant", perturbed[0].worst.c_str(), perturbed[1].worst.c_str(),
+              perturbed[2].worst.c_str());
+
+  // Leave-one-category-out.
+  std::printf("  %-52s", "leave-one-category-out, threshold (shift 0)");
+  for (int k = 0; k < 3; ++k) std::printf(" %6.2f", leave_one_category_out({&base}, categories, kNabProfiles[k], nullptr));
+  std::printf("\n");
+  std::snprintf(label, sizeof label, "leave-one-category-out, threshold: mean over %d", phases);
+  row(label, align_loco, false);
+  std::snprintf(label, sizeof label, "leave-one-category-out, threshold: worst of %d", phases);
+  row(label, align_loco, true);
+  std::vector<const Variant*> all{&base};
+  for (const auto& v : variants) all.push_back(&v);
+  std::vector<std::string> chosen;
+  std::printf("  %-52s", "leave-one-category-out, constants + threshold");
+  for (int k = 0; k < 3; ++k)
+    std::printf(" %6.2f", leave_one_category_out(all, categories, kNabProfiles[k], k == 0 ? &chosen : nullptr));
+  std::printf("\n    (the default or one +-20 %% variant, chosen on the other three categories; standard:");
+  for (const auto& c : chosen) std::printf(" %s;", c.c_str());
+  std::printf(")\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -91,6 +250,7 @@ int main(int argc, char** argv) {
     std::string trace_dir;   // per file: score, surprise, per stream bits and expert bits
     int phases = 0;
     bool stage_times = false;
+    bool robustness = false;
     for (int i = 2; i < argc; ++i) {
       if (!std::strcmp(argv[i], "--files")) per_file = true;
       else if (!std::strcmp(argv[i], "--config") && i + 1 < argc) cfg = load_detector_config(argv[++i]);
@@ -99,6 +259,7 @@ int main(int argc, char** argv) {
       else if (!std::strcmp(argv[i], "--trace-all") && i + 1 < argc) trace_dir = argv[++i];
       else if (!std::strcmp(argv[i], "--phases") && i + 1 < argc) phases = std::atoi(argv[++i]);
       else if (!std::strcmp(argv[i], "--stage-times")) stage_times = true;
+      else if (!std::strcmp(argv[i], "--robustness")) robustness = true;
       else apply_config_override(cfg, argv[i]);
     }
     if (const char* bad = validate(cfg)) throw edgelm::Error(std::string("invalid config: ") + bad);
@@ -141,6 +302,10 @@ int main(int argc, char** argv) {
     const auto report = run_nab(corpus, cfg);
     std::fputs(format_nab_report(report, per_file).c_str(), stdout);
     if (stage_times) print_stage_times(corpus, cfg);
+    if (robustness) {
+      print_robustness(corpus, cfg, phases > 1 ? phases : 16);
+      return 0;
+    }
     if (phases > 1) {
       std::printf("over %d block phases (mean [min..max]):\n", phases);
       std::vector<std::vector<double>> by_profile(3);
