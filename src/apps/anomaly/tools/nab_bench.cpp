@@ -213,6 +213,10 @@ void print_robustness(const std::vector<LabeledSeries>& corpus, const DetectorCo
   row(label, perturbed, true);
   std::printf("  %-52s %s / %s / %s\n", "  worst variant", perturbed[0].worst.c_str(), perturbed[1].worst.c_str(),
               perturbed[2].worst.c_str());
+  std::printf("    standard per variant:");
+  for (size_t i = 0; i < variants.size(); ++i)
+    std::printf("%s %s %.1f", i ? ";" : "", variants[i].name.c_str(), score_corpus(variants[i].runs, kNabStandard).normalized);
+  std::printf("\n");
 
   // Leave-one-category-out.
   std::printf("  %-52s", "leave-one-category-out, threshold (shift 0)");
@@ -240,7 +244,7 @@ int main(int argc, char** argv) {
   try {
     std::string root = argc > 1 ? argv[1] : "";
     if (root.empty() || root == "--help") {
-      std::fprintf(stderr, "usage: %s NAB_ROOT [--files] [--config FILE] [field=value ...]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s NAB_ROOT [--files] [--phases N] [--robustness] [--stage-times] [--config FILE] [field=value ...]\n", argv[0]);
       return 2;
     }
     DetectorConfig cfg;
