@@ -114,32 +114,11 @@ std::vector<ScoredSeries> runs_of(const std::vector<LabeledSeries>& corpus, cons
   return run_nab(corpus, cfg).runs;
 }
 
-std::vector<ScoredSeries> only(const std::vector<ScoredSeries>& runs, const std::string& category, bool keep) {
-  std::vector<ScoredSeries> out;
-  for (const auto& r : runs)
-    if ((r.category == category) == keep) out.push_back(r);
-  return out;
-}
-
-// Leave-one-category-out: for each category, the variant and threshold that score best on the
-// other categories are applied to it; the held-out raw scores are summed and normalised over
-// the whole corpus. `chosen` gets the variant picked for each held-out category.
-double leave_one_category_out(const std::vector<const Variant*>& variants, const std::vector<std::string>& categories,
-                              const NabProfile& profile, std::vector<std::string>* chosen) {
-  double raw = 0, null_raw = 0, perfect_raw = 0;
-  for (const auto& held : categories) {
-    const Variant* best = nullptr;
-    double best_score = -1e300, best_threshold = 0;
-    for (const Variant* v : variants) {
-      const auto rest = only(v->runs, held, false);
-      const auto sc = score_corpus(rest, profile);
-      if (sc.normalized > best_score) best_score = sc.normalized, best_threshold = sc.threshold, best = v;
-    }
-    const auto out = score_corpus_at(only(best->runs, held, true), profile, best_threshold);
-    raw += out.raw, null_raw += out.null_raw, perfect_raw += out.perfect_raw;
-    if (chosen) chosen->push_back(held + ": " + best->name);
-  }
-  return 100.0 * (raw - null_raw) / (perfect_raw - null_raw);
+// Leave-one-category-out over the given variants (see nab_scorer.hpp).
+HeldOutScore held_out(const std::vector<const Variant*>& variants, const NabProfile& profile) {
+  std::vector<std::vector<ScoredSeries>> candidates;
+  for (const Variant* v : variants) candidates.push_back(v->runs);
+  return leave_one_category_out(candidates, profile);
 }
 
 struct Spread {
@@ -156,9 +135,6 @@ struct Spread {
 // bench/nab.sh --robustness: the three NAB scores as mean and worst case over block alignments
 // and over +-20 % of each tuned constant, and leave-one-category-out beside the full subset.
 void print_robustness(const std::vector<LabeledSeries>& corpus, const DetectorConfig& cfg, int phases) {
-  std::vector<std::string> categories;
-  for (const auto& f : corpus)
-    if (std::find(categories.begin(), categories.end(), f.category) == categories.end()) categories.push_back(f.category);
   Variant base{"default", cfg, runs_of(corpus, cfg)};
   std::printf("robustness (standard / reward_low_FP_rate / reward_low_FN_rate):\n");
   std::printf("  %-52s", "full subset (shift 0)");
@@ -173,7 +149,7 @@ void print_robustness(const std::vector<LabeledSeries>& corpus, const DetectorCo
     v.runs = ph == 0 ? base.runs : runs_of(corpus, v.cfg);
     for (int k = 0; k < 3; ++k) {
       align[k].add(score_corpus(v.runs, kNabProfiles[k]).normalized);
-      align_loco[k].add(leave_one_category_out({&v}, categories, kNabProfiles[k], nullptr));
+      align_loco[k].add(held_out({&v}, kNabProfiles[k]).normalized);
     }
   }
   auto row = [](const char* label, const Spread* s, bool worst) {
@@ -220,7 +196,7 @@ void print_robustness(const std::vector<LabeledSeries>& corpus, const DetectorCo
 
   // Leave-one-category-out.
   std::printf("  %-52s", "leave-one-category-out, threshold (shift 0)");
-  for (int k = 0; k < 3; ++k) std::printf(" %6.2f", leave_one_category_out({&base}, categories, kNabProfiles[k], nullptr));
+  for (int k = 0; k < 3; ++k) std::printf(" %6.2f", held_out({&base}, kNabProfiles[k]).normalized);
   std::printf("\n");
   std::snprintf(label, sizeof label, "leave-one-category-out, threshold: mean over %d", phases);
   row(label, align_loco, false);
@@ -228,12 +204,16 @@ void print_robustness(const std::vector<LabeledSeries>& corpus, const DetectorCo
   row(label, align_loco, true);
   std::vector<const Variant*> all{&base};
   for (const auto& v : variants) all.push_back(&v);
-  std::vector<std::string> chosen;
+  HeldOutScore standard;
   std::printf("  %-52s", "leave-one-category-out, constants + threshold");
-  for (int k = 0; k < 3; ++k)
-    std::printf(" %6.2f", leave_one_category_out(all, categories, kNabProfiles[k], k == 0 ? &chosen : nullptr));
+  for (int k = 0; k < 3; ++k) {
+    const HeldOutScore h = held_out(all, kNabProfiles[k]);
+    if (k == 0) standard = h;
+    std::printf(" %6.2f", h.normalized);
+  }
   std::printf("\n    (the default or one +-20 %% variant, chosen on the other three categories; standard:");
-  for (const auto& c : chosen) std::printf(" %s;", c.c_str());
+  for (size_t c = 0; c < standard.categories.size(); ++c)
+    std::printf(" %s: %s;", standard.categories[c].c_str(), all[standard.chosen[c]]->name.c_str());
   std::printf(")\n");
 }
 
