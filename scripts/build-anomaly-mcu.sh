@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the anomaly detector core freestanding for a Cortex-M4F (no libc, no heap, no
 # exceptions, no RTTI, no OS) into a minimal bare-metal image and prints its code (text) and
-# RAM (data + bss) size. Needs the Debian packages gcc-arm-none-eabi (and
+# RAM (data + bss) size; scripts/run-anomaly-mcu.sh runs the image under qemu-system-arm.
+# No floating-point contraction (-ffp-contract=off, as in the host build): the scores are the
+# same bits as on the host. Needs the Debian packages gcc-arm-none-eabi (and
 # libnewlib-arm-none-eabi for the compiler's own headers). The linker script enforces the
 # budget: 32 KB flash, 8 KB RAM including a 2 KB stack.
 #   scripts/build-anomaly-mcu.sh [OUT_DIR]      (default: build-mcu/)
@@ -14,7 +16,7 @@ nm="${ARM_NM:-arm-none-eabi-nm}"
 command -v "$cxx" >/dev/null || { echo "error: $cxx not found — apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi" >&2; exit 1; }
 mkdir -p "$out"
 flags=(-mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard -Os -std=c++20
-       -fno-exceptions -fno-rtti -ffreestanding -fno-threadsafe-statics -fno-math-errno
+       -fno-exceptions -fno-rtti -ffreestanding -fno-threadsafe-statics -fno-math-errno -ffp-contract=off
        -ffunction-sections -fdata-sections -fstack-usage -Wall -Wextra -Werror -I"$root/include")
 objs=()
 for src in "$root"/src/apps/anomaly/core/*.cpp "$root"/src/apps/anomaly/mcu/firmware.cpp; do

@@ -67,13 +67,26 @@ void run_anomaly(const AnomalyOptions& o) {
     in = &file;
   }
   an::CsvSampleReader reader(*in, o.input, o.allow_backward_time);
+  // The value columns (one sensor, or several of one device) are known from the header or the
+  // first row; the detector takes them all and gives one score.
+  std::string names = "value";
+  if (reader.read_columns()) {
+    if (reader.channels() > an::kMaxChannels)
+      throw Error((o.input == "-" ? std::string("<stdin>") : o.input) + ": " + std::to_string(reader.channels()) +
+                      " value columns; the detector takes at most " + std::to_string(an::kMaxChannels),
+                  "score the sensors in groups of at most " + std::to_string(an::kMaxChannels) + " (one file each)");
+    cfg.channels = reader.channels();
+    if (const char* bad = an::validate(cfg)) throw Error(std::string("invalid detector configuration: ") + bad);
+    names.clear();
+    for (const auto& n : reader.value_names()) names += (names.empty() ? "" : ",") + n;
+  }
   an::Detector detector(cfg);
   long rows = 0, anomalies = 0;
-  std::printf("timestamp,value,score,label\n");
+  std::printf("timestamp,%s,score,label\n", names.c_str());
   std::fflush(stdout);
   // One line out per line in, flushed, so the command can sit in a sensor pipeline.
   while (auto s = reader.next()) {
-    const float score = detector.update(s->timestamp_ms, s->value);
+    const float score = detector.update(s->timestamp_ms, s->values);
     const bool anomalous = score >= cfg.alarm_threshold && score > 0.0f;
     ++rows;
     anomalies += anomalous;
@@ -81,8 +94,8 @@ void run_anomaly(const AnomalyOptions& o) {
                 anomalous ? "anomaly" : "normal");
     std::fflush(stdout);
   }
-  std::fprintf(stderr, "summary: %ld rows, %ld anomalies (anomaly rate %.3f%%) at threshold %.3f; detector state %zu bytes\n",
-               rows, anomalies, rows ? 100.0 * static_cast<double>(anomalies) / static_cast<double>(rows) : 0.0,
+  std::fprintf(stderr, "summary: %ld rows of %d value column%s, %ld anomalies (anomaly rate %.3f%%) at threshold %.3f; detector state %zu bytes\n",
+               rows, cfg.channels, cfg.channels == 1 ? "" : "s", anomalies, rows ? 100.0 * static_cast<double>(anomalies) / static_cast<double>(rows) : 0.0,
                cfg.alarm_threshold, sizeof(an::Detector));
 }
 
@@ -104,7 +117,7 @@ void run_nab_score(const NabOptions& o) {
 void add_anomaly_command(CLI::App& app) {
   auto o = std::make_shared<AnomalyOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "anomaly", "Score a sensor series (CSV timestamp,value) for anomalies, one row at a time");
+      "anomaly", "Score a sensor series (CSV timestamp,value, or timestamp and up to 3 sensors of one device) for anomalies, one row at a time");
   cmd->add_option("input", o->input, "CSV file, or - for standard input");
   add_config_options(cmd, o->config);
   cmd->add_option("--threshold", o->threshold, "score at or above which a row is labelled anomaly")

@@ -83,8 +83,63 @@ TEST(CsvSeries, UnsortedTimestampsNameBothLines) {
 }
 
 TEST(CsvSeries, HeaderWithoutTheColumnsIsAnError) {
-  EXPECT_EQ(error_of("time,reading\n1,2\n"),
-            "test.csv:1: header must name a 'timestamp' and a 'value' column, found 'time,reading'");
+  EXPECT_EQ(error_of("time,reading\n1,2\n"), "test.csv:1: header must name a 'timestamp' column, found 'time,reading'");
+  EXPECT_EQ(error_of("timestamp\n1\n"), "test.csv:1: header 'timestamp' names no value column besides 'timestamp'");
+  EXPECT_EQ(error_of("1\n2\n"), "test.csv:1: expected a timestamp and at least one value column, found 1 column");
+}
+
+// Reads every row of a (possibly multi-column) CSV with the streaming reader.
+std::vector<CsvSample> read_rows(const std::string& text) {
+  std::istringstream in(text);
+  CsvSampleReader r(in, "test.csv");
+  std::vector<CsvSample> rows;
+  while (auto s = r.next()) rows.push_back(*s);
+  return rows;
+}
+
+std::string row_error_of(const std::string& text) {
+  try {
+    read_rows(text);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(CsvSeries, SeveralValueColumnsAreChannels) {
+  std::istringstream in("timestamp,temp,pressure\n2014-04-01 00:00:00,20.5,1013\n2014-04-01 00:05:00,20.6,1012\n");
+  CsvSampleReader r(in, "dev.csv");
+  ASSERT_TRUE(r.read_columns());
+  EXPECT_EQ(r.channels(), 2);
+  EXPECT_EQ(r.value_names(), (std::vector<std::string>{"temp", "pressure"}));
+  auto a = r.next();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->channels, 2);
+  EXPECT_FLOAT_EQ(a->values[0], 20.5f);
+  EXPECT_FLOAT_EQ(a->values[1], 1013.0f);
+  EXPECT_EQ(a->value_text, "20.5,1013");
+  // Without a header: the first column is the time, the others are values.
+  auto rows = read_rows("0,1,2,3\n60,4,5,6\n");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1].channels, 3);
+  EXPECT_FLOAT_EQ(rows[1].values[2], 6.0f);
+  // The timestamp column may be anywhere.
+  rows = read_rows("a,timestamp,b\n1,0,2\n");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_FLOAT_EQ(rows[0].values[0], 1.0f);
+  EXPECT_FLOAT_EQ(rows[0].values[1], 2.0f);
+}
+
+TEST(CsvSeries, BadMultiColumnFilesNameTheProblem) {
+  EXPECT_EQ(row_error_of("timestamp,a,b\n0,1,2\n60,3\n"), "test.csv:3: expected 3 columns (timestamp,a,b), found 2");
+  EXPECT_EQ(row_error_of("timestamp,a,b\n0,1,2\n60,3,4,5\n"), "test.csv:3: expected 3 columns (timestamp,a,b), found 4");
+  EXPECT_EQ(row_error_of("0,1,2\n60,3\n"), "test.csv:2: expected 3 columns (timestamp,value1,value2), found 2");
+  EXPECT_EQ(row_error_of("timestamp,a,b\n0,1,x\n"), "test.csv:2: value 'x' in column 'b' is not a finite number");
+  EXPECT_EQ(row_error_of("timestamp,a,b\n0,,1\n"), "test.csv:2: missing value in column 'a'");
+  EXPECT_EQ(row_error_of("timestamp,a,b,c,d\n0,1,2,3,4\n"),
+            "test.csv:1: 4 value columns; the detector takes at most 3");
+  // A one-series reader refuses several value columns instead of taking the first.
+  EXPECT_NE(error_of("timestamp,a,b\n0,1,2\n").find("2 value columns where one series has one"), std::string::npos);
 }
 
 TEST(CsvSeries, ErrorMessageIncludesAHint) {

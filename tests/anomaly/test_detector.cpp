@@ -2,6 +2,7 @@
 // spikes and level shifts, deterministic, and fixed in memory.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -193,6 +194,96 @@ TEST(Detector, RestPeriodTurnsABurstIntoOneAlarm) {
   for (int k = 0; k < 5; ++k) v[2000 + 3 * k] += 15.0f;  // five spikes in 15 samples
   auto s = run(v);
   EXPECT_EQ(alarms(s, 2000, 2015, kThreshold), 1);
+}
+
+// Three sensors of one device: a daily rhythm, a larger signal in the opposite phase, and
+// plain noise around an offset, each with its own scale.
+std::vector<std::array<float, 3>> device_series(int n, uint64_t seed) {
+  Noise noise{seed};
+  std::vector<std::array<float, 3>> v(n);
+  for (int i = 0; i < n; ++i) {
+    const double day = 6.283185307179586 * i / 288.0;
+    v[i] = {static_cast<float>(10.0 + 3.0 * std::sin(day) + noise.normal()),
+            static_cast<float>(1000.0 - 200.0 * std::sin(day) + 40.0 * noise.normal()),
+            static_cast<float>(-5.0 + 0.1 * noise.normal())};
+  }
+  return v;
+}
+
+std::vector<float> run_device(const std::vector<std::array<float, 3>>& v) {
+  DetectorConfig cfg;
+  cfg.channels = 3;
+  Detector d(cfg);
+  std::vector<float> s(v.size());
+  for (size_t i = 0; i < v.size(); ++i) s[i] = d.update(kStart + static_cast<int64_t>(i) * kFiveMinutes, v[i].data());
+  return s;
+}
+
+TEST(Detector, SeveralChannelsFlagAnAnomalyInAnyOneChannel) {
+  // A shift of 5 noise sigmas (inside each channel's seen range for the rhythmic ones) in one
+  // channel of three is flagged within two blocks, whichever channel it is in.
+  const float shift[3] = {5.0f, 200.0f, 0.5f};
+  for (int bad = 0; bad < 3; ++bad) {
+    int found = 0, quiet_alarms = 0;
+    for (uint64_t seed = 1; seed <= 5; ++seed) {
+      auto v = device_series(4000, seed);
+      for (size_t i = 3000; i < v.size(); ++i) v[i][bad] += shift[bad];
+      auto s = run_device(v);
+      found += first_alarm(s, 3000, 64, kThreshold) >= 0;
+      quiet_alarms += alarms(s, kProbation, 3000, kThreshold);
+    }
+    EXPECT_GE(found, 4) << "channel " << bad;
+    // As LearnedRhythmIsQuiet, one per 2,000 samples of each noisy channel (measured: 12 in
+    // 5 x 2,400 samples of three channels).
+    EXPECT_LE(quiet_alarms, 18) << "channel " << bad;
+  }
+}
+
+TEST(Detector, SeveralChannelsFlagASpikeInOneChannelAtOnce) {
+  for (int bad = 0; bad < 3; ++bad) {
+    auto v = device_series(3000, 11);
+    v[2000][bad] += bad == 1 ? 600.0f : (bad == 0 ? 15.0f : 1.5f);  // 15 noise sigmas
+    auto s = run_device(v);
+    EXPECT_GE(s[2000], kThreshold) << "channel " << bad;
+  }
+}
+
+TEST(Detector, OneChannelOfSeveralIsTheSingleChannelDetectorWhenTheOthersAreFlat) {
+  // Flat channels never surprise, so a detector over (signal, constant, constant) reports what a
+  // one-channel detector reports wherever the block path is not involved: spikes and extremes.
+  auto v = daily_series(3000, 6);
+  v[2000] += 15.0f;
+  DetectorConfig cfg;
+  cfg.channels = 3;
+  Detector multi(cfg);
+  std::vector<float> s(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    const float values[3] = {v[i], 1.0f, 1.0f};
+    s[i] = multi.update(kStart + static_cast<int64_t>(i) * kFiveMinutes, values);
+  }
+  EXPECT_GE(s[2000], kThreshold);
+  EXPECT_EQ(alarms(s, kProbation, 2000, kThreshold), alarms(run(v), kProbation, 2000, kThreshold));
+}
+
+TEST(Detector, SeveralChannelsStayWithinTheBudgetAndDoNotAllocate) {
+  DetectorConfig cfg;
+  cfg.channels = 3;
+  EXPECT_EQ(validate(cfg), nullptr);
+  Detector d(cfg);
+  auto v = device_series(5000, 2);
+  const long before = g_allocations.load();
+  for (size_t i = 0; i < v.size(); ++i) d.update(kStart + static_cast<int64_t>(i) * kFiveMinutes, v[i].data());
+  EXPECT_EQ(g_allocations.load(), before);
+  // A missing reading in any channel skips the whole sample.
+  const float gap[3] = {1.0f, std::nanf(""), 2.0f};
+  EXPECT_EQ(d.update(kStart, gap), 0.0f);
+  // The one-value overload belongs to one-channel detectors.
+  EXPECT_EQ(d.update(kStart, 1.0f), 0.0f);
+  cfg.channels = 4;
+  EXPECT_NE(validate(cfg), nullptr);
+  cfg.channels = 3;
+  cfg.block_hops = 4;
+  EXPECT_NE(validate(cfg), nullptr);  // 12 interleaved sequences > kMaxPhases
 }
 
 }  // namespace

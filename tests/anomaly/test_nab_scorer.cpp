@@ -161,5 +161,46 @@ TEST(NabScorer, RepeatedTimestampsUseTheFirstOccurrenceLikeNab) {
   EXPECT_NEAR(rows[50].unweighted, nab_scaled_sigmoid(-1.0), 1e-12);
 }
 
+// Leave-one-category-out. Two categories, one 100-row file each, window at rows 50..59:
+// a detection at row 50 is a full TP (1.0); an FP at row 95 (> 3 widths after) costs A_fp.
+ScoredSeries scored(const std::string& name, std::vector<std::pair<int, float>> scores) {
+  ScoredSeries s = make_file(100, {{50, 59}}, {}, name);
+  for (auto [row, v] : scores) s.score[row] = v;
+  return s;
+}
+
+TEST(NabScorer, LeaveOneCategoryOutEqualsTheFullScoreWhenOneThresholdFitsAll) {
+  // a alone is perfect for any threshold in (0, 0.8], b alone in (0, 0.7]: the middles (0.4,
+  // 0.35) catch both held-out detections.
+  const std::vector<std::vector<ScoredSeries>> one = {{scored("a/x.csv", {{50, 0.8f}}), scored("b/y.csv", {{50, 0.7f}})}};
+  const HeldOutScore h = leave_one_category_out(one, kNabStandard);
+  EXPECT_NEAR(h.normalized, 100.0, 1e-9);
+  EXPECT_EQ(h.categories, (std::vector<std::string>{"a", "b"}));
+  EXPECT_NEAR(h.thresholds[0], 0.35, 1e-6);
+  EXPECT_NEAR(h.thresholds[1], 0.4, 1e-6);
+}
+
+TEST(NabScorer, LeaveOneCategoryOutAppliesAThresholdChosenWithoutTheCategory) {
+  // Category a alone wants a threshold above its FP at 0.5, which misses b's TP at 0.4; b alone
+  // wants a threshold at or below 0.4, which lets a's FP through. Held out: a scores
+  // 1 - 0.11, b scores -1 (missed). null = -2, perfect = 2: 100 (0.89 - 1 + 2) / 4 = 47.25.
+  const std::vector<std::vector<ScoredSeries>> one = {
+      {scored("a/x.csv", {{50, 0.9f}, {95, 0.5f}}), scored("b/y.csv", {{50, 0.4f}})}};
+  const HeldOutScore h = leave_one_category_out(one, kNabStandard);
+  EXPECT_NEAR(h.normalized, 47.25, 1e-9);
+  ASSERT_EQ(h.thresholds.size(), 2u);
+  EXPECT_LE(h.thresholds[0], 0.4);  // for a: chosen on b
+  EXPECT_GT(h.thresholds[1], 0.4);  // for b: chosen on a
+  // The full-corpus score, with one threshold chosen on both, is higher (0.4: 1 + 1 - 0.11).
+  EXPECT_NEAR(score_corpus(one[0], kNabStandard).normalized, 100.0 * (1.89 + 2) / 4, 1e-9);
+  // A configuration that separates both categories is chosen over one that does not.
+  const std::vector<std::vector<ScoredSeries>> two = {
+      {scored("a/x.csv", {{50, 0.9f}, {95, 0.95f}}), scored("b/y.csv", {{50, 0.4f}, {95, 0.5f}})},
+      {scored("a/x.csv", {{50, 0.9f}}), scored("b/y.csv", {{50, 0.9f}})}};
+  const HeldOutScore best = leave_one_category_out(two, kNabStandard);
+  EXPECT_NEAR(best.normalized, 100.0, 1e-9);
+  EXPECT_EQ(best.chosen, (std::vector<size_t>{1, 1}));
+}
+
 }  // namespace
 }  // namespace edgelm::anomaly

@@ -114,6 +114,41 @@ def test_malformed_unsorted_timestamps():
     expect_error("timestamp,value\n2014-04-01 00:10:00,1\n2014-04-01 00:05:00,2\n", ":3:", "line 2", "sorted")
 
 
+def device_csv(rows=1600, bad_channel=2, shift_at=1200):
+    """Three sensors of one device sampled every five minutes; one channel shifts at shift_at."""
+    lines = ["timestamp,temp,pressure,vibration"]
+    for i in range(rows):
+        day = 2 * math.pi * i / 288
+        v = [20 + 3 * math.sin(day) + 0.3 * math.sin(i * 1.7),
+             1000 - 50 * math.sin(day) + 5 * math.sin(i * 2.3),
+             0.5 + 0.05 * math.sin(i * 0.9)]
+        if i >= shift_at:
+            v[bad_channel] += [2.0, 40.0, 0.5][bad_channel]
+        lines.append("%d,%.4f,%.4f,%.4f" % (1396310400 + 300 * i, v[0], v[1], v[2]))
+    return "\n".join(lines) + "\n"
+
+
+def test_several_value_columns_give_one_score():
+    r = edgelm("anomaly", "-", input=device_csv())
+    check(r.returncode == 0, r.stderr)
+    lines = r.stdout.splitlines()
+    check(lines[0] == "timestamp,temp,pressure,vibration,score,label", lines[0])
+    rows = [l.split(",") for l in lines[1:]]
+    check(len(rows) == 1600 and all(len(x) == 6 for x in rows), "malformed output rows")
+    check(rows[0][1:4] == ["20.0000", "1000.0000", "0.5000"], rows[0])
+    check(any(x[5] == "anomaly" for x in rows[1200:1264]), "shift in the third channel not flagged within two blocks")
+    check("3 value columns" in r.stderr, r.stderr)
+
+
+def test_bad_multi_column_files():
+    expect_error("timestamp,a,b\n0,1,2\n300,3\n", ":3:", "expected 3 columns (timestamp,a,b), found 2")
+    expect_error("timestamp,a,b\n0,1,2\n300,3,x\n", ":3:", "value 'x' in column 'b' is not a finite number")
+    expect_error("timestamp\n0\n", ":1:", "no value column")
+    r = edgelm("anomaly", "-", input="timestamp,a,b,c,d\n0,1,2,3,4\n")
+    check(r.returncode == 1 and "4 value columns; the detector takes at most 3" in r.stderr
+          and len(r.stderr.strip().splitlines()) == 1, r.stderr)
+
+
 def test_config_file_and_bad_config():
     cfg = write_temp(json.dumps({"rest_period": 50, "alarm_threshold": 0.3}), ".json")
     r = edgelm("anomaly", "--config", cfg, "--dump-config")

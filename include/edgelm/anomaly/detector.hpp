@@ -1,13 +1,24 @@
-// Streaming anomaly detector for one sensor series. Feed one (timestamp, value) at a time; get
-// an anomaly score in [0, 1] computed from the past only. Learns online, adapts to drift, and
-// holds all its state inside the object (sizeof(Detector) bytes, no allocation, no exceptions),
-// so it runs the same on a server and on a Cortex-M4F.
+// Streaming anomaly detector for one sensor series, or for up to kMaxChannels sensors of one
+// device (one score for all). Feed one (timestamp, value) at a time; get an anomaly score in
+// [0, 1] computed from the past only. Learns online, adapts to drift, and holds all its state
+// inside the object (sizeof(Detector) bytes, no allocation, no exceptions), so it runs the same
+// on a server and on a Cortex-M4F.
 //
 //   edgelm::anomaly::Detector det;                  // default configuration
 //   for (auto [t_ms, v] : samples) {
 //     float score = det.update(t_ms, v);
 //     if (score >= det.config().alarm_threshold) raise_alarm(t_ms, v, score);
 //   }
+//
+//   DetectorConfig cfg; cfg.channels = 3;           // e.g. temperature, pressure, vibration
+//   Detector dev(cfg);
+//   float score = dev.update(t_ms, values);         // values[0..2]
+//
+// Several channels: each channel has its own scaler, block averagers, range watch and spike
+// detector; the block means of all channels (normalised, so comparable) teach one shared pair
+// of symbol models, each channel as its own interleaved sequence; the largest surprise of any
+// channel is reported, through one alarm shaper (one event, one report, whichever sensor
+// shows it).
 //
 // Stages (each usable and measurable on its own; see src/apps/anomaly/README.md). Every path
 // speaks the same currency, surprise in bits, and the largest surprise of a sample is reported:
@@ -35,8 +46,12 @@ namespace edgelm::anomaly {
 
 inline constexpr int kMaxScales = 2;
 inline constexpr int kMaxScaleSamples = 4096;
+// Value columns one detector takes (its state is sized for this many, within 4 KB).
+inline constexpr int kMaxChannels = 3;
 
 struct DetectorConfig {
+  int channels = 1;                 // sensors scored together, 1..kMaxChannels; with block_hops,
+                                    // channels * block_hops <= kMaxPhases
   float scaler_horizon = 30000.0f;  // samples over which level and spread adapt
   float squash_width = 3.0f;        // z of this size maps to 0.5 + 0.5 tanh(1)
   int scales = 2;                   // how many entries of `scale` are used (1..kMaxScales)
@@ -65,11 +80,16 @@ class Detector {
   // `cfg` should pass validate(); out-of-range fields are clamped so the core never fails.
   explicit Detector(const DetectorConfig& cfg = {});
 
+  // One sample of a one-channel detector (a multi-channel detector ignores it and returns 0).
   float update(int64_t timestamp_ms, float value);
+  // One sample of every channel: values[0 .. config().channels - 1]. A sample with any
+  // non-finite value (a missing reading) teaches nothing and scores 0.
+  float update(int64_t timestamp_ms, const float* values);
 
   const DetectorConfig& config() const { return cfg_; }
   uint32_t samples_seen() const { return count_; }
-  // Surprise (bits) of the last sample before shaping, and its parts (0 when a part is silent).
+  // Surprise (bits) of the last sample before shaping, and its parts (0 when a part is silent;
+  // with several channels, the largest over channels).
   float last_surprise() const { return last_surprise_; }
   float last_stream_surprise(int s) const { return stream_bits_[s]; }
   const SymbolModel& stream(int s) const { return streams_[s]; }
@@ -77,20 +97,21 @@ class Detector {
   float last_range_surprise() const { return range_bits_; }
 
  private:
-  float block_surprise(float z, int day_bin);
+  float block_surprise(const float* z, int day_bin);
 
   DetectorConfig cfg_;
-  RobustScaler scaler_;
-  BlockAverager blocks_[kMaxScales];
-  SymbolModel streams_[kMaxScales];
+  RobustScaler scaler_[kMaxChannels];
+  BlockAverager blocks_[kMaxChannels][kMaxScales];
+  SymbolModel streams_[kMaxScales];  // shared by the channels
   float stream_bits_[kMaxScales] = {};
-  // The last surprises of each stream (ring), for the agreement between scales.
-  static constexpr int kRecent = 16;
-  float recent_bits_[kMaxScales][kRecent] = {};
+  // The last surprises of each channel's stream (ring; every channel's windows end together),
+  // for the agreement between scales.
+  static constexpr int kRecent = 8;
+  float recent_bits_[kMaxChannels][kMaxScales][kRecent] = {};
   int recent_pos_[kMaxScales] = {};
   int coarsest_ = 0;
-  SpikeDetector spikes_;
-  RangeWatch range_;
+  SpikeDetector spikes_[kMaxChannels];
+  RangeWatch range_[kMaxChannels];
   float range_bits_ = 0.0f;
   float spike_bits_ = 0.0f;
   AlarmShaper shaper_;

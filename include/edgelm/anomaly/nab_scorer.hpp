@@ -86,4 +86,18 @@ CorpusScore score_corpus(std::span<const ScoredSeries> corpus, const NabProfile&
 CorpusScore score_corpus_at(std::span<const ScoredSeries> corpus, const NabProfile& profile,
                             double threshold);
 
+// Leave-one-category-out: `candidates` are the same files scored by several detector
+// configurations (one vector per configuration, same files in the same order). For each
+// category, the configuration and threshold that score best on the other categories are applied
+// to it (of the interval of equally good thresholds, its middle; ties between configurations go
+// to the first); the held-out raw scores are summed and normalised over all files. With one
+// candidate only the threshold is chosen without the held-out category.
+struct HeldOutScore {
+  double normalized = 0;
+  std::vector<std::string> categories;  // in order of first appearance
+  std::vector<size_t> chosen;           // per category: index of the candidate applied to it
+  std::vector<double> thresholds;       // per category: the threshold applied to it
+};
+HeldOutScore leave_one_category_out(std::span<const std::vector<ScoredSeries>> candidates, const NabProfile& profile);
+
 }  // namespace edgelm::anomaly

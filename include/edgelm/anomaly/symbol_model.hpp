@@ -1,7 +1,8 @@
 // Online sequence model of a normalised signal u in [0, 1], coded as one of `levels` symbols.
-// With `hops` > 1 the input is `hops` interleaved sequences (overlapping block means, one per
-// sub-block phase): the context of a value is the value `hops` updates back, and all phases
-// share the learned tables and weights (the statistics do not depend on the phase).
+// With `phases` > 1 the input is that many interleaved sequences (overlapping block means, one
+// per sub-block phase; with several channels, one per channel and phase): the context of a
+// value is the value `phases` updates back, and all phases share the learned tables and
+// weights (the statistics of a normalised signal do not depend on the phase or the sensor).
 // Several experts predict the newest symbol, each from a different view of the past:
 //   order0      how often each symbol occurs (value rarity)
 //   order1      the previous symbol (transitions)
@@ -25,6 +26,7 @@
 namespace edgelm::anomaly {
 
 inline constexpr int kContextLevels = 4;  // coarse levels of the order-2 context
+inline constexpr int kMaxPhases = 8;      // interleaved sequences (block hops x channels)
 inline constexpr int kDayBins = 24;
 
 struct SymbolModelConfig {
@@ -44,7 +46,7 @@ class SymbolModel {
  public:
   enum Expert { kOrder0, kOrder1, kOrder2, kTimeOfDay, kPredictor, kExperts };
 
-  explicit SymbolModel(const SymbolModelConfig& cfg = {}, int hops = 1);
+  explicit SymbolModel(const SymbolModelConfig& cfg = {}, int phases = 1);
 
   // Surprise in bits of u (in [0,1]) given the past, then learns it. `day_bin` is the hour of
   // day in [0, kDayBins), or -1 when unknown.
@@ -57,8 +59,8 @@ class SymbolModel {
  private:
   float predictor_prob(int sym, float predicted_u) const;
   // u of the value `k` steps back in the newest value's own phase (k >= 1).
-  float past(int k) const { return hist_[(pos_ + kHistory - k * hops_) % kHistory]; }
-  static constexpr int kHistory = kLags * kMaxHops;  // kLags steps back in every phase
+  float past(int k) const { return hist_[(pos_ + kHistory - k * phases_) % kHistory]; }
+  static constexpr int kHistory = kLags * kMaxPhases;  // kLags steps back in every phase
 
   SymbolModelConfig cfg_;
   CountTable<1> order0_;
@@ -68,7 +70,7 @@ class SymbolModel {
   LinearPredictor predictor_;   // weights only; the lags come from hist_
   float hist_[kHistory];        // the last values (all phases interleaved), ring
   int pos_ = 0;                 // where the next value goes
-  int hops_ = 1;
+  int phases_ = 1;
   float pred_spread_ = 0.1f;   // mean |u - predicted u|
   float loss_[kExperts] = {};  // decayed log-loss (bits) of each expert, for the mixture
   float last_p_[kExperts] = {};

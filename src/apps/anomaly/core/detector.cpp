@@ -6,6 +6,8 @@ namespace edgelm::anomaly {
 namespace {
 
 DetectorConfig clamped(DetectorConfig c) {
+  if (c.channels < 1) c.channels = 1;
+  if (c.channels > kMaxChannels) c.channels = kMaxChannels;
   if (c.scales < 1) c.scales = 1;
   if (c.scales > kMaxScales) c.scales = kMaxScales;
   for (int& s : c.scale) s = s < 1 ? 1 : (s > kMaxScaleSamples ? kMaxScaleSamples : s);
@@ -15,6 +17,7 @@ DetectorConfig clamped(DetectorConfig c) {
   if (c.block_phase < 0) c.block_phase = 0;
   if (c.block_hops < 1) c.block_hops = 1;
   if (c.block_hops > kMaxHops) c.block_hops = kMaxHops;
+  while (c.channels * c.block_hops > kMaxPhases) --c.block_hops;
   if (!(c.squash_width > 0.0f)) c.squash_width = 3.0f;
   if (!(c.score_bits > 0.0f)) c.score_bits = 16.0f;
   return c;
@@ -35,6 +38,7 @@ int hour_of_day(int64_t timestamp_ms) {
 }  // namespace
 
 const char* validate(const DetectorConfig& c) {
+  if (c.channels < 1 || c.channels > kMaxChannels) return "channels must be 1..3";
   if (!(c.scaler_horizon >= 2.0f)) return "scaler_horizon must be >= 2";
   if (!(c.squash_width > 0.0f)) return "squash_width must be > 0";
   if (c.scales < 1 || c.scales > kMaxScales) return "scales must be 1..2";
@@ -55,6 +59,7 @@ const char* validate(const DetectorConfig& c) {
   if (c.warmup < 0) return "warmup must be >= 0";
   if (c.block_phase < 0) return "block_phase must be >= 0";
   if (c.block_hops < 1 || c.block_hops > kMaxHops) return "block_hops must be 1..4";
+  if (c.channels * c.block_hops > kMaxPhases) return "channels * block_hops must be at most 8";
   for (int j = 0; j < c.scales; ++j)
     if (c.scale[j] % c.block_hops != 0) return "every used scale must be a multiple of block_hops";
   if (!(c.alarm_threshold >= 0.0f && c.alarm_threshold <= 1.0f)) return "alarm_threshold must be in [0, 1]";
@@ -63,56 +68,83 @@ const char* validate(const DetectorConfig& c) {
 
 // Members are built in place (no temporaries): on a microcontroller a temporary SymbolModel
 // would cost a kilobyte of stack.
-static_assert(kMaxScales == 2, "update the initialiser lists below");
+static_assert(kMaxScales == 2 && kMaxChannels == 3, "update the initialiser lists below");
 Detector::Detector(const DetectorConfig& cfg)
     : cfg_(clamped(cfg)),
-      scaler_(cfg_.scaler_horizon),
-      blocks_{BlockAverager(cfg_.scale[0], cfg_.block_phase, cfg_.block_hops),
-              BlockAverager(cfg_.scale[1], cfg_.block_phase, cfg_.block_hops)},
-      streams_{SymbolModel(cfg_.symbol, cfg_.block_hops), SymbolModel(cfg_.symbol, cfg_.block_hops)},
-      spikes_(cfg_.spike),
-      range_(cfg_.range),
+      scaler_{RobustScaler(cfg_.scaler_horizon), RobustScaler(cfg_.scaler_horizon), RobustScaler(cfg_.scaler_horizon)},
+      streams_{SymbolModel(cfg_.symbol, cfg_.block_hops * cfg_.channels),
+               SymbolModel(cfg_.symbol, cfg_.block_hops * cfg_.channels)},
+      spikes_{SpikeDetector(cfg_.spike), SpikeDetector(cfg_.spike), SpikeDetector(cfg_.spike)},
+      range_{RangeWatch(cfg_.range), RangeWatch(cfg_.range), RangeWatch(cfg_.range)},
       shaper_(cfg_.rest_period, cfg_.escalation) {
+  for (auto& per_channel : blocks_)
+    for (int j = 0; j < kMaxScales; ++j) per_channel[j] = BlockAverager(cfg_.scale[j], cfg_.block_phase, cfg_.block_hops);
   for (int j = 1; j < cfg_.scales; ++j)
     if (cfg_.scale[j] > cfg_.scale[coarsest_]) coarsest_ = j;
 }
 
-float Detector::block_surprise(float z, int day_bin) {
-  // With several scales an anomaly must be surprising at every scale: when a window of the
-  // coarsest stream ends, its surprise is combined with the largest surprise of each finer
-  // stream over the windows that lie inside it (min = agreement; max when agreement is off).
+float Detector::block_surprise(const float* z, int day_bin) {
+  // Every channel's windows end on the same samples. When a window ends, each channel's mean
+  // goes through the shared model of its scale, in channel order (one interleaved sequence per
+  // channel and phase). With several scales an anomaly must be surprising at every scale: when
+  // a window of the coarsest stream ends, a channel's surprise there is combined with the
+  // largest surprise of each finer stream of the same channel over the windows that lie inside
+  // it (min = agreement; max when agreement is off). The block surprise is the largest over
+  // channels.
+  const int channels = cfg_.channels;
   bool coarse_ended = false;
+  float bits_at[kMaxChannels][kMaxScales];
   for (int j = 0; j < cfg_.scales; ++j) {
     stream_bits_[j] = 0.0f;
-    float mean;
-    if (!blocks_[j].add(z, mean)) continue;
-    stream_bits_[j] = streams_[j].update(squash(mean, cfg_.squash_width), day_bin);
-    recent_bits_[j][recent_pos_[j]] = stream_bits_[j];
+    bool ended = false;
+    for (int c = 0; c < channels; ++c) {
+      float mean;
+      if (!blocks_[c][j].add(z[c], mean)) continue;
+      ended = true;
+      bits_at[c][j] = streams_[j].update(squash(mean, cfg_.squash_width), day_bin);
+      recent_bits_[c][j][recent_pos_[j]] = bits_at[c][j];
+      stream_bits_[j] = fm::max(stream_bits_[j], bits_at[c][j]);
+    }
+    if (!ended) continue;
     recent_pos_[j] = (recent_pos_[j] + 1) % kRecent;
     coarse_ended = coarse_ended || j == coarsest_;
   }
   if (!coarse_ended) return 0.0f;
-  float bits = stream_bits_[coarsest_];
-  const int coarse_scale = blocks_[coarsest_].scale();
-  for (int j = 0; j < cfg_.scales; ++j) {
-    if (j == coarsest_) continue;
-    const int inside = (coarse_scale - blocks_[j].scale()) / blocks_[j].hop() + 1;
-    float recent = 0.0f;
-    for (int k = 1; k <= inside && k <= kRecent; ++k)
-      recent = fm::max(recent, recent_bits_[j][(recent_pos_[j] + kRecent - k) % kRecent]);
-    bits = cfg_.scale_agreement ? fm::min(bits, recent) : fm::max(bits, recent);
+  const int coarse_scale = blocks_[0][coarsest_].scale();
+  float out = 0.0f;
+  for (int c = 0; c < channels; ++c) {
+    float bits = bits_at[c][coarsest_];
+    for (int j = 0; j < cfg_.scales; ++j) {
+      if (j == coarsest_) continue;
+      const int inside = (coarse_scale - blocks_[c][j].scale()) / blocks_[c][j].hop() + 1;
+      float recent = 0.0f;
+      for (int k = 1; k <= inside && k <= kRecent; ++k)
+        recent = fm::max(recent, recent_bits_[c][j][(recent_pos_[j] + kRecent - k) % kRecent]);
+      bits = cfg_.scale_agreement ? fm::min(bits, recent) : fm::max(bits, recent);
+    }
+    out = fm::max(out, bits);
   }
-  return bits;
+  return out;
 }
 
 float Detector::update(int64_t timestamp_ms, float value) {
+  return cfg_.channels == 1 ? update(timestamp_ms, &value) : 0.0f;
+}
+
+float Detector::update(int64_t timestamp_ms, const float* values) {
+  const int channels = cfg_.channels;
   // A missing reading (NaN, infinity) teaches nothing and scores nothing.
-  if (!(value - value == 0.0f)) return 0.0f;
+  for (int c = 0; c < channels; ++c)
+    if (!(values[c] - values[c] == 0.0f)) return 0.0f;
   ++count_;
-  const float z = scaler_.update(value);
+  float z[kMaxChannels];
+  for (int c = 0; c < channels; ++c) z[c] = scaler_[c].update(values[c]);
   float surprise = block_surprise(z, hour_of_day(timestamp_ms));
-  range_bits_ = cfg_.use_range ? range_.update(value) : 0.0f;
-  spike_bits_ = cfg_.use_spikes ? spikes_.update(z) : 0.0f;
+  range_bits_ = spike_bits_ = 0.0f;
+  for (int c = 0; c < channels; ++c) {
+    if (cfg_.use_range) range_bits_ = fm::max(range_bits_, range_[c].update(values[c]));
+    if (cfg_.use_spikes) spike_bits_ = fm::max(spike_bits_, spikes_[c].update(z[c]));
+  }
   const float sample_bits = fm::max(range_bits_, spike_bits_);
   const bool from_blocks = surprise > sample_bits;
   surprise = fm::max(surprise, sample_bits);

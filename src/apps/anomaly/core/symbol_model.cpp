@@ -15,8 +15,8 @@ int coarse(int sym, int levels) { return sym * kContextLevels / levels; }
 
 }  // namespace
 
-SymbolModel::SymbolModel(const SymbolModelConfig& cfg, int hops)
-    : cfg_(cfg), predictor_(cfg.predictor_step), hops_(hops < 1 ? 1 : (hops > kMaxHops ? kMaxHops : hops)) {
+SymbolModel::SymbolModel(const SymbolModelConfig& cfg, int phases)
+    : cfg_(cfg), predictor_(cfg.predictor_step), phases_(phases < 1 ? 1 : (phases > kMaxPhases ? kMaxPhases : phases)) {
   for (float& h : hist_) h = 0.5f;
   if (cfg_.levels < 2) cfg_.levels = 2;
   if (cfg_.levels > kMaxLevels) cfg_.levels = kMaxLevels;
@@ -43,7 +43,7 @@ float SymbolModel::update(float u, int day_bin) {
     const int s = static_cast<int>(v * static_cast<float>(L));
     return s < 0 ? 0 : (s >= L ? L - 1 : s);
   };
-  // Context from the same phase: the value one and two block-hops back.
+  // Context from the same phase: the value one and two steps back in it.
   prev1_ = symbol_of(past(1));
   const int prev2 = symbol_of(past(2));
   const int ctx2 = coarse(prev2, L) * kContextLevels + coarse(prev1_, L);
@@ -51,7 +51,7 @@ float SymbolModel::update(float u, int day_bin) {
   float lags[kLags];
   for (int i = 0; i < kLags; ++i) lags[i] = past(i + 1) - 0.5f;
   const float predicted_u = fm::clamp(predictor_.next_from(lags) + 0.5f, 0.0f, 1.0f);
-  const uint32_t phase_count = count_ / static_cast<uint32_t>(hops_);  // earlier values in this phase
+  const uint32_t phase_count = count_ / static_cast<uint32_t>(phases_);  // earlier values in this phase
 
   const int m = cfg_.min_context_count;
   bool on[kExperts] = {order0_.total(0) >= m, order1_.total(prev1_) >= m, order2_.total(ctx2) >= m,
@@ -92,7 +92,7 @@ float SymbolModel::update(float u, int day_bin) {
 
   // Overlapping windows repeat most of their samples: by default only one phase teaches the
   // shared tables, so the model's memory (count halving) spans the same time at any hop count.
-  if (cfg_.learn_all_phases || count_ % static_cast<uint32_t>(hops_) == 0) {
+  if (cfg_.learn_all_phases || count_ % static_cast<uint32_t>(phases_) == 0) {
     order0_.learn(0, sym, cfg_.count_cap);
     order1_.learn(prev1_, sym, cfg_.count_cap);
     order2_.learn(ctx2, sym, cfg_.count_cap);

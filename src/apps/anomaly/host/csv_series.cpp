@@ -104,57 +104,120 @@ CsvSampleReader::CsvSampleReader(std::istream& in, std::string source, bool allo
 
 void CsvSampleReader::fail(const std::string& what) const {
   throw Error(source_ + ":" + std::to_string(line_) + ": " + what,
-              "each row must be `timestamp,value` with increasing timestamps");
+              "each row is `timestamp,value` or `timestamp,v1,v2,...` (as many cells as the header), "
+              "sorted by time");
 }
 
 bool CsvSampleReader::try_header(const std::vector<std::string_view>& cells) {
   // A first row whose first cell is not a timestamp is a header naming the columns.
   if (parse_timestamp_ms(cells[0])) return false;
-  bool have_t = false, have_v = false;
+  bool have_t = false;
+  size_t named_value = cells.size();
   for (size_t i = 0; i < cells.size(); ++i) {
-    if (equals_ignore_case(cells[i], "timestamp")) timestamp_col_ = i, have_t = true;
-    if (equals_ignore_case(cells[i], "value")) value_col_ = i, have_v = true;
+    if (equals_ignore_case(cells[i], "timestamp") && !have_t) timestamp_col_ = i, have_t = true;
+    if (equals_ignore_case(cells[i], "value") && named_value == cells.size()) named_value = i;
   }
-  if (!have_t || !have_v)
-    fail("header must name a 'timestamp' and a 'value' column, found '" + line_text_ + "'");
-  min_columns_ = std::max(timestamp_col_, value_col_) + 1;
+  if (!have_t) fail("header must name a 'timestamp' column, found '" + line_text_ + "'");
+  if (named_value < cells.size()) {
+    value_cols_ = {named_value};
+  } else {
+    for (size_t i = 0; i < cells.size(); ++i)
+      if (i != timestamp_col_) value_cols_.push_back(i);
+  }
+  if (value_cols_.empty()) fail("header '" + line_text_ + "' names no value column besides 'timestamp'");
+  for (size_t c : value_cols_) value_names_.emplace_back(cells[c]);
+  columns_ = cells.size();
   return true;
 }
 
-std::optional<CsvSample> CsvSampleReader::next() {
+bool CsvSampleReader::next_line() {
   while (std::getline(in_, line_text_)) {
     ++line_;
     if (!line_text_.empty() && line_text_.back() == '\r') line_text_.pop_back();
-    if (trim(line_text_).empty()) continue;
-    auto cells = split_cells(line_text_);
-    if (first_row_) {
-      first_row_ = false;
-      if (try_header(cells)) continue;
-    }
-    if (cells.size() < min_columns_)
-      fail("expected " + std::to_string(min_columns_) + " columns (timestamp,value), found " +
-           std::to_string(cells.size()));
-    std::string_view t_text = cells[timestamp_col_];
-    std::string_view v_text = cells[value_col_];
-    auto t = parse_timestamp_ms(t_text);
-    if (!t) fail("timestamp '" + std::string(t_text) + "' is neither YYYY-MM-DD HH:MM:SS nor epoch seconds");
-    auto v = parse_double(v_text);
-    if (v_text.empty()) fail("missing value");
-    if (!v || !std::isfinite(*v)) fail("value '" + std::string(v_text) + "' is not a finite number");
-    if (*t < last_timestamp_ms_ && !allow_backward_time_)
-      fail("timestamp '" + std::string(t_text) + "' is earlier than the one on line " +
-           std::to_string(last_timestamp_line_) + " (rows must be sorted by time)");
-    last_timestamp_ms_ = *t;
-    last_timestamp_line_ = line_;
-    return CsvSample{*t, static_cast<float>(*v), std::string(t_text), std::string(v_text), line_};
+    if (!trim(line_text_).empty()) return true;
   }
   if (in_.bad()) fail("read error");
-  return std::nullopt;
+  return false;
+}
+
+bool CsvSampleReader::read_columns() {
+  if (columns_known_) return true;
+  if (!next_line()) return false;
+  columns_known_ = true;
+  const auto cells = split_cells(line_text_);
+  if (try_header(cells)) return true;
+  // No header: column 1 is the time, every other column a value.
+  if (cells.size() < 2) fail("expected a timestamp and at least one value column, found 1 column");
+  for (size_t i = 1; i < cells.size(); ++i) value_cols_.push_back(i);
+  for (size_t i = 1; i < cells.size(); ++i)
+    value_names_.push_back(cells.size() == 2 ? "value" : "value" + std::to_string(i));
+  columns_ = cells.size();
+  pending_row_ = true;
+  return true;
+}
+
+std::string CsvSampleReader::expected_columns() const {
+  std::string names;
+  for (size_t i = 0; i < columns_; ++i) {
+    if (i) names += ",";
+    if (i == timestamp_col_) {
+      names += "timestamp";
+    } else {
+      size_t k = 0;
+      while (k < value_cols_.size() && value_cols_[k] != i) ++k;
+      names += k < value_cols_.size() ? value_names_[k] : "...";
+    }
+  }
+  return std::to_string(columns_) + " columns (" + names + ")";
+}
+
+std::optional<CsvSample> CsvSampleReader::next() {
+  if (!read_columns()) return std::nullopt;
+  if (value_cols_.size() > static_cast<size_t>(kMaxChannels))
+    fail(std::to_string(value_cols_.size()) + " value columns; the detector takes at most " +
+         std::to_string(kMaxChannels));
+  if (pending_row_) {
+    pending_row_ = false;
+  } else if (!next_line()) {
+    return std::nullopt;
+  }
+  const auto cells = split_cells(line_text_);
+  if (cells.size() != columns_)
+    fail("expected " + expected_columns() + ", found " + std::to_string(cells.size()));
+  std::string_view t_text = cells[timestamp_col_];
+  auto t = parse_timestamp_ms(t_text);
+  if (!t) fail("timestamp '" + std::string(t_text) + "' is neither YYYY-MM-DD HH:MM:SS nor epoch seconds");
+  CsvSample out;
+  out.timestamp_ms = *t;
+  out.channels = static_cast<int>(value_cols_.size());
+  for (size_t k = 0; k < value_cols_.size(); ++k) {
+    std::string_view v_text = cells[value_cols_[k]];
+    const std::string which = value_cols_.size() > 1 ? " in column '" + value_names_[k] + "'" : "";
+    if (v_text.empty()) fail("missing value" + which);
+    auto v = parse_double(v_text);
+    if (!v || !std::isfinite(*v)) fail("value '" + std::string(v_text) + "'" + which + " is not a finite number");
+    out.values[k] = static_cast<float>(*v);
+    if (k) out.value_text += ",";
+    out.value_text += v_text;
+  }
+  out.value = out.values[0];
+  if (*t < last_timestamp_ms_ && !allow_backward_time_)
+    fail("timestamp '" + std::string(t_text) + "' is earlier than the one on line " +
+         std::to_string(last_timestamp_line_) + " (rows must be sorted by time)");
+  last_timestamp_ms_ = *t;
+  last_timestamp_line_ = line_;
+  out.timestamp_text = std::string(t_text);
+  out.line = line_;
+  return out;
 }
 
 Series read_series_csv(std::istream& in, const std::string& source, bool allow_backward_time) {
   Series s;
   CsvSampleReader reader(in, source, allow_backward_time);
+  if (reader.read_columns() && reader.channels() != 1)
+    throw Error((source == "-" ? std::string("<stdin>") : source) + ": " + std::to_string(reader.channels()) +
+                    " value columns where one series has one",
+                "name the series' column 'value' in the header");
   while (auto row = reader.next()) {
     s.timestamp_ms.push_back(row->timestamp_ms);
     s.value.push_back(row->value);

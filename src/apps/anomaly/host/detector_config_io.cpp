@@ -43,6 +43,7 @@ const std::vector<Field>& fields() {
   using D = DetectorConfig;
   using M = SymbolModelConfig;
   static const std::vector<Field> table = {
+      field("channels", &D::channels),
       field("scaler_horizon", &D::scaler_horizon),
       field("squash_width", &D::squash_width),
       field("scales", &D::scales),

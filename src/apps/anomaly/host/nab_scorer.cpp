@@ -167,6 +167,43 @@ CorpusScore score_corpus_at(std::span<const ScoredSeries> corpus, const NabProfi
   return out;
 }
 
+HeldOutScore leave_one_category_out(std::span<const std::vector<ScoredSeries>> candidates, const NabProfile& profile) {
+  HeldOutScore out;
+  if (candidates.empty()) return out;
+  for (const auto& s : candidates[0])
+    if (std::find(out.categories.begin(), out.categories.end(), s.category) == out.categories.end())
+      out.categories.push_back(s.category);
+  double raw = 0, null_raw = 0, perfect_raw = 0;
+  for (const auto& held : out.categories) {
+    size_t best = 0;
+    double best_score = -1e300, best_threshold = 0;
+    for (size_t c = 0; c < candidates.size(); ++c) {
+      std::vector<ScoredSeries> rest;
+      for (const auto& s : candidates[c])
+        if (s.category != held) rest.push_back(s);
+      const CorpusScore sc = score_corpus(rest, profile);
+      if (!(sc.normalized > best_score)) continue;
+      best_score = sc.normalized, best = c;
+      // Every threshold between the chosen score and the next lower one scores the same on
+      // these categories; the middle of that interval is the one least tied to them.
+      float lower = 0.0f;
+      for (const auto& s : rest)
+        for (float v : s.score)
+          if (v < sc.threshold && v > lower) lower = v;
+      best_threshold = sc.threshold > 1.0 ? sc.threshold : 0.5 * (sc.threshold + lower);
+    }
+    std::vector<ScoredSeries> kept;
+    for (const auto& s : candidates[best])
+      if (s.category == held) kept.push_back(s);
+    const CorpusScore sc = score_corpus_at(kept, profile, best_threshold);
+    raw += sc.raw, null_raw += sc.null_raw, perfect_raw += sc.perfect_raw;
+    out.chosen.push_back(best);
+    out.thresholds.push_back(best_threshold);
+  }
+  out.normalized = perfect_raw > null_raw ? 100.0 * (raw - null_raw) / (perfect_raw - null_raw) : 0.0;
+  return out;
+}
+
 CorpusScore score_corpus(std::span<const ScoredSeries> corpus, const NabProfile& profile) {
   const ProfileWeights pw(profile);
   struct Row {
