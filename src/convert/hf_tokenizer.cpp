@@ -335,7 +335,9 @@ void export_tokenizer(const gguf::File& f, const std::string& dir_s, std::vector
       e.erase("id");
       added_decoder[std::to_string(i)] = e;
     }
-    vocab[v.tokens[i]] = i;
+    // Padding rows past the tokenizer ("[PAD<id>]", unused) are left out, as the checkpoint
+    // they came from had them: convert makes them again from the embedding's size.
+    if (t != TokenType::Unused) vocab[v.tokens[i]] = i;
   }
   const bool add_bos = v.add_bos.value_or(false) && v.bos >= 0, add_eos = v.add_eos.value_or(false) && v.eos >= 0;
   ojson post = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", false}, {"use_regex", true}};

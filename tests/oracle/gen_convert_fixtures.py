@@ -20,7 +20,9 @@ Writes (committed; the default test run needs none of the above):
                                      tokenizer_config.json (float32 weights)
   tests/fixtures/convert/expected.json
       per family: token sequences; transformers' logits and llama.cpp's logits (of the GGUF
-      edgelm convert writes, --type f32) at every position for every third vocabulary id;
+      edgelm convert writes, --type f32, F16 KV cache as edgelm's) at every position for every
+      third vocabulary id, and how far transformers and llama.cpp are apart with an F32 and an
+      F16 KV cache;
       per tokenizer: the ids Hugging Face's tokenizer gives for each corpus string
       (add_special_tokens=False).
 Also checks, and prints, that transformers loads what `edgelm export --hf` writes from the
@@ -165,10 +167,10 @@ def hf_logits(model, seq):
         return model(torch.tensor([seq])).logits[0].float().numpy()
 
 
-def llamacpp_logits(gguf, seqs):
+def llamacpp_logits(gguf, seqs, f32_kv):
     import llama_cpp
-    llm = llama_cpp.Llama(model_path=str(gguf), n_ctx=64, logits_all=True, verbose=False, n_threads=2,
-                          type_k=0, type_v=0)  # F32 KV cache: no F16 rounding in the oracle
+    kv = dict(type_k=0, type_v=0) if f32_kv else {}  # GGML_TYPE_F32; llama.cpp's default is F16
+    llm = llama_cpp.Llama(model_path=str(gguf), n_ctx=64, logits_all=True, verbose=False, n_threads=2, **kv)
     out = []
     for seq in seqs:
         llm.reset()
@@ -198,12 +200,16 @@ def main():
         hf = [hf_logits(model, s) for s in seqs]
         gguf = tmp / f"{family}.gguf"
         subprocess.run([str(EDGELM), "convert", str(OUT / family), str(gguf), "--type", "f32"], check=True)
-        lc = llamacpp_logits(gguf, seqs)
-        worst = max(float(np.abs(a - b).max()) for a, b in zip(hf, lc))
-        print(f"{family}: transformers vs llama.cpp on the converted GGUF: max |diff| {worst:.2e}, "
-              f"logit range {min(float(h.min()) for h in hf):.2f}..{max(float(h.max()) for h in hf):.2f}")
+        lc32 = llamacpp_logits(gguf, seqs, f32_kv=True)
+        lc = llamacpp_logits(gguf, seqs, f32_kv=False)
+        worst32 = max(float(np.abs(a - b).max()) for a, b in zip(hf, lc32))
+        worst16 = max(float(np.abs(a - b).max()) for a, b in zip(hf, lc))
+        print(f"{family}: transformers vs llama.cpp on the converted GGUF: max |diff| {worst32:.2e} (F32 KV cache), "
+              f"{worst16:.2e} (F16 KV cache); logit range "
+              f"{min(float(h.min()) for h in hf):.2f}..{max(float(h.max()) for h in hf):.2f}")
         expected["families"][family] = {
             "tokenizer": kind, "sequences": seqs,
+            "transformers_vs_llama_cpp_f32_kv": worst32, "transformers_vs_llama_cpp_f16_kv": worst16,
             "transformers": [pick(h) for h in hf], "llama_cpp": [pick(l) for l in lc]}
         if kind not in expected["tokenizers"]:
             fast = transformers.AutoTokenizer.from_pretrained(OUT / family)
