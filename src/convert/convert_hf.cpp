@@ -11,24 +11,13 @@
 #include "edgelm/convert.hpp"
 #include "edgelm/error.hpp"
 #include "edgelm/quant.hpp"
-#include "tensor/fp16.hpp"
+#include "kernels/kernels.hpp"
 
 namespace edgelm::convert {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-float to_f32(DType t, const std::byte* p, int64_t i) {
-  if (t == DType::F32) {
-    float f;
-    std::memcpy(&f, p + 4 * i, 4);
-    return f;
-  }
-  uint16_t h;
-  std::memcpy(&h, p + 2 * i, 2);
-  return t == DType::F16 ? fp16_to_f32(h) : bf16_to_f32(h);
-}
 
 // Removes the intermediate file however convert_hf ends.
 struct RemoveOnExit {
@@ -76,10 +65,10 @@ ConvertReport convert_hf(const std::string& hf_dir, const std::string& out_gguf,
     if (t.shape.size() == 1 || m.op == TensorOp::kPlusOne) {
       const int64_t n = t.numel();
       auto& buf = owned.emplace_back(static_cast<size_t>(n) * 4);
-      for (int64_t i = 0; i < n; ++i) {
-        const float v = to_f32(dt, t.data, i) + (m.op == TensorOp::kPlusOne ? 1.0f : 0.0f);
-        std::memcpy(buf.data() + 4 * i, &v, 4);
-      }
+      float* v = reinterpret_cast<float*>(buf.data());
+      kernels::reference_ops(dt)->to_float(t.data, v, n);
+      if (m.op == TensorOp::kPlusOne)
+        for (int64_t i = 0; i < n; ++i) v[i] += 1.0f;
       w.add_tensor_ref(m.name, DType::F32, ne, buf.data(), buf.size());
     } else if (m.op == TensorOp::kPermuteRope) {
       auto& buf = owned.emplace_back(t.nbytes);

@@ -8,7 +8,7 @@
 #include "edgelm/convert.hpp"
 #include "edgelm/error.hpp"
 #include "model/arch.hpp"
-#include "tensor/fp16.hpp"
+#include "kernels/kernels.hpp"
 
 namespace edgelm::convert {
 namespace fs = std::filesystem;
@@ -64,16 +64,7 @@ ExportReport export_hf(const std::string& gguf_path, const std::string& out_dir)
     const int64_t n = t.ne[0] * t.ne[1] * t.ne[2] * t.ne[3];
     o.data.resize(static_cast<size_t>(n));
     const TensorView v = f.view(t);
-    const auto* p = static_cast<const std::byte*>(static_cast<const void*>(v.data));
-    for (int64_t i = 0; i < n; ++i) {
-      if (t.type == DType::F32) {
-        std::memcpy(&o.data[i], p + 4 * i, 4);
-      } else {
-        uint16_t h;
-        std::memcpy(&h, p + 2 * i, 2);
-        o.data[i] = t.type == DType::F16 ? fp16_to_f32(h) : bf16_to_f32(h);
-      }
-    }
+    kernels::reference_ops(t.type)->to_float(v.data, o.data.data(), n);
     const bool q = t.name.ends_with("attn_q.weight"), k = t.name.ends_with("attn_k.weight");
     if (q || k) {
       std::vector<float> tmp(o.data.size());
