@@ -84,9 +84,9 @@ void expect_same_tensors(const gguf::File& a, const gguf::File& b) {
   }
 }
 
-class Families : public ::testing::TestWithParam<std::string> {};
+class Checkpoints : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(Families, LogitsEqualTransformersAndLlamaCpp) {
+TEST_P(Checkpoints, LogitsEqualTransformersAndLlamaCpp) {
   const std::string family = GetParam();
   const json& fx = expected()["families"][family];
   const fs::path dir = temp_dir(family);
@@ -107,7 +107,7 @@ TEST_P(Families, LogitsEqualTransformersAndLlamaCpp) {
   fs::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(Convert, Families,
+INSTANTIATE_TEST_SUITE_P(Convert, Checkpoints,
                          ::testing::Values("llama", "qwen2", "stablelm", "phi3", "gemma", "gemma2", "gemma3"),
                          [](const auto& info) { return info.param; });
 
