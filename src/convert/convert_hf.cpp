@@ -80,6 +80,10 @@ ConvertReport convert_hf(const std::string& hf_dir, const std::string& out_gguf,
   }
   w.set_u32("general.file_type", quant::llama_ftype_id(widest == DType::F32 ? quant::FileType::F32 : quant::FileType::F16));
   const RemoveOnExit staging{out_gguf + ".convert.tmp.gguf"};
+  if (o.on_progress) {
+    static const std::string kReading = "(reading the checkpoint)";
+    o.on_progress({0, plan.tensors.size(), &kReading});
+  }
   w.write(staging.path);
   owned.clear();
 

@@ -7,7 +7,6 @@
 #include <cstring>
 #include <map>
 #include <optional>
-#include <regex>
 
 #include "edgelm/error.hpp"
 
