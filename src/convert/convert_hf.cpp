@@ -48,11 +48,22 @@ ConvertReport convert_hf(const std::string& hf_dir, const std::string& out_gguf,
   }
   const Checkpoint ck = Checkpoint::open(hf_dir);
   gguf::Writer w;
-  const FamilyPlan plan = plan_family(config, config_path.string(), ck, w);
+  FamilyPlan plan;
+  try {
+    plan = plan_family(config, config_path.string(), ck, w);
+  } catch (const json::exception& e) {
+    throw Error(config_path.string() + ": unexpected structure (" + e.what() + ")", "fix config.json or save the checkpoint again");
+  }
   std::string name = fs::path(hf_dir).lexically_normal().filename().string();
   if (name.empty()) name = fs::path(hf_dir).lexically_normal().parent_path().filename().string();
   w.set_string("general.name", name);
-  const TokenizerSummary tok = write_tokenizer_metadata(hf_dir, config, plan.n_vocab, w);
+  TokenizerSummary tok;
+  try {
+    tok = write_tokenizer_metadata(hf_dir, config, plan.n_vocab, w);
+  } catch (const json::exception& e) {  // a value of an unexpected JSON type somewhere
+    throw Error((dir / "tokenizer.json").string() + " or tokenizer_config.json: unexpected structure (" + e.what() + ")",
+                "edgelm convert reads tokenizer files saved by the tokenizers library");
+  }
 
   std::vector<std::vector<std::byte>> owned;
   owned.reserve(plan.tensors.size());

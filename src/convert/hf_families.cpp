@@ -237,7 +237,9 @@ FamilyPlan plan_family(const json& config, const std::string& config_path, const
   }
 
   // Tensors. Multimodal checkpoints keep the language model under a prefix; vision parts are left out.
-  const bool tied = fam.tied_always || c.boolean_or("tie_word_embeddings", config.value("tie_word_embeddings", false));
+  const bool top_tied = config.contains("tie_word_embeddings") && config["tie_word_embeddings"].is_boolean() &&
+                        config["tie_word_embeddings"].get<bool>();
+  const bool tied = fam.tied_always || c.boolean_or("tie_word_embeddings", top_tied);
   static const std::map<std::string, std::string, std::less<>> kLayerNames{
       {"input_layernorm", "attn_norm"},
       {"self_attn.q_proj", "attn_q"},
@@ -257,7 +259,6 @@ FamilyPlan plan_family(const json& config, const std::string& config_path, const
     std::string n = t->name;
     for (const char* prefix : {"model.language_model.", "language_model.model.", "language_model."})
       if (n.starts_with(prefix)) n = "model." + n.substr(std::strlen(prefix));
-    if (n.starts_with("lm_head.") && hf_arch == "Gemma3ForConditionalGeneration") n = t->name;
     if (n.starts_with("vision_tower.") || n.starts_with("multi_modal_projector.") || n.starts_with("model.vision_tower.") ||
         n.starts_with("model.multi_modal_projector."))
       continue;

@@ -306,6 +306,8 @@ TEST(ConvertErrors, DamagedConfigAndTokenizer) {
   set_config(good);
   std::ofstream(dir / "tokenizer.json", std::ios::trunc) << "{\"model\": {\"type\": \"WordPiece\"}}";
   EXPECT_NE(convert_error(dir).find("tokenizer.json"), std::string::npos);
+  std::ofstream(dir / "tokenizer.json", std::ios::trunc) << "{\"model\": {\"type\": 5}, \"pre_tokenizer\": [1]}";
+  EXPECT_NE(convert_error(dir).find("tokenizer.json"), std::string::npos);
   fs::remove(dir / "tokenizer.json");
   EXPECT_NE(convert_error(dir).find("tokenizer.json: cannot open"), std::string::npos);
   fs::remove(dir / "model.safetensors");
