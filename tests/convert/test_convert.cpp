@@ -6,6 +6,8 @@
 // transformers on these files, see expected.json), relative to the sequence's largest |logit|;
 // and the converted vocabulary must tokenize the corpus exactly as Hugging Face's tokenizer does.
 #include <algorithm>
+#include <bit>
+#include <map>
 #include <cmath>
 #include <filesystem>
 #include <cstring>
@@ -21,6 +23,7 @@
 #include "edgelm/session.hpp"
 #include "edgelm/tokenizer.hpp"
 #include "support/test_models.hpp"
+#include "tensor/fp16.hpp"
 
 namespace edgelm {
 namespace {
@@ -360,6 +363,68 @@ TEST(Convert, ShardedCheckpointGivesTheSameFile) {
   expect_same_tensors(gguf::File::open(sharded), gguf::File::open(single));
   fs::remove_all(dir.parent_path());
 }
+
+// The llama checkpoint rewritten with 16-bit weights (bf16: the top half of each float; f16:
+// rounded by the tensor layer's conversion), converted to F32: every value must be exactly the
+// 16-bit one, Q/K permuted like the F32 ones.
+class SixteenBit : public ::testing::TestWithParam<DType> {};
+
+TEST_P(SixteenBit, WeightsConvertExactly) {
+  const DType type = GetParam();
+  const std::string tname = type == DType::BF16 ? "BF16" : "F16";
+  const fs::path dir = damaged_copy("sixteen_" + tname);
+  const std::string st = test::read_file((dir / "model.safetensors").string());
+  uint64_t hlen = 0;
+  for (int i = 7; i >= 0; --i) hlen = hlen << 8 | static_cast<uint8_t>(st[i]);
+  json h = json::parse(st.substr(8, hlen));
+  std::string data;
+  std::map<std::string, std::vector<float>> want;  // the 16-bit values, widened
+  for (auto it = h.begin(); it != h.end(); ++it) {
+    if (it.key() == "__metadata__") continue;
+    const auto off = it.value()["data_offsets"].get<std::vector<uint64_t>>();
+    const size_t n = (off[1] - off[0]) / 4;
+    std::vector<float> f(n);
+    std::memcpy(f.data(), st.data() + 8 + hlen + off[0], n * 4);
+    std::vector<uint16_t> half(n);
+    for (size_t i = 0; i < n; ++i) {
+      half[i] = type == DType::BF16 ? static_cast<uint16_t>(std::bit_cast<uint32_t>(f[i]) >> 16) : f32_to_fp16(f[i]);
+      f[i] = type == DType::BF16 ? bf16_to_f32(half[i]) : fp16_to_f32(half[i]);
+    }
+    it.value()["dtype"] = tname;
+    it.value()["data_offsets"] = {data.size(), data.size() + 2 * n};
+    data.append(reinterpret_cast<const char*>(half.data()), 2 * n);
+    want[it.key()] = std::move(f);
+  }
+  const std::string hs = h.dump();
+  {
+    std::ofstream out(dir / "model.safetensors", std::ios::binary | std::ios::trunc);
+    for (int i = 0; i < 8; ++i) out.put(static_cast<char>(static_cast<uint64_t>(hs.size()) >> (8 * i)));
+    out << hs << data;
+  }
+  const std::string out = (dir.parent_path() / "sixteen.gguf").string();
+  convert::convert_hf(dir.string(), out, {.type = "f32"});
+  const gguf::File f = gguf::File::open(out);
+  const gguf::File ref = gguf::File::open(convert_f32("llama", dir.parent_path()));
+  // Same layout as the F32 conversion: compare against it with each value narrowed the same way.
+  for (const auto& t : ref.tensors()) {
+    const TensorView a = ref.view(t), b = f.tensor(t.name);
+    ASSERT_EQ(b.type, DType::F32) << t.name;
+    const auto* fa = reinterpret_cast<const float*>(a.data);
+    const auto* fb = reinterpret_cast<const float*>(b.data);
+    size_t bad = 0;
+    for (int64_t i = 0; i < a.nelements(); ++i) {
+      const uint16_t hv = type == DType::BF16 ? static_cast<uint16_t>(std::bit_cast<uint32_t>(fa[i]) >> 16) : f32_to_fp16(fa[i]);
+      const float narrowed = type == DType::BF16 ? bf16_to_f32(hv) : fp16_to_f32(hv);
+      bad += narrowed != fb[i];
+    }
+    EXPECT_EQ(bad, 0u) << t.name;
+  }
+  EXPECT_EQ(want.size(), ref.tensors().size());
+  fs::remove_all(dir.parent_path());
+}
+
+INSTANTIATE_TEST_SUITE_P(Convert, SixteenBit, ::testing::Values(DType::BF16, DType::F16),
+                         [](const auto& info) { return std::string(info.param == DType::BF16 ? "bf16" : "f16"); });
 
 }  // namespace
 }  // namespace edgelm
