@@ -238,8 +238,13 @@ TokenizerSummary write_tokenizer_metadata(const std::string& dir_s, const json& 
         }
         ++rank;
       }
+      auto characters = [](const std::string& t) {
+        size_t n = 0;
+        for (unsigned char ch : t) n += (ch & 0xC0) != 0x80;
+        return n;
+      };
       for (size_t i = 0; i < n_real; ++i)
-        if (!scored[i] && tokens[i].size() > 4 /* longer than one character */) scores[i] = -static_cast<float>(rank + i);
+        if (!scored[i] && characters(tokens[i]) > 1) scores[i] = -static_cast<float>(rank + i);
     }
     for (size_t i = 0; i < n_real; ++i) {
       const std::string& t = tokens[i];
