@@ -29,6 +29,7 @@ struct ConvertOptions {
   std::string type = "f16";  // output file type: f32, f16, bf16 or a name edgelm quantize takes
   int n_threads = 0;         // quantization threads; 0: all hardware threads
   std::function<void(const ConvertProgress&)> on_progress{};
+  std::function<void(const std::string&)> on_note{};  // quantization fallbacks (as edgelm quantize's)
 };
 
 struct ConvertReport {

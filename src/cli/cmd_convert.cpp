@@ -21,6 +21,7 @@ void run(ConvertArgs& a) {
     const double f = p.tensors_total ? static_cast<double>(p.tensors_done) / p.tensors_total : 1.0;
     progress.update(f, "[" + std::to_string(p.tensors_done) + "/" + std::to_string(p.tensors_total) + "] " + *p.current);
   };
+  a.o.on_note = [](const std::string& n) { std::fprintf(stderr, "note: %s\n", n.c_str()); };
   const convert::ConvertReport r = convert::convert_hf(a.dir, a.out, a.o);
   progress.finish();
   std::printf("wrote %s: %s, %zu tensors, %s, tokenizer %s%s%s, %.1f MiB\n", a.out.c_str(), r.arch.c_str(), r.n_tensors,

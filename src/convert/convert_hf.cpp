@@ -101,6 +101,7 @@ ConvertReport convert_hf(const std::string& hf_dir, const std::string& out_gguf,
   quant::QuantizeOptions qo;
   qo.file_type = *ftype;
   qo.n_threads = o.n_threads;
+  qo.on_note = o.on_note;
   if (o.on_progress)
     qo.on_progress = [&](const quant::QuantizeProgress& p) { o.on_progress({p.tensors_done, p.tensors_total, p.current}); };
   const quant::QuantizeReport qr = quant::quantize_file(staging.path, out_gguf, qo);
