@@ -134,7 +134,7 @@ def make_model(family, seed):
     cfg = cls(**kw)
     cfg.architectures = [ARCH_NAMES[family]]
     torch.manual_seed(seed)
-    model = transformers.AutoModelForCausalLM.from_config(cfg, torch_dtype=torch.float32)
+    model = transformers.AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
     # Weights large enough that the logits spread over several units (the default init gives ~0).
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -220,8 +220,8 @@ def main():
     # export --hf round trip: transformers loads what edgelm writes from the converted llama.
     gguf, hf_dir = tmp / "llama.gguf", tmp / "llama-hf"
     subprocess.run([str(EDGELM), "export", "-m", str(gguf), "--hf", str(hf_dir)], check=True)
-    back = transformers.AutoModelForCausalLM.from_pretrained(hf_dir, torch_dtype=torch.float32).eval()
-    orig = transformers.AutoModelForCausalLM.from_pretrained(OUT / "llama", torch_dtype=torch.float32).eval()
+    back = transformers.AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
+    orig = transformers.AutoModelForCausalLM.from_pretrained(OUT / "llama", dtype=torch.float32).eval()
     worst = 0.0
     for s in expected["families"]["llama"]["sequences"]:
         worst = max(worst, float(np.abs(hf_logits(back, s) - hf_logits(orig, s)).max()))
