@@ -32,7 +32,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr double kMaxRelLlamaCpp = 1e-3;      // as tests/runtime/test_families.cpp
-constexpr double kMaxRelTransformers = 2e-3;
+constexpr double kMaxRelTransformers = 5e-3;  // F16 keys and values: 2^-11 relative each
 
 const json& expected() {
   static const json j = json::parse(test::read_file(test::fixture_path("convert/expected.json")));
@@ -94,7 +94,7 @@ TEST_P(Checkpoints, LogitsEqualTransformersAndLlamaCpp) {
   const json& fx = expected()["families"][family];
   const fs::path dir = temp_dir(family);
   const auto model = Model::load(convert_f32(family, dir));
-  EXPECT_EQ(model->config().arch, family);
+  EXPECT_EQ(model->config().arch, family == "llama3" ? "llama" : family);
   const size_t V = static_cast<size_t>(model->config().n_vocab);
   for (size_t i = 0; i < fx["sequences"].size(); ++i) {
     const auto toks = fx["sequences"][i].get<std::vector<int32_t>>();
@@ -111,7 +111,7 @@ TEST_P(Checkpoints, LogitsEqualTransformersAndLlamaCpp) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Convert, Checkpoints,
-                         ::testing::Values("llama", "qwen2", "stablelm", "phi3", "gemma", "gemma2", "gemma3"),
+                         ::testing::Values("llama", "llama3", "qwen2", "stablelm", "phi3", "gemma", "gemma2", "gemma3"),
                          [](const auto& info) { return info.param; });
 
 class Tokenizers : public ::testing::TestWithParam<std::string> {};
@@ -133,7 +133,7 @@ TEST_P(Tokenizers, EqualHuggingFaceOnTheCorpus) {
   fs::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(Convert, Tokenizers, ::testing::Values("smollm", "qwen2", "gpt2", "spm", "spm-phi3"),
+INSTANTIATE_TEST_SUITE_P(Convert, Tokenizers, ::testing::Values("smollm", "llama3", "qwen2", "gpt2", "spm", "spm-phi3"),
                          [](const auto& info) {
                            std::string n = info.param;
                            std::replace(n.begin(), n.end(), '-', '_');
@@ -152,6 +152,11 @@ TEST(Convert, MetadataLlamaCppReads) {
   EXPECT_EQ(tokens[f.get_u32("tokenizer.ggml.eos_token_id")], "<|im_end|>");
   EXPECT_EQ(f.get_u32("llama.rope.dimension_count"), 8u);
   EXPECT_EQ(f.find_tensor("output.weight"), nullptr);  // tied embeddings
+  const gguf::File l3 = gguf::File::open(convert_f32("llama3", dir));
+  EXPECT_EQ(l3.get_string("tokenizer.ggml.pre"), "llama-bpe");
+  EXPECT_TRUE(l3.get_bool("tokenizer.ggml.add_bos_token"));  // from the post-processor
+  EXPECT_EQ(l3.get_u32("tokenizer.ggml.bos_token_id"), 0u);
+  EXPECT_NE(l3.find_tensor("output.weight"), nullptr);
   const gguf::File g = gguf::File::open(convert_f32("gemma3", dir));
   EXPECT_EQ(g.get_u32("gemma3.attention.sliding_window_pattern"), 3u);
   EXPECT_EQ(g.get_string("tokenizer.ggml.model"), "llama");

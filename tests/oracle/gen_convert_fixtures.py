@@ -11,6 +11,8 @@ paragraphs, in the shape of a real family's tokenizer.json:
   smollm  byte-level BPE, digits split one by one (SmolLM2)        llama
   qwen2   byte-level BPE, Qwen 2's split pattern                   qwen2
   gpt2    byte-level BPE, GPT-2's pattern                          stablelm
+  llama3  byte-level BPE, Llama 3's split pattern and whole-word     llama3 (a llama with an
+          lookup (ignore_merges), BOS from the post-processor      untied output)
   spm     BPE with byte fallback and spaces as U+2581 (Gemma)      gemma, gemma2, gemma3
   spm-phi3  the same with Phi-3's special tokens (llama.cpp looks      phi3
             them up in a model named like Phi-3)
@@ -48,6 +50,8 @@ EDGELM = Path(os.environ.get("EDGELM_BIN", ROOT / "build/src/cli/edgelm"))
 VOCAB = 384
 ID_STRIDE = 3
 
+LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
+                r"\s*[\r\n]+|\s+(?!\S)|\s+")
 QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
                r"\s*[\r\n]+|\s+(?!\S)|\s+")
 TRAIN_TEXT = """The quick brown fox jumps over the lazy dog. In 2024, 1,234 people visited the museum;
@@ -72,12 +76,13 @@ def train_tokenizer(kind, specials):
         trainer = trainers.BpeTrainer(vocab_size=VOCAB - 8, special_tokens=specials + byte_tokens, show_progress=False,
                                       limit_alphabet=60)
     else:
-        tok = Tokenizer(models.BPE())
-        bl = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=kind != "qwen2")
+        tok = Tokenizer(models.BPE(ignore_merges=kind == "llama3"))
+        bl = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=kind not in ("qwen2", "llama3"))
         if kind == "smollm":
             tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), bl])
-        elif kind == "qwen2":
-            tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(QWEN2_SPLIT), "isolated"), bl])
+        elif kind in ("qwen2", "llama3"):
+            split = QWEN2_SPLIT if kind == "qwen2" else LLAMA3_SPLIT
+            tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(split), "isolated"), bl])
         else:
             tok.pre_tokenizer = bl
         tok.decoder = decoders.ByteLevel()
@@ -85,6 +90,10 @@ def train_tokenizer(kind, specials):
         trainer = trainers.BpeTrainer(vocab_size=VOCAB - 8, special_tokens=specials, show_progress=False,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(texts, trainer)
+    if kind == "llama3":  # BOS added by the post-processor, as Llama 3's tokenizer.json does it
+        bos = tok.token_to_id(specials[0])
+        tok.post_processor = processors.TemplateProcessing(single=f"{specials[0]} $A", pair=f"{specials[0]} $A $B",
+                                                           special_tokens=[(specials[0], bos)])
     return tok
 
 
@@ -122,7 +131,11 @@ FAMILIES = {
                                                    pad_token_id=0, eos_token_id=1, bos_token_id=2),
                "spm", SPM_SPECIALS, dict(bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", add_bos_token=True)),
 }
-ARCH_NAMES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "stablelm": "StableLmForCausalLM",
+FAMILIES["llama3"] = (transformers.LlamaConfig, dict(tie_word_embeddings=False, rms_norm_eps=1e-5, rope_theta=500000.0,
+                                                    bos_token_id=0, eos_token_id=1),
+                      "llama3", ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"],
+                      dict(bos_token="<|begin_of_text|>", eos_token="<|eot_id|>"))
+ARCH_NAMES = {"llama": "LlamaForCausalLM", "llama3": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "stablelm": "StableLmForCausalLM",
               "phi3": "Phi3ForCausalLM", "gemma": "GemmaForCausalLM", "gemma2": "Gemma2ForCausalLM",
               "gemma3": "Gemma3ForCausalLM"}
 
@@ -213,7 +226,8 @@ def main():
             "transformers": [pick(h) for h in hf], "llama_cpp": [pick(l) for l in lc]}
         if kind not in expected["tokenizers"]:
             fast = transformers.AutoTokenizer.from_pretrained(OUT / family)
-            texts = corpus()[:200] + ["<|im_start|>user\nHi there<|im_end|>\n", "<start_of_turn>user\nhi<end_of_turn>", "<|user|>\nhi<|end|>"]
+            texts = corpus()[:200] + ["<|im_start|>user\nHi there<|im_end|>\n", "<start_of_turn>user\nhi<end_of_turn>", "<|user|>\nhi<|end|>",
+                                          "<|begin_of_text|><|start_header_id|>x<|eot_id|>"]
             expected["tokenizers"][kind] = {"family": family, "cases": [
                 {"text": t, "ids": fast(t, add_special_tokens=False)["input_ids"]} for t in texts]}
 
