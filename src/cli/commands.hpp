@@ -21,5 +21,6 @@ void add_distill_command(CLI::App& app);
 void add_classify_command(CLI::App& app);
 void add_car_command(CLI::App& app);
 void add_export_command(CLI::App& app);
+void add_convert_command(CLI::App& app);
 
 }  // namespace edgelm::cli

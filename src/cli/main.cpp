@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   edgelm::cli::add_classify_command(app);
   edgelm::cli::add_car_command(app);
   edgelm::cli::add_export_command(app);
+  edgelm::cli::add_convert_command(app);
   if (argc > 1 && argv[1][0] != '-') {  // CLI11 would only say "A subcommand is required"
     std::string names;
     bool known = false;
