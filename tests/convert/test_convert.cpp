@@ -4,7 +4,10 @@
 // F16) and within kMaxRelTransformers of transformers' (which keeps it in F32: the F16 rounding
 // of keys and values is what separates them; with an F32 KV cache llama.cpp is within 1.2e-5 of
 // transformers on these files, see expected.json), relative to the sequence's largest |logit|;
-// and the converted vocabulary must tokenize the corpus exactly as Hugging Face's tokenizer does.
+// The training forward pass (the same pass, keeping keys and values in float32 on its tape)
+// must be within kMaxRelTransformersF32 of transformers': that isolates the conversion itself
+// (tensor layouts, norms, RoPE order) from the cache's rounding.
+// And the converted vocabulary must tokenize the corpus exactly as Hugging Face's tokenizer does.
 #include <algorithm>
 #include <bit>
 #include <map>
@@ -22,6 +25,7 @@
 #include "edgelm/model.hpp"
 #include "edgelm/session.hpp"
 #include "edgelm/tokenizer.hpp"
+#include "edgelm/train.hpp"
 #include "support/test_models.hpp"
 #include "tensor/fp16.hpp"
 
@@ -33,6 +37,7 @@ using nlohmann::json;
 
 constexpr double kMaxRelLlamaCpp = 1e-3;      // as tests/runtime/test_families.cpp
 constexpr double kMaxRelTransformers = 5e-3;  // F16 keys and values: 2^-11 relative each
+constexpr double kMaxRelTransformersF32 = 1e-4;  // float32 throughout
 
 const json& expected() {
   static const json j = json::parse(test::read_file(test::fixture_path("convert/expected.json")));
@@ -106,6 +111,11 @@ TEST_P(Checkpoints, LogitsEqualTransformersAndLlamaCpp) {
                 family.c_str(), i, toks.size(), hf, lc);
     EXPECT_LE(hf, kMaxRelTransformers) << family << " sequence " << i;
     EXPECT_LE(lc, kMaxRelLlamaCpp) << family << " sequence " << i;
+    train::LanguageModel lm(model, 1);
+    const std::vector<float> f32 = lm.logits({.tokens = {toks}, .targets = {std::vector<int32_t>(toks.size(), -1)}});
+    const double hf32 = worst_diff(f32, V, toks.size(), fx["transformers"][i]);
+    std::printf("%s sequence %zu: float32 forward, max relative |edgelm - transformers| %.2e\n", family.c_str(), i, hf32);
+    EXPECT_LE(hf32, kMaxRelTransformersF32) << family << " sequence " << i;
   }
   fs::remove_all(dir);
 }
