@@ -24,7 +24,7 @@ def test_missing_file(tmp_path):
         edgelm.Llama(model_path=missing, verbose=False)
     msg = str(e.value)
     assert "nope.gguf" in msg and "\n" not in msg
-    want = cli_error("info", "-m", missing)
+    want = cli_error("run", "-m", missing, "-p", "x")
     if want is not None:
         assert msg == want
 
@@ -36,7 +36,7 @@ def test_corrupt_file(tmp_path):
         edgelm.Model.load(str(bad))
     msg = str(e.value)
     assert "bad.gguf" in msg and "\n" not in msg
-    want = cli_error("info", "-m", str(bad))
+    want = cli_error("run", "-m", str(bad), "-p", "x")
     if want is not None:
         assert msg == want
     (tmp_path / "empty.gguf").write_bytes(b"")
