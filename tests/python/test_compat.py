@@ -22,6 +22,5 @@ def test_compat_script_matches_llama_cpp_python(smollm2):
     assert {k: ge[k] for k in ("object", "n", "usage")} == {k: we[k] for k in ("object", "n", "usage")}
     a, b = np.array(ge["vectors"], dtype=np.float64), np.array(we["vectors"], dtype=np.float64)
     assert a.shape == b.shape
-    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-    assert cos.min() > 0.999, cos
-    assert np.abs(a - b).max() < 0.05 * np.abs(b).max()
+    # The fixture keeps 5 decimals; the hidden states themselves agree to float rounding.
+    assert np.abs(a - b).max() < 1e-4, np.abs(a - b).max()
