@@ -19,6 +19,10 @@ apt_install_missing "${packages[@]}"
 
 # Test clients for `edgelm serve`: the official OpenAI client and Selenium (drives chromium).
 python3 -c 'import openai, selenium, jsonschema' 2>/dev/null || python3 -m pip install -q openai selenium jsonschema
+# The Python package: nanobind (the bindings; the release build makes the extension when it is
+# installed), scikit-build-core (pip install .), numpy and pytest (its tests).
+python3 -c 'import nanobind, scikit_build_core, numpy, pytest' 2>/dev/null ||
+  python3 -m pip install -q nanobind scikit-build-core numpy pytest
 
 if [ "${1:-}" = "--oracle" ]; then
   # llama-cpp-python compiles llama.cpp for this CPU, but without AMX: a CPU can report AMX tiles

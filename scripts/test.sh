@@ -3,8 +3,10 @@
 # release and the sanitizer (ASan+UBSan) configurations, runs every test in both, builds the
 # anomaly detector for a Cortex-M4F and runs it under qemu-system-arm, cross-builds the kernels
 # for ARM64 and runs their tests under qemu-aarch64, and ends with one summary line
-# "tests: N passed, N failed". Exit status is non-zero if anything failed. The models come from
-# a test cache of its own (see below).
+# "tests: N passed, N failed". The release build also makes the Python package
+# (build/python/edgelm) and its ctest run includes the pytest files of tests/python (python.*),
+# imported from there. Exit status is non-zero if anything failed. The models come from a test
+# cache of its own (see below).
 #   scripts/test.sh              # everything
 #   scripts/test.sh --quick      # release build only
 set -uo pipefail
