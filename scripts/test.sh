@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs missing packages, fetches the test models, builds the
-# release and the sanitizer (ASan+UBSan) configurations, runs every test in both, builds the
-# anomaly detector for a Cortex-M4F, cross-builds the kernels for ARM64 and runs their tests
-# under qemu-aarch64, and ends with one summary line "tests: N passed, N failed". Exit status
-# is non-zero if anything failed. The models come from a test cache of its own (see below).
+# release and the sanitizer (ASan+UBSan) configurations, runs every test in both, runs each
+# parser's fuzzer for 25 s (scripts/fuzz.sh), builds the anomaly detector for a Cortex-M4F,
+# cross-builds the kernels for ARM64 and runs their tests under qemu-aarch64, and ends with one
+# summary line "tests: N passed, N failed". Exit status is non-zero if anything failed. The
+# models come from a test cache of its own (see below).
 #   scripts/test.sh              # everything
 #   scripts/test.sh --quick      # release build only
 set -uo pipefail
@@ -82,6 +83,18 @@ if [ "$quick" = 0 ]; then
     run_suite sanitize build-sanitize edgelm_unit_tests '^cli[.]|SmolLM2Oracle[.].*/([1-9]|1[0-9])$|Types/Model(Quant|QuantImatrix|Perplexity|Greedy)[.]|Gemma3LlamaCpp|KvQ8[.]PredictsAsTheF16CacheDoesOnRealText|Unfreeze[.]LearnsReproduciblyAndClassifies|TenAdamWStepsGiveTheSameLosses|LoraGradientsMatchPeft/gemma3|LoraOracle[.]|DistilledStudent[.]|ForwardSeam[.]AdapterBesideAProductEqualsTheFoldedWeight|Generate[.]ContextShiftKeepsThePrefix|FamilyTable[.]ConfigurationOfEachFamily|ChatTemplateLimitsTest[.]EndlessLoopsRunOutOfSteps|Engine[.]BatchedRequestsMatch|Generate[.]StopsAtAFullContext|Embed[.]BatchedTextsEqualOneAtATime|Speculative[.](GreedyOutputIsPlain|SampledTokens|RejectedDrafts|StopsWhere)|Engine[.]SpeculativeSlots|CarAssistantModel[.]|Engine[.]StopStringEndsTheReply|(FiniteDifferences[.].*/(gemma2?|qwen2_yarn|stablelm)|TapedForwardGivesTheInferenceLogits/gemma[23]?|RecomputedBlocksGiveTheSameGradients/(gemma[23]?|qwen2_yarn|phi3|stablelm)|Lora[.].*/(qwen2|gemma3)|Families[.].*/gemma[23]?)( |$)' \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_SANITIZE=ON -DEDGELM_TEST_OPT=-O0 \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
+
+  # Every parser's libFuzzer harness (clang, ASan + UBSan; docs/fuzzing.md): built in
+  # build-fuzz/ from only the libraries they use, then 25 s each, two at a time, from the
+  # committed corpus. A crash, leak, hang or broken property fails the run.
+  echo "=== fuzzers: build and 25 s each"
+  fuzz_log="$(mktemp)"
+  bash scripts/fuzz.sh -t 25 -j 2 2>&1 | tee "$fuzz_log"
+  fuzz_rc="${PIPESTATUS[0]}"
+  fuzz_ok=$(grep -cE ' ok$' "$fuzz_log"); fuzz_bad=$(grep -c 'FAILED' "$fuzz_log")
+  rm -f "$fuzz_log"
+  passed=$((passed + fuzz_ok)); failed=$((failed + fuzz_bad))
+  if [ "$fuzz_rc" != 0 ]; then status=1; [ "$fuzz_bad" = 0 ] && failed=$((failed + 1)); fi
 
   echo "=== anomaly detector: freestanding Cortex-M4F build"
   if bash scripts/build-anomaly-mcu.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
