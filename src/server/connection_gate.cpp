@@ -85,6 +85,7 @@ struct GatedServer::Conn {
   size_t pos = 0;          // consumed prefix of buf (a worker reads from here)
   enum class Phase { idle, head, body } phase = Phase::idle;
   size_t need = 0;         // bytes of buf (from pos) that make the whole request, in Phase::body
+  size_t scanned = 0;      // bytes of the head (from pos) already searched for its end
   uint64_t seq = 0;        // order of entering the gate (the oldest is closed first)
   Clock::time_point deadline;
   int served = 0;
@@ -285,7 +286,10 @@ bool GatedServer::advance(Conn& c, bool readable) {
   }
   if (c.phase == Conn::Phase::head) {
     const std::string_view data(c.buf.data() + c.pos, c.pending());
-    const size_t end = data.find("\r\n\r\n");
+    // Search only what arrived since the last look (a client dribbling its head byte by byte
+    // must not make each byte cost a scan of the whole head).
+    const size_t end = data.find("\r\n\r\n", c.scanned > 3 ? c.scanned - 3 : 0);
+    c.scanned = data.size();
     if (end == std::string_view::npos) {
       if (data.size() > opts_.max_head_bytes) {
         close_waiting(c.fd, "431 Request Header Fields Too Large", "request_header_too_large",
@@ -327,6 +331,7 @@ bool GatedServer::advance(Conn& c, bool readable) {
     waiting_.erase(it);
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
     owned->phase = Conn::Phase::idle;
+    owned->scanned = 0;
     {
       std::lock_guard lk(work_mu_);
       ready_.push_back(std::move(owned));

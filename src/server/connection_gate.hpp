@@ -48,7 +48,7 @@ struct GateOptions {
   int keep_alive_max = 100;           // requests on one connection
   size_t workers = 16;
   double read_timeout_s = 5;   // a worker's wait for more bytes (chunked bodies)
-  double write_timeout_s = 30;  // a worker's wait for a client to take response bytes
+  double write_timeout_s = 5;   // a worker's wait for a client to take response bytes
 };
 
 // An httplib::Server whose connections go through the gate. Use it like httplib::Server, then

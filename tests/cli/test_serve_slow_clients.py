@@ -138,5 +138,27 @@ def test_one_address_over_its_bound_loses_its_oldest():
             c.close()
 
 
+def test_pipelined_and_half_closed_requests_are_served():
+    with Server("-c", "128") as s:
+        # Two requests in one packet on a kept-alive connection: two answers, in order.
+        c = connect(s.port)
+        c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            more = c.recv(65536)
+            if not more:
+                break
+            data += more
+        c.close()
+        check(data.count(b"HTTP/1.1 200 ") == 2 and b'"object":"list"' in data, f"pipelined: {data[:400]!r}")
+        # A client that closes its sending side after the request still gets the answer. (Not
+        # for generation: there the end of the client's stream means it left, and cancels.)
+        c = connect(s.port)
+        c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.shutdown(socket.SHUT_WR)
+        check(read_head(c) == b"HTTP/1.1 200", "half-closed request")
+        c.close()
+
+
 if __name__ == "__main__":
     run_all(globals())
