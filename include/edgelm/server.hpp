@@ -38,7 +38,7 @@ struct ServerOptions {
   // whose request is still arriving (a new one beyond it closes its oldest).
   double idle_timeout_s = 5;     // no byte of a request yet (new or kept-alive connection)
   double header_timeout_s = 10;  // the request head, from its first byte
-  double body_timeout_s = 30;    // a body with a Content-Length, from the end of the head
+  double body_timeout_s = 30;    // the body, from the end of the head
   int max_client_conns = 256;
   SessionOptions session{};      // n_ctx is per slot; n_seq comes from parallel
   // The files of session.lora, in order, as GET /lora-adapters lists them. A request may set

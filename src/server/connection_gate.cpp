@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -86,6 +87,9 @@ struct GatedServer::Conn {
   enum class Phase { idle, head, body } phase = Phase::idle;
   size_t need = 0;         // bytes of buf (from pos) that make the whole request, in Phase::body
   size_t scanned = 0;      // bytes of the head (from pos) already searched for its end
+  bool chunked = false;    // awaiting a chunked body: chunk_at is where its next line starts
+  bool in_trailers = false;
+  size_t chunk_at = 0;
   uint64_t seq = 0;        // order of entering the gate (the oldest is closed first)
   Clock::time_point deadline;
   int served = 0;
@@ -310,19 +314,65 @@ bool GatedServer::advance(Conn& c, bool readable) {
     }
     const std::string_view head = data.substr(0, end + 2);
     c.need = head_len;
-    // A body of a stated length within the limit is awaited here too. Anything else (chunked,
-    // Expect: 100-continue, a length that is not a number or too large) goes to a worker now:
-    // the request handlers answer those from the head.
+    // The body is awaited here too: a stated length within the limit, or chunks (below). Anything
+    // else (Expect: 100-continue, a length that is not a number or too large) goes to a worker
+    // now: the request handlers answer those from the head.
     const auto cl = header_value(head, "Content-Length");
-    if (cl && !header_value(head, "Transfer-Encoding") && !header_value(head, "Expect") && !cl->empty() &&
-        cl->size() <= 18 && cl->find_first_not_of("0123456789") == std::string::npos) {
+    const auto te = header_value(head, "Transfer-Encoding");
+    const bool expect = header_value(head, "Expect").has_value();
+    if (cl && !te && !expect && !cl->empty() && cl->size() <= 18 &&
+        cl->find_first_not_of("0123456789") == std::string::npos) {
       const unsigned long long len = std::stoull(*cl);
       if (len <= opts_.max_body_bytes) c.need = head_len + static_cast<size_t>(len);
     }
+    c.chunked = te && !cl && !expect && te->size() == 7 &&
+                std::equal(te->begin(), te->end(), "chunked", [](char a, char b) { return std::tolower(a) == b; });
+    c.chunk_at = head_len;
     c.phase = Conn::Phase::body;
     c.deadline = now + seconds(opts_.body_timeout_s);
   }
-  if (c.phase == Conn::Phase::body && c.pending() >= c.need) {
+  if (c.phase == Conn::Phase::body && c.chunked) {
+    // A chunked body is awaited too, up to its last chunk and trailers; one that is malformed or
+    // larger than --max-body goes to a worker now, which refuses it.
+    const std::string_view data(c.buf.data() + c.pos, c.pending());
+    for (;;) {
+      const size_t eol = data.find("\r\n", c.chunk_at);
+      if (eol == std::string_view::npos) {
+        if (data.size() - c.chunk_at > 1024) c.chunked = false;  // a chunk line that never ends
+        break;
+      }
+      if (c.in_trailers) {  // trailer lines, then an empty line ends the body
+        if (eol == c.chunk_at) {
+          c.need = eol + 2;
+          c.chunked = false;
+          break;
+        }
+        c.chunk_at = eol + 2;
+        continue;
+      }
+      size_t size = 0, i = c.chunk_at;
+      for (; i < eol && std::isxdigit(static_cast<unsigned char>(data[i])) && i - c.chunk_at < 8; ++i)
+        size = size * 16 + static_cast<size_t>(std::isdigit(static_cast<unsigned char>(data[i]))
+                                                   ? data[i] - '0'
+                                                   : std::tolower(data[i]) - 'a' + 10);
+      if (i == c.chunk_at || (i < eol && data[i] != ';') || size > opts_.max_body_bytes) {
+        c.chunked = false;  // malformed or too large: a worker answers it
+        break;
+      }
+      if (size == 0) {
+        c.in_trailers = true;
+        c.chunk_at = eol + 2;
+        continue;
+      }
+      if (data.size() < eol + 2 + size + 2) break;  // this chunk has not fully arrived
+      c.chunk_at = eol + 2 + size + 2;
+      if (c.chunk_at > opts_.max_head_bytes + opts_.max_body_bytes) {
+        c.chunked = false;
+        break;
+      }
+    }
+  }
+  if (c.phase == Conn::Phase::body && !c.chunked && c.pending() >= c.need) {
     // Complete: off to a worker.
     const int fd = c.fd;
     auto it = waiting_.find(fd);
@@ -332,6 +382,7 @@ bool GatedServer::advance(Conn& c, bool readable) {
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
     owned->phase = Conn::Phase::idle;
     owned->scanned = 0;
+    owned->in_trailers = false;
     {
       std::lock_guard lk(work_mu_);
       ready_.push_back(std::move(owned));

@@ -4,8 +4,8 @@
 // cpp-httplib gives each accepted connection a worker thread that then waits for the request's
 // bytes, so a few dozen clients that send a byte every couple of seconds (or half a request and
 // nothing more) hold every worker and /health stops answering. Here one thread (epoll) holds
-// every connection whose request is still arriving: it reads the head and, when the head names
-// a Content-Length within --max-body, the body too; only a complete request is handed to a worker,
+// every connection whose request is still arriving: it reads the head and the body (sized by a
+// Content-Length within --max-body, or chunked); only a complete request is handed to a worker,
 // which runs cpp-httplib's request processing on it (httplib::Server::process_request), and a
 // keep-alive connection comes back here to wait for its next request. A slow client therefore
 // costs a socket and its buffered bytes, never a thread, and a request sent in one piece (a
@@ -14,7 +14,7 @@
 // Deadlines (each closes the connection; a started request gets a 408 first):
 //   idle    a connection with no byte of a request yet (new, or kept alive after one)
 //   header  a request's head, from its first byte
-//   body    a body with a Content-Length, from the end of its head
+//   body    a body, from the end of its head
 // Bound: at most `max_client_conns` connections from one address wait here at once; a new one
 // beyond it closes that address's oldest waiting connection (answered 429). Closing the oldest
 // rather than refusing the newest matters because clients often share an address (loopback,

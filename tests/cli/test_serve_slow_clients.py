@@ -1,5 +1,5 @@
 """`edgelm serve` under slow clients: 40 connections that send their request head a byte every
-2 s and 60 half-sent requests (half a head, or a whole head and half its body) stay open while
+2 s and 60 half-sent requests (half a head, a head and half its body, half a chunked body) stay open while
 /health and /metrics keep answering; the header and body deadlines answer 408 and close; one
 address over --max-client-conns loses its oldest unfinished connection (429), not new ones.
 Prints the /health latency distribution seen while the slow clients hang."""
@@ -15,6 +15,8 @@ from serve_harness import SOCKET_TIMEOUT, Server, check, read_head, run_all  # n
 BODY = b'{"prompt": "Hi", "max_tokens": 1}'
 HEAD = (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         + f"Content-Length: {len(BODY)}\r\n\r\n".encode())
+CHUNKED_HEAD = (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n")
 
 
 def connect(port):
@@ -68,9 +70,9 @@ def test_health_answers_while_slow_clients_hang():
                 stop.wait(2)
 
         half = []
-        for k in range(60):
+        for k in range(60):  # half a head, a head and half its body, half a chunked body
             c = connect(s.port)
-            c.sendall(HEAD[:len(HEAD) // 2] if k % 2 == 0 else HEAD + BODY[:len(BODY) // 2])
+            c.sendall([HEAD[:len(HEAD) // 2], HEAD + BODY[:len(BODY) // 2], CHUNKED_HEAD + b"5\r\nab"][k % 3])
             half.append(c)
         t = threading.Thread(target=dribble)
         t.start()
@@ -151,6 +153,14 @@ def test_pipelined_and_half_closed_requests_are_served():
             data += more
         c.close()
         check(data.count(b"HTTP/1.1 200 ") == 2 and b'"object":"list"' in data, f"pipelined: {data[:400]!r}")
+        # A chunked body, sent in two pieces.
+        c = connect(s.port)
+        c.sendall(CHUNKED_HEAD + b"5\r\n" + BODY[:5] + b"\r\n")
+        time.sleep(0.2)
+        rest = BODY[5:]
+        c.sendall(f"{len(rest):x}\r\n".encode() + rest + b"\r\n0\r\n\r\n")
+        check(read_head(c) == b"HTTP/1.1 200", "chunked request")
+        c.close()
         # A client that closes its sending side after the request still gets the answer. (Not
         # for generation: there the end of the client's stream means it left, and cancels.)
         c = connect(s.port)
