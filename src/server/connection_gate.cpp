@@ -425,15 +425,18 @@ void GatedServer::reactor_loop() {
         Conn* oldest = nullptr;
         for (auto& [fd, w] : waiting_)
           if ((!client || w->client == *client) && (!oldest || w->seq < oldest->seq)) oldest = w.get();
-        if (!oldest) return;
+        if (!oldest) return false;
         if (oldest->phase == Conn::Phase::idle && oldest->served > 0)  // kept alive, between requests
           close_waiting(oldest->fd, nullptr, nullptr, nullptr);
         else
           close_waiting(oldest->fd, "429 Too Many Requests", "too_many_connections",
                         "this client has too many unfinished requests open; send each request whole");
+        return true;
       };
-      while (per_client_[c->client] >= opts_.max_client_conns) evict_oldest(&c->client);
-      while (waiting_.size() >= max_waiting_) evict_oldest(nullptr);
+      while (per_client_[c->client] >= opts_.max_client_conns && evict_oldest(&c->client)) {
+      }
+      while (waiting_.size() >= max_waiting_ && evict_oldest(nullptr)) {
+      }
       c->seq = next_seq_++;
       c->deadline = now + seconds(opts_.idle_timeout_s);
       const int fd = c->fd;
