@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs missing packages, fetches the test models, builds the
-# release and the sanitizer (ASan+UBSan) configurations, runs every test in both, runs each
-# parser's fuzzer for 25 s (scripts/fuzz.sh), builds the anomaly detector for a Cortex-M4F,
-# cross-builds the kernels for ARM64 and runs their tests under qemu-aarch64, and ends with one
-# summary line "tests: N passed, N failed". Exit status is non-zero if anything failed. The
-# models come from a test cache of its own (see below).
+# release and the sanitizer (ASan+UBSan) configurations, runs every test in both, builds the
+# anomaly detector for a Cortex-M4F, cross-builds the kernels for ARM64 and runs their tests
+# under qemu-aarch64, and ends with one summary line "tests: N passed, N failed". Exit status
+# is non-zero if anything failed. The models come from a test cache of its own (see below).
 #   scripts/test.sh              # everything
 #   scripts/test.sh --quick      # release build only
 set -uo pipefail
