@@ -33,6 +33,13 @@ struct ServerOptions {
   std::vector<std::string> cors_origins;
   int backlog = 512;             // connections the kernel queues before the server accepts them
   size_t max_body_bytes = 1 << 20;
+  // Slow clients: a request is read in full before a worker thread takes it, within these
+  // deadlines (seconds), and one client address may hold at most max_client_conns connections
+  // whose request is still arriving (a new one beyond it closes its oldest).
+  double idle_timeout_s = 5;     // no byte of a request yet (new or kept-alive connection)
+  double header_timeout_s = 10;  // the request head, from its first byte
+  double body_timeout_s = 30;    // the body, from the end of the head
+  int max_client_conns = 256;
   SessionOptions session{};      // n_ctx is per slot; n_seq comes from parallel
   // The files of session.lora, in order, as GET /lora-adapters lists them. A request may set
   // each adapter's scale ("lora": [{"id": i, "scale": s}]); POST /lora-adapters sets the

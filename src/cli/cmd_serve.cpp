@@ -89,6 +89,23 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--max-body", a->so.max_body_bytes, "largest request body in bytes")
       ->check(Range(size_t{1024}, size_t{1} << 30))
       ->capture_default_str();
+  cmd->add_option("--idle-timeout", a->so.idle_timeout_s,
+                  "seconds a connection may stay open before the first byte of a request (new or kept alive)")
+      ->check(Range(0.001, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--header-timeout", a->so.header_timeout_s,
+                  "seconds a request's head may take to arrive, from its first byte (then 408)")
+      ->check(Range(0.001, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--body-timeout", a->so.body_timeout_s,
+                  "seconds a request body may take to arrive after the head (then 408)")
+      ->check(Range(0.001, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--max-client-conns", a->so.max_client_conns,
+                  "connections one client address may have with a request still arriving; a new one beyond "
+                  "it closes the oldest (429)")
+      ->check(Range(1, 1 << 20))
+      ->capture_default_str();
   cmd->callback([a] { serve(*a); });
 }
 

@@ -3,6 +3,7 @@
 // string content of the strings it matches whole. Characters a JSON string must escape come out
 // escaped; other control characters are left out of classes (a subset of the matches, still
 // matches). Anything else (look-around, back-references, \b) is an error.
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -160,16 +161,41 @@ class PatternParser {
       ++pos_;
       q = std::string(1, c);
     } else if (c == '{' && pos_ + 1 < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[pos_ + 1])) || s_[pos_ + 1] == ',')) {
-      const size_t close = s_.find('}', pos_);
-      if (close == std::string_view::npos) fail("unclosed '{'");
-      q = std::string(s_.substr(pos_, close - pos_ + 1));
-      pos_ = close + 1;
+      q = braces();
     } else {
       return atom;
     }
     if (peek() == '?') ++pos_;  // lazy: the same strings match whole
     if (peek() == '+') fail("possessive quantifiers are not supported");
     return atom + q;
+  }
+
+  // {m}, {m,}, {m,n} or {,n}, checked here so that the GBNF it becomes always parses: digits only,
+  // m <= n, and counts the grammar engine expands (at most 10000).
+  std::string braces() {
+    const size_t close = s_.find('}', pos_);
+    if (close == std::string_view::npos) fail("unclosed '{'");
+    const std::string_view body = s_.substr(pos_ + 1, close - pos_ - 1);
+    const size_t comma = body.find(',');
+    const auto count = [&](std::string_view digits) -> std::optional<uint32_t> {
+      if (digits.empty()) return std::nullopt;
+      uint32_t v = 0;
+      for (char d : digits) {
+        if (d < '0' || d > '9') fail("a repetition {m,n} holds only numbers");
+        v = v * 10 + static_cast<uint32_t>(d - '0');
+        if (v > 10000) fail("a repetition count above 10000");
+      }
+      return v;
+    };
+    const auto lo = count(body.substr(0, comma));
+    const auto hi = comma == std::string_view::npos ? lo : count(body.substr(comma + 1));
+    if (comma != std::string_view::npos && body.find(',', comma + 1) != std::string_view::npos)
+      fail("a repetition {m,n} holds only numbers");
+    if (lo && hi && *hi < *lo) fail("repetition {" + std::string(body) + "} has n < m");
+    pos_ = close + 1;
+    std::string q = "{" + (lo ? std::to_string(*lo) : std::string("0"));
+    if (comma != std::string_view::npos) q += "," + (hi ? std::to_string(*hi) : std::string());
+    return q + "}";
   }
 
   // \d \w \s and negations as classes; other escapes are characters.

@@ -16,6 +16,7 @@
 #include "edgelm/error.hpp"
 #include "edgelm/server.hpp"
 #include "server/api.hpp"
+#include "server/connection_gate.hpp"
 #include "server/connection_watch.hpp"
 #include "server/engine.hpp"
 #include "server/metrics.hpp"
@@ -107,7 +108,7 @@ struct HttpServer::Impl {
   std::string name;
   std::chrono::steady_clock::time_point started;
   int64_t created;
-  httplib::Server svr;
+  server::GatedServer svr{server::GateOptions{}};
   server::HttpCounters http_counts;
   std::mutex rng_mu;
   std::mt19937_64 rng;
@@ -339,10 +340,16 @@ void HttpServer::Impl::setup() {
   const int queue_max = opts.queue < 0 ? 4 * opts.parallel : opts.queue;
   // Every waiting or streaming request holds a thread, and idle keep-alive connections hold one
   // for a few seconds: leave room for both, plus /health and /metrics under full load.
+  // Threads only ever take a request that has fully arrived (server/connection_gate.hpp), so
+  // slow clients hold none of them.
   const size_t threads = static_cast<size_t>(std::clamp(2 * (opts.parallel + queue_max) + 8, 16, 512));
-  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  svr.configure({.idle_timeout_s = opts.idle_timeout_s,
+                 .header_timeout_s = opts.header_timeout_s,
+                 .body_timeout_s = opts.body_timeout_s,
+                 .max_client_conns = opts.max_client_conns,
+                 .max_body_bytes = opts.max_body_bytes,
+                 .workers = threads});
   svr.set_payload_max_length(opts.max_body_bytes);
-  svr.set_keep_alive_timeout(5);
 
   // Sockets: SO_REUSEADDR only (a restarted server rebinds a port in TIME_WAIT), never
   // SO_REUSEPORT, so a second server on a port in use fails instead of sharing it; the
@@ -500,6 +507,11 @@ HttpServer::HttpServer(std::shared_ptr<const Model> model, ServerOptions opts) {
   if (opts.port < 0 || opts.port > 65535) throw Error("--port must be between 0 and 65535");
   if (opts.max_body_bytes < 1024) throw Error("the request body limit must be at least 1 KiB");
   if (opts.backlog < 1 || opts.backlog > 65535) throw Error("--backlog must be between 1 and 65535");
+  for (const auto& [flag, v] : {std::pair{"--idle-timeout", opts.idle_timeout_s},
+                                std::pair{"--header-timeout", opts.header_timeout_s},
+                                std::pair{"--body-timeout", opts.body_timeout_s}})
+    if (!(v > 0 && v <= 3600)) throw Error(std::string(flag) + " must be between 0 and 3600 seconds (exclusive of 0)");
+  if (opts.max_client_conns < 1) throw Error("--max-client-conns must be at least 1");
   impl_ = std::make_unique<Impl>(std::move(model), std::move(opts));
 }
 
@@ -528,7 +540,7 @@ int HttpServer::bind() {
 
 void HttpServer::listen() {
   if (!impl_->bound) bind();
-  impl_->svr.listen_after_bind();
+  impl_->svr.serve_until_stopped();
 }
 
 void HttpServer::stop() {

@@ -1,9 +1,5 @@
-// libFuzzer harness for the GGUF reader (not part of the default build). Every input must either
-// open, with every vouched-for byte readable, or be refused with edgelm::Error.
-//
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
-//     tests/fuzz/fuzz_gguf.cpp src/gguf/*.cpp src/tensor/dtype.cpp -o fuzz_gguf
-//   ./fuzz_gguf -max_len=4096 corpus/     # seed corpus: any small .gguf files
+// libFuzzer harness for the GGUF reader (docs/fuzzing.md). Every input must either open, with
+// every vouched-for byte readable, or be refused with edgelm::Error.
 #include <sys/mman.h>
 #include <unistd.h>
 

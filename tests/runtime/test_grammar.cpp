@@ -85,6 +85,23 @@ TEST(GrammarCorpus, UnsupportedSchemaKeywordsAreErrorsNamingKeywordAndPath) {
   }
 }
 
+// Found by tests/fuzz/fuzz_grammar.cpp: a pattern's {m,n} was copied into the GBNF unchecked, so
+// {8,4} compiled to a grammar the parser then refused. Bad counts are the schema's error now.
+TEST(JsonSchema, PatternRepetitionCountsAreCheckedWhereTheSchemaIs) {
+  const auto pattern_error = [](const std::string& pattern) {
+    return error_of([&] { json_schema_to_grammar(ojson{{"type", "string"}, {"pattern", pattern}}); });
+  };
+  EXPECT_NE(pattern_error("^[a-z]{8,4}$").find("{8,4} has n < m"), std::string::npos);
+  EXPECT_NE(pattern_error("^a{1,2,3}$").find("only numbers"), std::string::npos);
+  EXPECT_NE(pattern_error("^a{1,x}$").find("only numbers"), std::string::npos);
+  EXPECT_NE(pattern_error("^a{20000}$").find("above 10000"), std::string::npos);
+  const auto g = Grammar::parse(json_schema_to_grammar(ojson{{"type", "string"}, {"pattern", "^a{2,}b{,2}c{3}$"}}));
+  EXPECT_TRUE(matches(g, R"("aaabccc")"));
+  EXPECT_TRUE(matches(g, R"("aabbccc")"));
+  EXPECT_FALSE(matches(g, R"("abccc")"));
+  EXPECT_FALSE(matches(g, R"("aabbbccc")"));
+}
+
 TEST(JsonSchema, PropertiesFollowTheSchemaOrder) {
   const auto g = Grammar::parse(json_schema_to_grammar(
       ojson::parse(R"({"type":"object","properties":{"z":{"type":"integer"},"a":{"type":"integer"}},"required":["z","a"]})")));
