@@ -21,7 +21,7 @@ while getopts "t:j:" opt; do
   esac
 done
 shift $((OPTIND - 1))
-all=(gguf tokenizer chat_template api_request grammar lora)
+all=(gguf tokenizer chat_template api_request grammar lora safetensors)
 harnesses=("$@")
 [ ${#harnesses[@]} -eq 0 ] && harnesses=("${all[@]}")
 for h in "${harnesses[@]}"; do
@@ -44,7 +44,7 @@ if ! cmake --build "$dir" -j "${EDGELM_JOBS:-$(nproc)}" --target "${targets[@]}"
 fi
 echo "fuzzers built in $(( $(date +%s) - start )) s"
 
-declare -A max_len=([gguf]=65536 [lora]=65536 [tokenizer]=4096 [chat_template]=8192 [api_request]=16384 [grammar]=8192)
+declare -A max_len=([gguf]=65536 [lora]=65536 [tokenizer]=4096 [chat_template]=8192 [api_request]=16384 [grammar]=8192 [safetensors]=8192)
 mkdir -p "$dir/crashes" "$dir/logs"
 run_one() {
   local h="$1" work="$dir/corpus/$1" log="$dir/logs/$1.log"

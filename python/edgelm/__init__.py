@@ -18,6 +18,7 @@ from ._edgelm import (  # noqa: F401
     Model,
     Sampler,
     Session,
+    convert,
     json_object_grammar,
     json_schema_to_grammar,
     perplexity,
@@ -29,6 +30,6 @@ from .llama import Llama, LlamaPromptLookupDecoding  # noqa: F401
 
 __all__ = [
     "Llama", "LlamaPromptLookupDecoding", "Model", "Session", "Sampler", "Drafter", "Detector", "Error",
-    "embed", "perplexity", "quantize", "json_schema_to_grammar", "json_object_grammar", "resolve_model_path",
+    "convert", "embed", "perplexity", "quantize", "json_schema_to_grammar", "json_object_grammar", "resolve_model_path",
 ]
 __version__ = "0.1.0"

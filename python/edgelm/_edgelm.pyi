@@ -205,6 +205,11 @@ def quantize(input: str, output: str, type: str = 'q8_0', n_threads: int = 0) ->
     Writes a quantized copy of a GGUF model (atomically); returns sizes and notes.
     """
 
+def convert(hf_dir: str, output: str, type: str = 'f16', n_threads: int = 0) -> dict:
+    """
+    Converts a Hugging Face checkpoint directory (config.json, tokenizer.json, *.safetensors) to a GGUF file of the given type (f32, f16, bf16 or any type quantize takes), as `edgelm convert` does; returns {'arch', 'tokenizer_model', 'tensors', 'bytes_out', 'notes', ...}.
+    """
+
 class Detector:
     """
     Streaming anomaly detector for one sensor series: push samples, get scores in [0, 1].

@@ -1,11 +1,5 @@
-// libFuzzer harness for the safetensors reader of edgelm convert (not part of the default
-// build). Every input must either open, with every byte of every tensor readable, or be refused
-// with edgelm::Error.
-//
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
-//     tests/fuzz/fuzz_safetensors.cpp src/convert/safetensors.cpp src/gguf/mapped_file.cpp \
-//     src/gguf/atomic_file_writer.cpp src/tensor/dtype.cpp -o fuzz_safetensors
-//   ./fuzz_safetensors -max_len=4096 corpus/   # seed corpus: tests/fixtures/convert/*/model.safetensors
+// libFuzzer harness for the safetensors reader of edgelm convert. Every input must either open,
+// with every byte of every tensor readable, or be refused with edgelm::Error.
 #include <sys/mman.h>
 #include <unistd.h>
 

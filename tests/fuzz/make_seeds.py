@@ -1,7 +1,10 @@
 """Writes the binary seed inputs of the fuzz corpora (tests/fuzz/corpus/): small GGUF files for
-fuzz_gguf and LoRA adapters for fuzz_lora (SmolLM2's shapes). Needs the `gguf` package (pip).
+fuzz_gguf, LoRA adapters for fuzz_lora (SmolLM2's shapes) and safetensors files for
+fuzz_safetensors (written directly: an 8-byte header length, a JSON header, the tensor bytes). Needs the `gguf` package (pip).
 The text seeds are committed as they are."""
+import json
 import os
+import struct
 
 import numpy as np
 from gguf import GGMLQuantizationType, GGUFWriter
@@ -52,6 +55,23 @@ def lora(targets, dtype=np.float32):
     return fill
 
 
+def safetensors(path, tensors, metadata=None):
+    """tensors: (name, numpy array); the dtype names are safetensors' own."""
+    names = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.dtype(np.int32): "I32"}
+    header, blobs, offset = {}, [], 0
+    if metadata:
+        header["__metadata__"] = metadata
+    for name, a in tensors:
+        raw = a.tobytes()
+        header[name] = {"dtype": names[a.dtype], "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
 def main():
     gguf_dir = os.path.join(HERE, "corpus", "gguf")
     lora_dir = os.path.join(HERE, "corpus", "lora")
@@ -63,6 +83,17 @@ def main():
     write(os.path.join(lora_dir, "seed-two-f16"), "llama",
           lora([("blk.1.attn_v.weight", 576, 192), ("blk.0.ffn_down.weight", 1536, 576)], np.float16))
     write(os.path.join(lora_dir, "seed-unknown-target"), "llama", lora([("blk.99.attn_q.weight", 8, 8)]))
+    st_dir = os.path.join(HERE, "corpus", "safetensors")
+    os.makedirs(st_dir, exist_ok=True)
+    safetensors(os.path.join(st_dir, "seed-two-float"), [
+        ("model.embed_tokens.weight", np.arange(32, dtype=np.float32).reshape(8, 4)),
+        ("model.norm.weight", np.ones(4, dtype=np.float16))], {"format": "pt"})
+    bf16 = (np.arange(6, dtype=np.float32).view(np.uint32) >> 16).astype(np.uint16)
+    safetensors(os.path.join(st_dir, "seed-scalar"), [("w", np.zeros((), dtype=np.float32))])
+    header = json.dumps({"lm_head.weight": {"dtype": "BF16", "shape": [2, 3], "data_offsets": [0, 12]}}).encode()
+    with open(os.path.join(st_dir, "seed-bf16"), "wb") as f:
+        f.write(struct.pack("<Q", len(header)) + header + bf16.tobytes())
+    safetensors(os.path.join(st_dir, "seed-empty"), [])
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """edgelm's own level: Model / Session / Sampler with numpy views, embed, the GIL, Ctrl-C,
-perplexity, quantize and the anomaly Detector."""
+perplexity, quantize, convert and the anomaly Detector."""
 import copy
 import gc
+import json
 import os
 import signal
 import threading
@@ -174,3 +175,25 @@ def test_detector_scores_and_snapshot():
         edgelm.Detector('{"no_such_field": 1}')
     with pytest.raises(ValueError, match="length"):
         d.push(t[:3], v[:2])
+
+
+def test_convert_a_hugging_face_checkpoint(tmp_path):
+    fixtures = os.path.join(ROOT, "tests", "fixtures", "convert")
+    expected = json.load(open(os.path.join(fixtures, "expected.json")))
+    fam = expected["families"]["qwen2"]
+    out = tmp_path / "qwen2.gguf"
+    r = edgelm.convert(os.path.join(fixtures, "qwen2"), str(out), "f32", n_threads=1)
+    assert r["arch"] == "qwen2" and r["bytes_out"] == out.stat().st_size
+    m = edgelm.Model.load(str(out))
+    toks = fam["sequences"][0]
+    logits = edgelm.Session(m, n_ctx=32, n_threads=1).eval(toks)
+    want = np.array(fam["llama_cpp"][0][-1])  # the last position, every id_stride-th word
+    got = np.asarray(logits)[:: expected["id_stride"]][: len(want)]
+    assert np.max(np.abs(got - want)) <= 1e-3 * np.max(np.abs(want))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        edgelm.convert(str(tmp_path / "nowhere"), str(tmp_path / "x.gguf"))
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="config.json"):
+        edgelm.convert(str(tmp_path / "bad"), str(tmp_path / "x.gguf"))
+    assert not (tmp_path / "x.gguf").exists()

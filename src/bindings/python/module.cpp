@@ -25,6 +25,7 @@
 #include "edgelm/anomaly/detector_config_io.hpp"
 #include "edgelm/assistant.hpp"
 #include "edgelm/chat_template.hpp"
+#include "edgelm/convert.hpp"
 #include "edgelm/error.hpp"
 #include "edgelm/grammar.hpp"
 #include "edgelm/lora.hpp"
@@ -508,6 +509,33 @@ NB_MODULE(_edgelm, m) {
       },
       "input"_a, "output"_a, "type"_a = "q8_0", "n_threads"_a = 0,
       "Writes a quantized copy of a GGUF model (atomically); returns sizes and notes.");
+
+  m.def(
+      "convert",
+      [](const std::string& hf_dir, const std::string& out, const std::string& type, int n_threads) {
+        std::error_code ec;
+        if (!std::filesystem::is_directory(hf_dir, ec))
+          raise(PyExc_FileNotFoundError, "checkpoint directory " + hf_dir + " does not exist");
+        edgelm::convert::ConvertOptions o;
+        o.type = type, o.n_threads = n_threads;
+        std::vector<std::string> notes;
+        o.on_note = [&notes](const std::string& n) { notes.push_back(n); };
+        edgelm::convert::ConvertReport r;
+        try {
+          nb::gil_scoped_release nogil;
+          r = edgelm::convert::convert_hf(hf_dir, out, o);
+        } catch (const edgelm::Error& e) {
+          raise(PyExc_ValueError, e.message());
+        }
+        nb::dict d;
+        d["arch"] = r.arch, d["tokenizer_model"] = r.tokenizer_model, d["tokenizer_pre"] = r.tokenizer_pre;
+        d["tensors"] = r.n_tensors, d["bytes_out"] = r.file_bytes, d["notes"] = notes;
+        return d;
+      },
+      "hf_dir"_a, "output"_a, "type"_a = "f16", "n_threads"_a = 0,
+      "Converts a Hugging Face checkpoint directory (config.json, tokenizer.json, *.safetensors) to a "
+      "GGUF file of the given type (f32, f16, bf16 or any type quantize takes), as `edgelm convert` does; "
+      "returns {'arch', 'tokenizer_model', 'tensors', 'bytes_out', 'notes', ...}.");
 
   using edgelm::anomaly::Detector;
   nb::class_<Detector>(m, "Detector",
