@@ -65,8 +65,11 @@ fi
 
 mkdir -p "$root/bench/results"
 IFS=, read -r -a thread_list <<<"$threads"
+host="$(llamacpp_host)"
+echo "=== host: $host"
 for model in "$@"; do
   [ -f "$model" ] || { echo "error: no such model file: $model"; exit 1; }
+  check_llamacpp "$model" || exit 1
   name="$(basename "$model" .gguf)"
   raw="$(mktemp -d)"
   echo "=== $name: $reps alternating repetitions at threads $threads (-p $n_prompt -n $n_gen)"
@@ -93,7 +96,7 @@ for model in "$@"; do
   out="$root/bench/results/$(date +%Y-%m-%d)-$name.md"
   python3 "$root/bench/summarize.py" --model "$model" --llama "$raw/llama.jsonl" --edgelm "$raw/edgelm.jsonl" \
     --rss "$raw/rss.jsonl" --reps "$reps" --load-before "$load_before" --load-after "$load_after" \
-    --llama-version "$llama_version" --edgelm-commit "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    --llama-version "$llama_version" --host "$host" --edgelm-commit "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
     >"$out"
   rm -rf "$raw"
   echo "=== wrote $out"

@@ -4,7 +4,9 @@
 # GGML_NATIVE=ON uses the best code paths this CPU has, except AMX: a CPU can report AMX tiles
 # that the kernel does not grant to the process, and llama.cpp built for them dies on such a host.
 # After `build_llamacpp`, $llama_bench, $llama_quantize, $llama_speculative (a draft model) and
-# $llama_lookup (prompt lookup) name the tools.
+# $llama_lookup (prompt lookup) name the tools. `check_llamacpp MODEL` runs a tiny llama-bench on
+# MODEL and stops with an error when the baseline dies (a signal, a non-zero exit) instead of
+# handing back numbers from a broken build; `llamacpp_host` describes the CPU and its AMX state.
 llama_version="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
 llama_cache="${EDGELM_BENCH_CACHE:-$HOME/.cache/edgelm/llamacpp}"
 llama_build="$llama_cache/build-$llama_version"
@@ -32,4 +34,29 @@ build_llamacpp() {
     -DBUILD_SHARED_LIBS=OFF >"$llama_cache/configure.log" 2>&1 || { tail -30 "$llama_cache/configure.log" >&2; return 1; }
   cmake --build "$llama_build" -j "$jobs" --target llama-bench llama-quantize llama-speculative llama-lookup >"$llama_cache/build.log" 2>&1 ||
     { tail -30 "$llama_cache/build.log" >&2; return 1; }
+}
+
+# One line: the CPU model, and whether it reports AMX and whether the kernel grants it to
+# processes (arch_prctl; AMX needs ARCH_REQ_XCOMP_PERM before its first use).
+llamacpp_host() {
+  local cpu amx="no AMX reported"
+  cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+  if grep -qw amx_tile /proc/cpuinfo; then
+    amx="AMX reported by the CPU"
+    python3 -c 'import ctypes,sys; l=ctypes.CDLL(None); sys.exit(0 if l.syscall(158, 0x1023, 18) == 0 else 1)' 2>/dev/null &&
+      amx="$amx and granted by the kernel" || amx="$amx but not granted by the kernel"
+  fi
+  echo "${cpu:-unknown CPU}, $(nproc) logical cores, $amx; llama.cpp built without AMX"
+}
+
+check_llamacpp() {
+  local model="$1" rc=0
+  "$llama_bench" -m "$model" -p 8 -n 2 -t 1 -r 1 -o jsonl >"$llama_cache/check.log" 2>&1 || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    tail -5 "$llama_cache/check.log" >&2
+    echo "error: llama.cpp's llama-bench failed on $(basename "$model") (exit status $rc; above 128: killed by signal $((rc - 128)))" >&2
+    echo "  on this host: $(llamacpp_host)" >&2
+    echo "  remove $llama_build and run again to rebuild it (bench/llamacpp.sh builds without AMX)" >&2
+    return 1
+  fi
 }

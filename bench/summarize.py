@@ -45,6 +45,7 @@ def main():
     ap.add_argument("--load-after", default="?")
     ap.add_argument("--llama-version", default="?")
     ap.add_argument("--edgelm-commit", default="?")
+    ap.add_argument("--host", default="", help="bench/llamacpp.sh's llamacpp_host line")
     a = ap.parse_args()
 
     speed = defaultdict(list)  # (tool, threads, test) -> tokens/s samples
@@ -87,6 +88,8 @@ def main():
     out.append(f"# edgelm vs llama.cpp: {name}\n")
     out.append(f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores; load average "
                f"{a.load_before} before, {a.load_after} after (shared machine: other work was running)")
+    if a.host:
+        out.append(f"- host: {a.host}")
     out.append(f"- edgelm {a.edgelm_commit} (+ working tree), kernels: {meta.get('edgelm_simd', '?')}, "
                f"prompt batch {meta.get('n_batch', '?')}")
     out.append(f"- llama.cpp {meta.get('llama_commit', '?')} from llama-cpp-python {a.llama_version} "

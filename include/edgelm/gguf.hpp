@@ -24,7 +24,10 @@ enum class ValueType : uint32_t {
 std::string_view value_type_name(ValueType t);
 
 // One metadata value. Arrays hold elements of a single type (nested arrays are allowed by the
-// format and kept as `array`).
+// format and kept as `array`). A file's long arrays of numbers or strings (a vocabulary's
+// tokens, scores and types: 100k+ elements) are kept packed instead, as their bytes on disk
+// (`packed`, `packed_count` elements, `array` empty): one Value per element would take ~90
+// bytes each. elements() gives either kind as Values; the File getters read both.
 struct Value {
   ValueType type = ValueType::U8;
   ValueType elem_type = ValueType::U8;  // for ARRAY
@@ -33,6 +36,11 @@ struct Value {
   double f = 0;                         // F32/F64
   std::string s;                        // STRING
   std::vector<Value> array;             // ARRAY
+  std::string packed;                   // ARRAY read from a file, packed: the elements' encoding
+  uint64_t packed_count = 0;
+  // Elements of an ARRAY (packed or not).
+  uint64_t size() const { return packed_count > 0 ? packed_count : array.size(); }
+  std::vector<Value> elements() const;
 };
 
 struct TensorInfo {

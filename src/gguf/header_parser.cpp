@@ -33,6 +33,8 @@ constexpr std::string_view kReconvertHint =
 // tensor info is a non-empty name (9), n_dims (4), one dimension (8), a type (4), an offset (8).
 constexpr uint64_t kMinMetadataEntryBytes = 9 + 4 + 1;
 constexpr uint64_t kMinTensorInfoBytes = 9 + 4 + 8 + 4 + 8;
+// Arrays of numbers or strings this long are kept packed (Value::packed).
+constexpr uint64_t kPackedArrayMin = 1024;
 
 // ggml types that exist but whose block layout edgelm does not implement, named so the error
 // says which type the file uses.
@@ -250,6 +252,14 @@ class HeaderParser {
            " elements in total, in " + where());
     }
     array_elements_ += count;
+    if (count >= kPackedArrayMin && v.elem_type != ValueType::ARRAY) {
+      // Each element is read (and so checked) as usual, but only its bytes are kept.
+      const uint64_t begin = pos_;
+      for (uint64_t k = 0; k < count; ++k) read_value(v.elem_type, depth);
+      v.packed.assign(reinterpret_cast<const char*>(bytes_ + begin), pos_ - begin);
+      v.packed_count = count;
+      return;
+    }
     v.array.reserve(count);
     for (uint64_t k = 0; k < count; ++k) v.array.push_back(read_value(v.elem_type, depth));
   }

@@ -7,6 +7,7 @@
 #include "edgelm/gguf.hpp"
 #include "gguf/file_impl.hpp"
 #include "gguf/printable.hpp"
+#include "gguf/value_encoding.hpp"
 #include "gguf/value_types.hpp"
 
 namespace edgelm::gguf {
@@ -76,9 +77,8 @@ class Getter {
     wrong_type(v, "a number");
   }
 
-  const std::vector<Value>& array_of(const Value& v, const char* expected) const {
+  void require_array(const Value& v, const char* expected) const {
     if (v.type != ValueType::ARRAY) wrong_type(v, expected);
-    return v.array;
   }
 
  private:
@@ -120,33 +120,33 @@ bool File::get_bool(std::string_view key) const {
 std::vector<std::string> File::get_string_array(std::string_view key) const {
   Getter g(path(), key);
   const Value& v = g.require(find(key));
-  const auto& elems = g.array_of(v, "an array of strings");
+  g.require_array(v, "an array of strings");
   if (v.elem_type != ValueType::STRING) g.wrong_type(v, "an array of strings");
   std::vector<std::string> out;
-  out.reserve(elems.size());
-  for (const Value& e : elems) out.push_back(e.s);
+  out.reserve(static_cast<size_t>(v.size()));
+  for_each_element(v, [&](const Value& e) { out.push_back(e.s); });
   return out;
 }
 
 std::vector<float> File::get_f32_array(std::string_view key) const {
   Getter g(path(), key);
   const Value& v = g.require(find(key));
-  const auto& elems = g.array_of(v, "an array of numbers");
+  g.require_array(v, "an array of numbers");
   if (!is_float(v.elem_type) && !is_integer(v.elem_type)) g.wrong_type(v, "an array of numbers");
   std::vector<float> out;
-  out.reserve(elems.size());
-  for (const Value& e : elems) out.push_back(g.number_as_f32(e));
+  out.reserve(static_cast<size_t>(v.size()));
+  for_each_element(v, [&](const Value& e) { out.push_back(g.number_as_f32(e)); });
   return out;
 }
 
 std::vector<int32_t> File::get_i32_array(std::string_view key) const {
   Getter g(path(), key);
   const Value& v = g.require(find(key));
-  const auto& elems = g.array_of(v, "an array of integers");
+  g.require_array(v, "an array of integers");
   if (!is_integer(v.elem_type)) g.wrong_type(v, "an array of integers");
   std::vector<int32_t> out;
-  out.reserve(elems.size());
-  for (const Value& e : elems) out.push_back(g.integer_as<int32_t>(e, "an integer", "i32"));
+  out.reserve(static_cast<size_t>(v.size()));
+  for_each_element(v, [&](const Value& e) { out.push_back(g.integer_as<int32_t>(e, "an integer", "i32")); });
   return out;
 }
 

@@ -74,7 +74,7 @@ uint64_t validate_at_depth(std::string_view key, const Value& v, int depth) {
     invalid(key, "unknown array element type " +
                      std::to_string(static_cast<uint32_t>(v.elem_type)));
   }
-  uint64_t elements = v.array.size();
+  uint64_t elements = v.size();
   for (const Value& e : v.array) {
     if (e.type != v.elem_type) {
       invalid(key, "an array of " + std::string(value_type_name(v.elem_type)) +
@@ -115,10 +115,58 @@ void append_value(std::string& out, const Value& v) {
     case ValueType::STRING: append_string(out, v.s); break;
     case ValueType::ARRAY:
       append_u32(out, static_cast<uint32_t>(v.elem_type));
-      append_u64(out, v.array.size());
+      append_u64(out, v.size());
+      if (v.packed_count > 0) out.append(v.packed);
       for (const Value& e : v.array) append_value(out, e);
       break;
   }
+}
+
+namespace {
+template <class T>
+T take(const char*& p) {
+  T x;
+  std::memcpy(&x, p, sizeof(T));
+  p += sizeof(T);
+  return x;
+}
+}  // namespace
+
+Value decode_packed(ValueType t, const char*& p) {
+  Value e;
+  e.type = t;
+  switch (t) {
+    case ValueType::U8:
+    case ValueType::BOOL: e.u = take<uint8_t>(p); break;
+    case ValueType::U16: e.u = take<uint16_t>(p); break;
+    case ValueType::U32: e.u = take<uint32_t>(p); break;
+    case ValueType::U64: e.u = take<uint64_t>(p); break;
+    case ValueType::I8: e.i = take<int8_t>(p); break;
+    case ValueType::I16: e.i = take<int16_t>(p); break;
+    case ValueType::I32: e.i = take<int32_t>(p); break;
+    case ValueType::I64: e.i = take<int64_t>(p); break;
+    case ValueType::F32: e.f = take<float>(p); break;
+    case ValueType::F64: e.f = take<double>(p); break;
+    case ValueType::STRING: {
+      const uint64_t n = take<uint64_t>(p);
+      e.s.assign(p, static_cast<size_t>(n));
+      p += n;
+      break;
+    }
+    case ValueType::ARRAY: break;  // never packed
+  }
+  return e;
+}
+
+}  // namespace edgelm::gguf
+
+namespace edgelm::gguf {
+
+std::vector<Value> Value::elements() const {
+  std::vector<Value> out;
+  out.reserve(static_cast<size_t>(size()));
+  for_each_element(*this, [&](const Value& e) { out.push_back(e); });
+  return out;
 }
 
 }  // namespace edgelm::gguf

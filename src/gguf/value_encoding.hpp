@@ -19,4 +19,20 @@ void append_u64(std::string& out, uint64_t x);
 void append_string(std::string& out, std::string_view s);
 void append_value(std::string& out, const Value& v);  // without the leading type id
 
+// Calls f(const Value&) for each element of the ARRAY `v`, decoding a packed array element by
+// element into one reused Value (its bytes were checked when the file was read).
+template <class F>
+void for_each_element(const Value& v, F&& f);
+Value decode_packed(ValueType t, const char*& p);
+
+template <class F>
+void for_each_element(const Value& v, F&& f) {
+  if (v.packed_count == 0) {
+    for (const Value& e : v.array) f(e);
+    return;
+  }
+  const char* p = v.packed.data();
+  for (uint64_t k = 0; k < v.packed_count; ++k) f(decode_packed(v.elem_type, p));
+}
+
 }  // namespace edgelm::gguf

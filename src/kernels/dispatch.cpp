@@ -104,6 +104,7 @@ std::unique_ptr<KernelSet> reference_set(const KernelSet& like) {
   ks->flt.rmsnorm = rmsnorm;
   ks->flt.softmax = softmax;
   ks->flt.swiglu = swiglu;
+  ks->flt.geglu = geglu;
   ks->flt.add = add_inplace;
   ks->flt.attend = attend_reference;
   return ks;  // rope and to_f16 stay SIMD: they have no separate reference function

@@ -73,6 +73,16 @@ const uint16_t* gelu_table() {
   return table.data();
 }
 
+const float* gelu_table_f32() {
+  static const std::vector<float> table = [] {
+    const uint16_t* h = gelu_table();
+    std::vector<float> t(1 << 16);
+    for (size_t i = 0; i < t.size(); ++i) t[i] = fp16_to_f32(h[i]);
+    return t;
+  }();
+  return table.data();
+}
+
 void geglu(const float* gate, const float* up, float* out, int64_t n) {
   const uint16_t* table = gelu_table();
   for (int64_t i = 0; i < n; ++i) {

@@ -144,6 +144,8 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n);
 // fused changed no logit on the Gemma 3 fixtures). The table has one entry per half-precision
 // bit pattern, built on first use.
 const uint16_t* gelu_table();
+// The same table with each entry widened to float (what geglu multiplies by), for gathers.
+const float* gelu_table_f32();
 // out[i] = gelu(gate[i]) * up[i] (GeGLU) with gelu_table(); gate <= -10 gives 0 and gate >= 10
 // gives gate * up, as ggml's. out may be gate.
 void geglu(const float* gate, const float* up, float* out, int64_t n);

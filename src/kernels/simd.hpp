@@ -69,6 +69,8 @@ struct FloatKernels {
   void (*rope)(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos,
                const float* sin, bool neox);
   void (*swiglu)(const float* gate, const float* up, float* out, int64_t n);
+  // kernels::geglu: the input rounded to half precision and the table looked up by a gather.
+  void (*geglu)(const float* gate, const float* up, float* out, int64_t n);
   void (*add)(float* y, const float* x, int64_t n);
   // dst[i] = f32_to_fp16(src[i]) (the KV-cache store).
   void (*to_f16)(const float* src, uint16_t* dst, int64_t n);

@@ -460,6 +460,26 @@ void SwiGlu(const float* gate, const float* up, float* out, int64_t n) {
   for (; i < n; ++i) out[i] = gate[i] / (1.0f + exp_poly(-gate[i])) * up[i];
 }
 
+void GeGlu(const float* gate, const float* up, float* out, int64_t n) {
+  int64_t i = 0;
+#if defined(EDGELM_NATIVE_F16)
+  const DF df;
+  const hn::RebindToSigned<DF> di;
+  const hn::Rebind<hwy::float16_t, DF> dh;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const float* table = gelu_table_f32();
+  const VF lo = hn::Set(df, -10.0f), hi = hn::Set(df, 10.0f);
+  for (; i + N <= n; i += N) {
+    const VF g = hn::LoadU(df, gate + i), u = hn::LoadU(df, up + i);
+    const auto h = hn::BitCast(DU16(), hn::DemoteTo(dh, g));  // round to nearest even, as f32_to_fp16
+    const VF t = hn::GatherIndex(df, table, hn::BitCast(di, hn::PromoteTo(DU32(), h)));
+    const VF y = hn::IfThenElse(hn::Ge(g, hi), hn::Mul(g, u), hn::IfThenZeroElse(hn::Le(g, lo), hn::Mul(t, u)));
+    hn::StoreU(y, df, out + i);
+  }
+#endif
+  geglu(gate + i, up + i, out + i, n - i);
+}
+
 void Add(float* y, const float* x, int64_t n) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
@@ -639,6 +659,7 @@ const simd::FloatKernels* GetFloatKernels() {
     f.softmax = Softmax;
     f.rope = Rope;
     f.swiglu = SwiGlu;
+    f.geglu = GeGlu;
     f.add = Add;
     f.to_f16 = ToF16;
     f.attend = Attend;

@@ -383,7 +383,7 @@ void ForwardPass::ffn_activation(float* gate, const float* up, int64_t n) const 
   if (c_.ffn_act == ModelConfig::Act::kGelu && tape_)
     kernels::geglu_exact(gate, up, gate, n);  // the function the backward pass differentiates
   else if (c_.ffn_act == ModelConfig::Act::kGelu)
-    kernels::geglu(gate, up, gate, n);
+    ks_.flt.geglu(gate, up, gate, n);
   else
     ks_.flt.swiglu(gate, up, gate, n);
 }

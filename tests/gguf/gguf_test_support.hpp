@@ -151,12 +151,15 @@ inline ::testing::AssertionResult same_value(const Value& a, const Value& b) {
       if (a.s != b.s) return ::testing::AssertionFailure() << "'" << a.s << "' vs '" << b.s << "'";
       break;
     case ValueType::ARRAY:
-      if (a.elem_type != b.elem_type || a.array.size() != b.array.size()) {
+      if (a.elem_type != b.elem_type || a.size() != b.size()) {
         return ::testing::AssertionFailure() << "array shape differs";
       }
-      for (size_t k = 0; k < a.array.size(); ++k) {
-        auto r = same_value(a.array[k], b.array[k]);
-        if (!r) return r << " (element " << k << ")";
+      {  // either may be packed (a long array read from a file)
+        const std::vector<Value> ea = a.elements(), eb = b.elements();
+        for (size_t k = 0; k < ea.size(); ++k) {
+          auto r = same_value(ea[k], eb[k]);
+          if (!r) return r << " (element " << k << ")";
+        }
       }
       break;
   }

@@ -46,10 +46,28 @@ Value array_value(ValueType elem, std::vector<Value> items) {
   return v;
 }
 
+// An array long enough that the reader keeps it packed (a vocabulary's size class).
+Value long_array(ValueType elem, size_t n) {
+  std::vector<Value> items;
+  for (size_t k = 0; k < n; ++k) {
+    switch (elem) {
+      case ValueType::STRING: items.push_back(string_value(std::string(k % 40, static_cast<char>('a' + k % 26)))); break;
+      case ValueType::F32: items.push_back(float_value(elem, static_cast<float>(k) * -0.25f)); break;
+      case ValueType::BOOL: items.push_back(unsigned_value(elem, k % 2)); break;
+      default: items.push_back(signed_value(elem, static_cast<int64_t>(k % 7) - 3)); break;
+    }
+  }
+  return array_value(elem, std::move(items));
+}
+
 // One entry per value type, at the edges of its range, plus arrays of each element kind.
 std::vector<std::pair<std::string, Value>> every_value_type() {
   using VT = ValueType;
   return {
+      {"t.long_strings", long_array(VT::STRING, 3000)},
+      {"t.long_f32", long_array(VT::F32, 1500)},
+      {"t.long_i32", long_array(VT::I32, 1024)},
+      {"t.long_bool", long_array(VT::BOOL, 2048)},
       {"t.u8", unsigned_value(VT::U8, 255)},
       {"t.i8", signed_value(VT::I8, -128)},
       {"t.u16", unsigned_value(VT::U16, 65535)},
@@ -201,6 +219,38 @@ TEST(RoundTrip, TypedSettersReadBackThroughTypedGetters) {
   EXPECT_EQ(f.find("x.neg")->type, ValueType::I32);
   EXPECT_EQ(f.find("tokenizer.ggml.scores")->elem_type, ValueType::F32);
   EXPECT_TRUE(f.tensors().empty());
+}
+
+TEST(RoundTrip, LongArraysAreKeptPackedAndReadThroughTheGetters) {
+  ScratchDir dir;
+  Writer w;
+  std::vector<std::string> tokens;
+  std::vector<float> scores;
+  std::vector<int32_t> types;
+  for (int k = 0; k < 5000; ++k) {
+    tokens.push_back(k % 3 ? "tok" + std::to_string(k) : std::string(20 + k % 5, 'x'));
+    scores.push_back(-0.5f * static_cast<float>(k));
+    types.push_back(k % 6);
+  }
+  w.set_string_array("tokenizer.ggml.tokens", tokens);
+  w.set_f32_array("tokenizer.ggml.scores", scores);
+  w.set_i32_array("tokenizer.ggml.token_type", types);
+  w.set_i32_array("short", {1, 2});
+  w.write(dir.file("t.gguf"));
+  const File f = File::open(dir.file("t.gguf"));
+  // Packed: no Value per element.
+  EXPECT_EQ(f.find("tokenizer.ggml.tokens")->packed_count, 5000u);
+  EXPECT_TRUE(f.find("tokenizer.ggml.tokens")->array.empty());
+  EXPECT_EQ(f.find("tokenizer.ggml.scores")->size(), 5000u);
+  EXPECT_EQ(f.find("short")->packed_count, 0u);
+  EXPECT_EQ(f.find("short")->array.size(), 2u);
+  EXPECT_EQ(f.get_string_array("tokenizer.ggml.tokens"), tokens);
+  EXPECT_EQ(f.get_f32_array("tokenizer.ggml.scores"), scores);
+  EXPECT_EQ(f.get_i32_array("tokenizer.ggml.token_type"), types);
+  const std::vector<Value> e = f.find("tokenizer.ggml.tokens")->elements();
+  ASSERT_EQ(e.size(), 5000u);
+  EXPECT_EQ(e[4999].s, tokens[4999]);
+  EXPECT_EQ(e[4999].type, ValueType::STRING);
 }
 
 TEST(RoundTrip, CopyMetadataCopiesEveryKeyInOrder) {

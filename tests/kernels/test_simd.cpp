@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -344,6 +345,24 @@ TEST(RopeAngles, BitIdenticalToTheReferenceRotation) {
         }
       }
     }
+  }
+}
+
+TEST_P(SimdTest, GeGluMatchesReferenceBitForBit) {
+  for (int64_t n : {1, 5, 1536, 2053}) {
+    auto g = random_row(n, 73, 12.0f), u = random_row(n, 74);
+    // the edges: the +-10 cut-offs, halves' rounding ties, subnormal halves, zeros, infinities
+    const float edges[] = {-10.0f, 10.0f, -9.999f, 9.999f, 0.0f, -0.0f, 1.00048828125f, 6e-8f, -3e-6f,
+                           65504.0f, 70000.0f, -1e30f, std::numeric_limits<float>::infinity()};
+    for (size_t k = 0; k < std::size(edges) && static_cast<int64_t>(k) < n; ++k) g[k] = edges[k];
+    std::vector<float> want(n), got(n);
+    geglu(g.data(), u.data(), want.data(), n);
+    ks().flt.geglu(g.data(), u.data(), got.data(), n);
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_EQ(std::memcmp(&got[i], &want[i], sizeof(float)), 0) << i << ": " << got[i] << " vs " << want[i];
+    auto in_place = g;  // the forward pass writes the activation over gate
+    ks().flt.geglu(in_place.data(), u.data(), in_place.data(), n);
+    ASSERT_EQ(std::memcmp(in_place.data(), got.data(), n * sizeof(float)), 0) << "in place differs";
   }
 }
 

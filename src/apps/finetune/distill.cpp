@@ -126,12 +126,15 @@ void write_pruned(const Model& teacher, std::span<const int> drop, const std::st
   // the entries of the blocks kept.
   for (const std::string& k : f.keys()) {
     const gguf::Value* v = f.find(k);
-    if (!k.starts_with(p) || v->type != gguf::ValueType::ARRAY || v->array.size() != static_cast<size_t>(c.n_layer))
+    if (!k.starts_with(p) || v->type != gguf::ValueType::ARRAY || v->size() != static_cast<uint64_t>(c.n_layer))
       continue;
+    const std::vector<gguf::Value> per_block = v->elements();
     gguf::Value nv = *v;
     nv.array.clear();
+    nv.packed.clear();
+    nv.packed_count = 0;
     for (int il = 0; il < c.n_layer; ++il)
-      if (new_index[static_cast<size_t>(il)] >= 0) nv.array.push_back(v->array[static_cast<size_t>(il)]);
+      if (new_index[static_cast<size_t>(il)] >= 0) nv.array.push_back(per_block[static_cast<size_t>(il)]);
     w.set(k, nv);
   }
   for (const std::string& k : f.keys())  // a teacher that was itself distilled: its own lineage goes
