@@ -117,7 +117,7 @@ struct EspeakOptions {
   std::string voice = "en-us";
   int words_per_minute = 165;
 };
-// eSpeak NG keeps one global engine per process: one synthesiser at a time speaks.
+// eSpeak NG has one engine per process: synthesisers take turns (thread-safe, not parallel).
 std::unique_ptr<Synthesizer> make_espeak(const EspeakOptions& o);
 
 // What was heard in one utterance.

@@ -84,12 +84,27 @@ class PocketSphinx final : public Recognizer {
   ~PocketSphinx() override { release(); }
   void begin() override {
     if (ps_start_utt(ps_) < 0) throw Error("PocketSphinx could not start an utterance", "");
+    heard_.clear();
   }
   void feed(std::span<const int16_t> s) override {
-    if (!s.empty()) ps_process_raw(ps_, s.data(), s.size(), FALSE, FALSE);
+    if (s.empty()) return;
+    ps_process_raw(ps_, s.data(), s.size(), FALSE, FALSE);
+    if (samples_heard_ < kSettled) heard_.insert(heard_.end(), s.begin(), s.end());
   }
   std::string end() override {
     ps_end_utt(ps_);
+    // Live decoding subtracts a running estimate of the cepstral mean (the microphone's and the
+    // voice's colour), which starts from the acoustic model's training average and settles over
+    // the first seconds of speech. Until it has, the utterance is decoded again with the estimate
+    // this utterance moved it to: the first command of a session costs a second pass, later
+    // ones none.
+    if (samples_heard_ < kSettled) {
+      samples_heard_ += heard_.size();
+      ps_start_utt(ps_);
+      ps_process_raw(ps_, heard_.data(), heard_.size(), FALSE, FALSE);
+      ps_end_utt(ps_);
+      heard_.clear();
+    }
     int32 score = 0;
     const char* hyp = ps_get_hyp(ps_, &score);
     return hyp ? hyp : "";
@@ -103,36 +118,47 @@ class PocketSphinx final : public Recognizer {
     ps_ = nullptr;
     config_ = nullptr;
   }
+  static constexpr size_t kSettled = 4 * kRecognizerRate;  // seconds of speech until the mean has settled
+  size_t samples_heard_ = 0;
+  std::vector<int16_t> heard_;
   Bias bias_;
   cmd_ln_t* config_ = nullptr;
   ps_decoder_t* ps_ = nullptr;
 };
 
-std::mutex espeak_mutex;  // eSpeak NG's engine is one per process
+// eSpeak NG keeps one engine per process, and terminating it can hang (its worker thread waits
+// on a condition no one signals): it starts once, stays, and each request holds the lock while it
+// sets its voice and speaks.
+std::mutex espeak_mutex;
 
 int collect(short* wav, int n, espeak_EVENT* events) {
-  if (wav && n > 0) static_cast<std::vector<int16_t>*>(events->user_data)->insert(
-      static_cast<std::vector<int16_t>*>(events->user_data)->end(), wav, wav + n);
+  auto* out = static_cast<std::vector<int16_t>*>(events->user_data);
+  if (wav && n > 0) out->insert(out->end(), wav, wav + n);
   return 0;
+}
+
+int espeak_rate() {  // under espeak_mutex
+  static const int rate = [] {
+    const int r = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, nullptr, espeakINITIALIZE_DONT_EXIT);
+    if (r > 0) espeak_SetSynthCallback(collect);
+    return r;
+  }();
+  if (rate <= 0) throw Error("eSpeak NG did not start", "install espeak-ng-data (scripts/install-deps.sh)");
+  return rate;
 }
 
 class Espeak final : public Synthesizer {
  public:
-  explicit Espeak(const EspeakOptions& o) : lock_(espeak_mutex, std::try_to_lock) {
-    if (!lock_.owns_lock()) throw Error("eSpeak NG is already speaking in this process", "use one synthesiser");
-    rate_ = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, nullptr, espeakINITIALIZE_DONT_EXIT);
-    if (rate_ <= 0) throw Error("eSpeak NG did not start", "install espeak-ng-data (scripts/install-deps.sh)");
-    espeak_SetSynthCallback(collect);
-    if (espeak_SetVoiceByName(o.voice.c_str()) != EE_OK) {
-      espeak_Terminate();
-      throw Error("eSpeak NG has no voice '" + o.voice + "'", "list them with: espeak-ng --voices=en");
-    }
-    espeak_SetParameter(espeakRATE, o.words_per_minute, 0);
+  explicit Espeak(const EspeakOptions& o) : o_(o) {
+    std::lock_guard lock(espeak_mutex);
+    espeak_rate();
+    select();
   }
-  ~Espeak() override { espeak_Terminate(); }
   Audio speak(std::string_view text) override {
+    std::lock_guard lock(espeak_mutex);
     Audio a;
-    a.sample_rate = rate_;
+    a.sample_rate = espeak_rate();
+    select();
     const std::string t(text);
     if (espeak_Synth(t.c_str(), t.size() + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8, nullptr, &a.samples) != EE_OK)
       throw Error("eSpeak NG could not speak", "");
@@ -141,8 +167,12 @@ class Espeak final : public Synthesizer {
   }
 
  private:
-  std::unique_lock<std::mutex> lock_;
-  int rate_ = 0;
+  void select() {
+    if (espeak_SetVoiceByName(o_.voice.c_str()) != EE_OK)
+      throw Error("eSpeak NG has no voice '" + o_.voice + "'", "list them with: espeak-ng --voices=en");
+    espeak_SetParameter(espeakRATE, o_.words_per_minute, 0);
+  }
+  EspeakOptions o_;
 };
 
 }  // namespace

@@ -48,9 +48,10 @@ Segmenter::Event Segmenter::frame(std::span<const int16_t> f) {
     started_ = true;
   }
   const bool loud = db > floor_db_ + o_.threshold_db && db > o_.min_level_db;
-  // The floor follows quieter frames at once and louder ones slowly (about 3 s to follow a step),
-  // and not at all inside an utterance: a steady engine hum becomes the floor, speech does not.
-  if (db < floor_db_) floor_db_ = db;
+  // A steady engine hum becomes the floor, speech does not.
+  // Falling: about 50 ms to follow (a dip between words pulls it down a little, not to the
+  // quietest frame of a fluctuating noise); rising: about 3 s, and not inside an utterance.
+  if (db < floor_db_) floor_db_ += 0.2 * (db - floor_db_);
   else if (!open_) floor_db_ += 0.003 * (db - floor_db_);
   if (!open_) {
     above_ = loud ? above_ + 1 : 0;
