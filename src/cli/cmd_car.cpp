@@ -140,7 +140,7 @@ void print_turn(const CarArgs& a, const std::string& source, const speech::Voice
 }
 
 // Spoken commands: each utterance in the audio (files, or the live stream) becomes one turn.
-void run_audio(const CarArgs& a, car::CarAssistant* assistant) {
+void run_audio(const CarArgs& a, car::CarAssistant* assistant, const std::vector<speech::Audio>& audios) {
   speech::PocketSphinxOptions po;
   po.bias = speech::parse_bias(a.bias);
   auto rec = speech::make_pocketsphinx(po);
@@ -180,8 +180,9 @@ void run_audio(const CarArgs& a, car::CarAssistant* assistant) {
       return n > 0;
     });
   }
-  for (const auto& path : a.audio) {
-    const auto audio = speech::to_16k(speech::read_wav(path));
+  for (size_t k = 0; k < a.audio.size(); ++k) {
+    const std::string& path = a.audio[k];
+    const speech::Audio& audio = audios[k];
     // Fed in 100 ms chunks, as a microphone would deliver them.
     size_t pos = 0;
     run_stream(path == "-" ? "stdin" : path, [&](std::vector<int16_t>& c) {
@@ -198,17 +199,17 @@ void run_audio(const CarArgs& a, car::CarAssistant* assistant) {
 
 void run(const CarArgs& a) {
   const bool spoken = a.live || !a.audio.empty();
+  std::vector<speech::Audio> audios;  // --audio's files, read before anything else
   if (spoken) {
     if (!a.eval.empty()) throw Error("--eval reads text, not audio", "leave out --audio/--live");
     if (a.live && !a.audio.empty()) throw Error("--live and --audio both read the input", "pick one");
     if (std::count(a.audio.begin(), a.audio.end(), "-") + (a.live ? 1 : 0) > 1)
       throw Error("stdin can be read only once", "give '-' once");
-    // Fail on a missing engine before the model loads.
+    // Fail on a missing engine or a bad file before the model loads.
     if (!speech::speech_built()) speech::make_pocketsphinx({});
-    if (a.transcribe) {
-      if (!a.speak.empty()) throw Error("--transcribe has no replies to speak", "leave out --speak");
-      return run_audio(a, nullptr);
-    }
+    if (a.transcribe && !a.speak.empty()) throw Error("--transcribe has no replies to speak", "leave out --speak");
+    for (const auto& path : a.audio) audios.push_back(speech::to_16k(speech::read_wav(path)));
+    if (a.transcribe) return run_audio(a, nullptr, audios);
   } else if (a.transcribe || !a.speak.empty()) {
     throw Error(a.transcribe ? "--transcribe needs --audio or --live" : "--speak needs --audio or --live",
                 "give the speech input: --audio FILE.wav, or --live with raw 16 kHz PCM on stdin");
@@ -224,7 +225,7 @@ void run(const CarArgs& a) {
   filler.prepare();  // the commands' prompts, once, before the first utterance
   car::CarAssistant assistant(cls.get(), filler, a.min_confidence);
   if (!a.eval.empty()) return run_eval(a, assistant);
-  if (spoken) return run_audio(a, &assistant);
+  if (spoken) return run_audio(a, &assistant, audios);
 
   const bool tty = isatty(0) == 1;
   if (tty) std::printf("In-car assistant (simulated vehicle). Speak by typing; Ctrl-D to stop.\n");

@@ -211,30 +211,34 @@ def write_wav(path, samples, rate=16000):
 
 
 def test_car_hears_spoken_commands():
-    # Two commands in one recording: each utterance is one turn; the state is the vehicle's.
+    # Three commands in one recording: each utterance is one turn; the state is the vehicle's.
     if not speech_built():
         return
     spoken = os.path.join(TMP, "reply.wav")
-    r = edgelm("car", "-m", MODEL, "--head", HEAD, "--audio", os.path.join(SPEECH, "airport-then-volume.wav"),
-               "--speak", spoken)
+    recording = os.path.join(SPEECH, "jazz-airport-volume.wav")
+    r = edgelm("car", "-m", MODEL, "--head", HEAD, "--audio", recording, "--speak", spoken)
     check(r.returncode == 0, r.stderr)
     heard = [l for l in r.stdout.splitlines() if l.startswith("heard [")]
-    check(len(heard) == 2 and "directions to the airport" in heard[0] and "turn the volume up" in heard[1], r.stdout)
+    check(len(heard) == 3 and "play some jazz" in heard[0] and heard[1].endswith(": how do i get to the airport")
+          and heard[2].endswith(": turn the volume up"), r.stdout)
+    check("state media.genre: (none) -> jazz" in r.stdout, r.stdout)
     check("state navigation.destination: (none) -> airport" in r.stdout, r.stdout)
     check("state media.volume: 5 -> 7" in r.stdout and "ms from end of speech to action" in r.stdout, r.stdout)
     final = json.loads(r.stdout.strip().splitlines()[-1].removeprefix("final state: "))
-    check(final["destination"] == "airport" and final["volume"] == 7, final)
+    want = {"destination": "airport", "media": "playing", "genre": "jazz", "volume": 7}
+    check({k: final[k] for k in want} == want, final)
     # The replies, spoken: a 16 kHz mono WAV a few seconds long.
     with wave.open(spoken) as w:
         check(w.getframerate() == 16000 and w.getnchannels() == 1 and 1.5 < w.getnframes() / 16000 < 15,
               (w.getframerate(), w.getnchannels(), w.getnframes()))
     # The same recording as a live stream (raw PCM on stdin), the recogniser alone.
-    with wave.open(os.path.join(SPEECH, "airport-then-volume.wav")) as w:
+    with wave.open(recording) as w:
         raw = w.readframes(w.getnframes())
     p = subprocess.run([BIN, "car", "--live", "--transcribe", "--json"], input=raw, capture_output=True)
     check(p.returncode == 0, p.stderr)
     rows = [json.loads(l) for l in p.stdout.decode().splitlines()]
-    check([r["text"] for r in rows][1:] == ["turn the volume up"] and rows[0]["end_s"] < rows[1]["start_s"], rows)
+    check([r["text"] for r in rows][1:] == ["how do i get to the airport", "turn the volume up"], rows)
+    check(rows[0]["end_s"] < rows[1]["start_s"] < rows[1]["end_s"] < rows[2]["start_s"], rows)
 
 
 def test_car_silence_and_noise_do_nothing():
