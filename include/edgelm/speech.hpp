@@ -124,7 +124,8 @@ std::unique_ptr<Synthesizer> make_espeak(const EspeakOptions& o);
 struct Utterance {
   std::string text;
   double start_s = 0, end_s = 0;  // in the stream (end: where the speech stopped)
-  double finalize_ms = 0;         // recogniser time after the segment closed
+  double finalize_ms = 0;         // recogniser time after the segment closed (wall)
+  double finalize_cpu_ms = 0;     // the same in process CPU time (unaffected by a busy machine)
   double decode_cpu_ms = 0;       // recogniser time for the whole utterance (real-time factor)
 };
 
@@ -151,7 +152,8 @@ class UtteranceStream {
 struct VoiceTurn {
   Utterance heard;
   car::Turn turn;          // empty transcript: not handled (turn.intent empty)
-  double end_to_action_ms = 0;  // from the segment's close to the vehicle's action
+  double end_to_action_ms = 0;  // from the segment's close to the vehicle's action (wall)
+  double end_to_action_cpu_ms = 0;  // the same in process CPU time
   std::vector<std::string> lines() const;  // what the CLI prints
 };
 

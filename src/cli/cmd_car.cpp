@@ -131,6 +131,8 @@ void print_turn(const CarArgs& a, const std::string& source, const speech::Voice
       j["call"] = v.turn.call ? v.turn.call->to_string() : "";
       j["say"] = v.turn.say;
       j["end_to_action_ms"] = v.end_to_action_ms;
+      j["end_to_action_cpu_ms"] = v.end_to_action_cpu_ms;
+      j["finalize_cpu_ms"] = v.heard.finalize_cpu_ms;
     }
     std::fprintf(out, "%s\n", j.dump().c_str());
   } else {

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 
 #include "edgelm/error.hpp"
 #include "edgelm/speech.hpp"
@@ -20,6 +21,8 @@ double level_db(std::span<const int16_t> f) {
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
+
+double cpu_ms() { return 1000.0 * static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
 
 }  // namespace
 
@@ -79,8 +82,10 @@ UtteranceStream::UtteranceStream(Recognizer& r, SegmenterOptions o)
 
 void UtteranceStream::close(std::vector<Utterance>& out, bool keep) {
   const auto t0 = std::chrono::steady_clock::now();
+  const double c0 = cpu_ms();
   std::string text = rec_.end();
   cur_.finalize_ms = ms_since(t0);
+  cur_.finalize_cpu_ms = cpu_ms() - c0;
   cur_.decode_cpu_ms += cur_.finalize_ms;
   cur_.end_s = seconds();
   cur_.text = std::move(text);
@@ -155,8 +160,8 @@ std::vector<std::string> VoiceTurn::lines() const {
   std::vector<std::string> out{b};
   if (turn.intent.empty()) return out;
   for (auto& l : turn.lines()) out.push_back(l);
-  std::snprintf(b, sizeof b, "  latency: %.0f ms from end of speech to action (recogniser %.0f ms)", end_to_action_ms,
-                heard.finalize_ms);
+  std::snprintf(b, sizeof b, "  latency: %.0f ms from end of speech to action (recogniser %.0f ms); CPU %.0f ms",
+                end_to_action_ms, heard.finalize_ms, end_to_action_cpu_ms);
   out.push_back(b);
   return out;
 }
@@ -170,8 +175,10 @@ std::vector<VoiceTurn> VoiceCar::handle(std::vector<Utterance> us) {
     v.heard = std::move(u);
     if (!v.heard.text.empty()) {
       const auto t0 = std::chrono::steady_clock::now();
+      const double c0 = cpu_ms();
       v.turn = car_.handle(v.heard.text);
       v.end_to_action_ms = v.heard.finalize_ms + ms_since(t0);
+      v.end_to_action_cpu_ms = v.heard.finalize_cpu_ms + cpu_ms() - c0;
     }
     out.push_back(std::move(v));
   }
