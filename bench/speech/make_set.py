@@ -12,6 +12,7 @@ pink noise low-passed at 2.5 kHz for ventilation), a random stretch of it per fi
 SNR over the speech's RMS. Writes OUT/<snr>/<id>.wav (16 kHz mono PCM16) and OUT/manifest.jsonl.
 
     python3 bench/speech/make_set.py --out bench/speech/set [--per-intent 20] [--snr clean 20 10 5]
+    python3 bench/speech/make_set.py --out bench/speech/set-f2 --voices en-us+f2 --speeds 150 --snr clean
 """
 import argparse
 import json
@@ -67,6 +68,8 @@ def main():
     ap.add_argument("--per-intent", type=int, default=20, help="CLINC150 validation utterances per car intent")
     ap.add_argument("--snr", nargs="+", default=["clean", "20", "10", "5"])
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--voices", nargs="+", default=VOICES, help="eSpeak NG voices, taken in turn")
+    ap.add_argument("--speeds", nargs="+", type=int, default=SPEEDS, help="words per minute, taken in turn")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     items = []
@@ -92,7 +95,8 @@ def main():
     with open(os.path.join(a.out, "manifest.jsonl"), "w") as man:
         for k, it in enumerate(items):
             it["ref"] = speakable(it["text"])
-            it["voice"], it["speed"] = VOICES[k % len(VOICES)], SPEEDS[(k // len(VOICES)) % len(SPEEDS)]
+            it["voice"] = a.voices[k % len(a.voices)]
+            it["speed"] = a.speeds[(k // len(a.voices)) % len(a.speeds)]
             raw = os.path.join(tmp, "raw.wav")
             subprocess.run(["espeak-ng", "-v", it["voice"], "-s", str(it["speed"]), "-w", raw, it["ref"]], check=True)
             pcm = os.path.join(tmp, "16k.wav")
