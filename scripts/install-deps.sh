@@ -13,6 +13,9 @@ packages=(
   python3 python3-pip unzip python3-matplotlib time
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
   chromium chromium-driver
+  # speech for `edgelm car --audio/--speak`: PocketSphinx (library + US English acoustic model),
+  # eSpeak NG (library + voices), sox (noise for bench/speech/make-set.sh)
+  libpocketsphinx-dev pocketsphinx-en-us libespeak-ng-dev espeak-ng sox
 )
 
 source "$(dirname "$0")/lib/apt.sh"

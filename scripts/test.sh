@@ -75,14 +75,16 @@ if [ "$quick" = 0 ]; then
   # llama.cpp check (a whole distillation run; the loss, pruning and cache tests still run),
   # speculative decoding's whole-model runs (greedy equality, the rejection rule's 2000 draws,
   # the cache after rejections, the stopping rules, the server's speculative slots; the lookup
-  # and error tests still run) and the car assistant's scripted conversation with SmolLM2.
+  # and error tests still run), the car assistant's scripted conversation with SmolLM2 and its
+  # speech engines' runs (PocketSphinx loading its dictionary and decoding, eSpeak NG; the WAV,
+  # resampler and segmenter tests still run).
   # -O1 -g1 (line tables): the sanitizer build was half of CI's time at -O2 -g (773 s of ~29 min
   # on 2 cores); -O1 -g1 compiles the heaviest file in 25 s instead of 47, and reports still
   # carry file:line; the tests' own code is compiled at -O0 (EDGELM_TEST_OPT). Only the
   # GoogleTest binaries are built: the tool itself would be compiled
   # for the end-to-end tests, which stay in the release run.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-    run_suite sanitize build-sanitize edgelm_unit_tests '^cli[.]|SmolLM2Oracle[.].*/([1-9]|1[0-9])$|Types/Model(Quant|QuantImatrix|Perplexity|Greedy)[.]|Gemma3LlamaCpp|KvQ8[.]PredictsAsTheF16CacheDoesOnRealText|Unfreeze[.]LearnsReproduciblyAndClassifies|TenAdamWStepsGiveTheSameLosses|LoraGradientsMatchPeft/gemma3|LoraOracle[.]|DistilledStudent[.]|ForwardSeam[.]AdapterBesideAProductEqualsTheFoldedWeight|Generate[.]ContextShiftKeepsThePrefix|FamilyTable[.]ConfigurationOfEachFamily|ChatTemplateLimitsTest[.]EndlessLoopsRunOutOfSteps|Engine[.]BatchedRequestsMatch|Generate[.]StopsAtAFullContext|Embed[.]BatchedTextsEqualOneAtATime|Speculative[.](GreedyOutputIsPlain|SampledTokens|RejectedDrafts|StopsWhere)|Engine[.]SpeculativeSlots|CarAssistantModel[.]|Engine[.]StopStringEndsTheReply|(FiniteDifferences[.].*/(gemma2?|qwen2_yarn|stablelm)|TapedForwardGivesTheInferenceLogits/gemma[23]?|RecomputedBlocksGiveTheSameGradients/(gemma[23]?|qwen2_yarn|phi3|stablelm)|Lora[.].*/(qwen2|gemma3)|Families[.].*/gemma[23]?)( |$)' \
+    run_suite sanitize build-sanitize edgelm_unit_tests '^cli[.]|SmolLM2Oracle[.].*/([1-9]|1[0-9])$|Types/Model(Quant|QuantImatrix|Perplexity|Greedy)[.]|Gemma3LlamaCpp|KvQ8[.]PredictsAsTheF16CacheDoesOnRealText|Unfreeze[.]LearnsReproduciblyAndClassifies|TenAdamWStepsGiveTheSameLosses|LoraGradientsMatchPeft/gemma3|LoraOracle[.]|DistilledStudent[.]|ForwardSeam[.]AdapterBesideAProductEqualsTheFoldedWeight|Generate[.]ContextShiftKeepsThePrefix|FamilyTable[.]ConfigurationOfEachFamily|ChatTemplateLimitsTest[.]EndlessLoopsRunOutOfSteps|Engine[.]BatchedRequestsMatch|Generate[.]StopsAtAFullContext|Embed[.]BatchedTextsEqualOneAtATime|Speculative[.](GreedyOutputIsPlain|SampledTokens|RejectedDrafts|StopsWhere)|Engine[.]SpeculativeSlots|CarAssistantModel[.]|SpeechEnginesBuilt[.]|Engine[.]StopStringEndsTheReply|(FiniteDifferences[.].*/(gemma2?|qwen2_yarn|stablelm)|TapedForwardGivesTheInferenceLogits/gemma[23]?|RecomputedBlocksGiveTheSameGradients/(gemma[23]?|qwen2_yarn|phi3|stablelm)|Lora[.].*/(qwen2|gemma3)|Families[.].*/gemma[23]?)( |$)' \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_SANITIZE=ON -DEDGELM_TEST_OPT=-O0 \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
 

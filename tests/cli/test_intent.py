@@ -1,16 +1,20 @@
 """`edgelm train-classifier`, `classify` and `car` end to end on a small CLINC150 slice
 (tests/intent/data: 8 intents + oos): training output, reproducibility (byte-identical heads,
 with and without the feature cache), accuracy on held-back lines, the car demo on a scripted
-conversation (arguments filled by SmolLM2, the state after each command), `car --eval`, and clear
-errors for bad input. About 60-90 s on 2 cores."""
+conversation (arguments filled by SmolLM2, the state after each command), `car --eval`, spoken
+commands (`car --audio`, `--live`, `--speak`), and clear errors for bad input. About 70-100 s on 2
+cores."""
 import json
 import os
+import random
 import shutil
+import subprocess
 import sys
 import tempfile
+import wave
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SRC, check, edgelm, run_all  # noqa: E402
+from harness import BIN, SRC, check, edgelm, run_all  # noqa: E402
 
 MODEL = os.path.join(os.environ.get("EDGELM_MODELS", os.path.expanduser("~/.cache/edgelm/models")),
                      "SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -182,6 +186,100 @@ def test_car_eval_reports_exact_match():
         f.write('{"text": "x", "intent": "make_call", "call": {"args": {}}}\n')
     r = edgelm("car", "-m", MODEL, "--eval", cases, "--gold-intent")
     check(r.returncode != 0 and f"{cases}:5: malformed case" in r.stderr, r.stderr)
+
+
+SPEECH = os.path.join(SRC, "tests", "fixtures", "speech")
+
+
+def speech_built():
+    r = edgelm("car", "--transcribe", "--audio", os.path.join(SPEECH, "play-jazz-44k-stereo.wav"))
+    if r.returncode != 0:
+        # A build without PocketSphinx / eSpeak NG says so, in one line.
+        check("speech support was not built" in r.stderr and r.stderr.count("\n") == 1, r.stderr)
+        return False
+    check(r.stdout.startswith("heard [") and "play some jazz" in r.stdout, r.stdout)
+    return True
+
+
+def write_wav(path, samples, rate=16000):
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"".join(int(max(-32768, min(32767, round(x)))).to_bytes(2, "little", signed=True)
+                               for x in samples))
+
+
+def test_car_hears_spoken_commands():
+    # Three commands in one recording: each utterance is one turn; the state is the vehicle's.
+    if not speech_built():
+        return
+    spoken = os.path.join(TMP, "reply.wav")
+    recording = os.path.join(SPEECH, "jazz-airport-volume.wav")
+    r = edgelm("car", "-m", MODEL, "--head", HEAD, "--audio", recording, "--speak", spoken)
+    check(r.returncode == 0, r.stderr)
+    heard = [l for l in r.stdout.splitlines() if l.startswith("heard [")]
+    check(len(heard) == 3 and "play some jazz" in heard[0] and heard[1].endswith(": how do i get to the airport")
+          and heard[2].endswith(": turn the volume up"), r.stdout)
+    check("state media.genre: (none) -> jazz" in r.stdout, r.stdout)
+    check("state navigation.destination: (none) -> airport" in r.stdout, r.stdout)
+    check("state media.volume: 5 -> 7" in r.stdout and "ms from end of speech to action" in r.stdout, r.stdout)
+    final = json.loads(r.stdout.strip().splitlines()[-1].removeprefix("final state: "))
+    want = {"destination": "airport", "media": "playing", "genre": "jazz", "volume": 7}
+    check({k: final[k] for k in want} == want, final)
+    # The replies, spoken: a 16 kHz mono WAV a few seconds long.
+    with wave.open(spoken) as w:
+        check(w.getframerate() == 16000 and w.getnchannels() == 1 and 1.5 < w.getnframes() / 16000 < 15,
+              (w.getframerate(), w.getnchannels(), w.getnframes()))
+    # The same recording as a live stream (raw PCM on stdin), the recogniser alone.
+    with wave.open(recording) as w:
+        raw = w.readframes(w.getnframes())
+    p = subprocess.run([BIN, "car", "--live", "--transcribe", "--json"], input=raw, capture_output=True)
+    check(p.returncode == 0, p.stderr)
+    rows = [json.loads(l) for l in p.stdout.decode().splitlines()]
+    check([r["text"] for r in rows][1:] == ["how do i get to the airport", "turn the volume up"], rows)
+    check(rows[0]["end_s"] < rows[1]["start_s"] < rows[1]["end_s"] < rows[2]["start_s"], rows)
+
+
+def test_car_silence_and_noise_do_nothing():
+    if not speech_built():
+        return
+    quiet = os.path.join(TMP, "quiet.wav")
+    write_wav(quiet, [0] * 32000)
+    noisy = os.path.join(TMP, "noise.wav")
+    rng, b, out = random.Random(5), 0.0, []
+    for _ in range(16000 * 3):  # road-like noise: low frequencies heavy
+        b = 0.97 * b + rng.gauss(0, 300)
+        out.append(b)
+    write_wav(noisy, out)
+    r = edgelm("car", "-m", MODEL, "--head", HEAD, "--audio", quiet, noisy)
+    check(r.returncode == 0, r.stderr)
+    check(not [l for l in r.stdout.splitlines() if l.startswith(("  call ", "  state ", "> intent"))], r.stdout)
+    final = json.loads(r.stdout.strip().splitlines()[-1].removeprefix("final state: "))
+    check(final["destination"] == "" and final["volume"] == 5 and final["media"] == "off", final)
+
+
+def test_car_bad_audio_clear_errors():
+    if not speech_built():
+        return
+    good = open(os.path.join(SPEECH, "call-mom-8k.wav"), "rb").read()
+    cases = [("empty.wav", b"", "empty file"), ("text.wav", b"play some jazz please\n" * 4, "not a WAV file"),
+             ("short.wav", good[:20], "truncated"), ("cut.wav", good[:2000], "truncated: the data chunk says"),
+             ("float.wav", good[:20] + (3).to_bytes(2, "little") + good[22:], "floating-point samples")]
+    for name, data, want in cases:
+        path = os.path.join(TMP, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        r = edgelm("car", "-m", MODEL, "--head", HEAD, "--audio", path)
+        check(r.returncode != 0 and want in r.stderr and path in r.stderr and r.stderr.count("\n") == 1, r.stderr)
+    r = edgelm("car", "--transcribe", "--audio", os.path.join(TMP, "missing.wav"))
+    check(r.returncode != 0 and "cannot open" in r.stderr, r.stderr)
+    r = edgelm("car", "-m", MODEL, "--head", HEAD, "--speak", os.path.join(TMP, "x.wav"))
+    check(r.returncode != 0 and "--speak needs --audio or --live" in r.stderr, r.stderr)
+    r = edgelm("car", "--live", "--audio", "-", "--transcribe")
+    check(r.returncode != 0 and "pick one" in r.stderr, r.stderr)
+    r = edgelm("car", "--transcribe", "--audio", os.path.join(SPEECH, "call-mom-8k.wav"), "--bias", "car")
+    check(r.returncode != 0 and "--bias" in r.stderr, r.stderr)
 
 
 def test_bad_input_clear_errors():
