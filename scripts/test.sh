@@ -106,11 +106,11 @@ if [ "$quick" = 0 ]; then
   [ "$arm_rc" = 0 ] || status=1
 
   # Every parser's libFuzzer harness (clang, ASan + UBSan; docs/fuzzing.md): built in
-  # build-fuzz/ from only the libraries they use, then 25 s each, two at a time, from the
+  # build-fuzz/ from only the libraries they use, then 15 s each, two at a time, from the
   # committed corpus. A crash, leak, hang or broken property fails the run.
-  echo "=== fuzzers: build and 25 s each"
+  echo "=== fuzzers: build and 15 s each"
   fuzz_log="$(mktemp)"
-  bash scripts/fuzz.sh -t 25 -j 2 2>&1 | tee "$fuzz_log"
+  bash scripts/fuzz.sh -t 15 -j 2 2>&1 | tee "$fuzz_log"
   fuzz_rc="${PIPESTATUS[0]}"
   fuzz_ok=$(grep -cE ' ok$' "$fuzz_log"); fuzz_bad=$(grep -c 'FAILED' "$fuzz_log")
   rm -f "$fuzz_log"
