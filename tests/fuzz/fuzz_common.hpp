@@ -1,6 +1,10 @@
-// Shared by the libFuzzer harnesses: an input split into a few fields, the model cache for
-// harnesses that need a real vocabulary, and a property check that ends the run on failure.
+// Shared by the libFuzzer harnesses: an input split into a few fields, an input as a file, the
+// model cache for harnesses that need a real vocabulary, and a property check that ends the run
+// on failure.
 #pragma once
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +28,29 @@ class Fields {
 
  private:
   std::string_view rest_;
+};
+
+// The input as a file in memory, for readers that take a path (path()); keeps the fuzzer off
+// the disk. ok() is false if the system refused one (the input is then skipped).
+class MemoryFile {
+ public:
+  MemoryFile(const char* name, const uint8_t* data, size_t size) : fd_(memfd_create(name, MFD_CLOEXEC)) {
+    for (size_t done = 0; fd_ >= 0 && done < size;) {
+      const ssize_t w = write(fd_, data + done, size - done);
+      if (w <= 0) break;
+      done += static_cast<size_t>(w);
+    }
+  }
+  ~MemoryFile() {
+    if (fd_ >= 0) close(fd_);
+  }
+  MemoryFile(const MemoryFile&) = delete;
+  MemoryFile& operator=(const MemoryFile&) = delete;
+  bool ok() const { return fd_ >= 0; }
+  std::string path() const { return "/proc/self/fd/" + std::to_string(fd_); }
+
+ private:
+  int fd_;
 };
 
 // A property that must hold for every input: a failure is a finding, reported like a crash.

@@ -1,14 +1,12 @@
 // libFuzzer harness for the GGUF reader (docs/fuzzing.md). Every input must either open, with
 // every vouched-for byte readable, or be refused with edgelm::Error.
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "edgelm/error.hpp"
 #include "edgelm/gguf.hpp"
+#include "fuzz_common.hpp"
 
 namespace {
 
@@ -44,19 +42,11 @@ void use(const edgelm::gguf::File& f) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  // File::open takes a path; an in-memory file keeps the fuzzer off the disk.
-  const int fd = memfd_create("fuzz.gguf", MFD_CLOEXEC);
-  if (fd < 0) return 0;
-  size_t done = 0;
-  while (done < size) {
-    const ssize_t w = write(fd, data + done, size - done);
-    if (w <= 0) break;
-    done += static_cast<size_t>(w);
-  }
+  const edgelm::fuzz::MemoryFile file("fuzz.gguf", data, size);
+  if (!file.ok()) return 0;
   try {
-    use(edgelm::gguf::File::open("/proc/self/fd/" + std::to_string(fd)));
+    use(edgelm::gguf::File::open(file.path()));
   } catch (const edgelm::Error&) {
   }
-  close(fd);
   return 0;
 }

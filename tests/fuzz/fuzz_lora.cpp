@@ -1,9 +1,6 @@
 // libFuzzer harness for the LoRA adapter reader: the input is an adapter file, checked against
 // SmolLM2 (read from the model cache, $EDGELM_MODELS). It either loads, with every matrix the
 // shape its target has, or is refused with edgelm::Error.
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -37,20 +34,14 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const int fd = memfd_create("fuzz-lora.gguf", MFD_CLOEXEC);
-  if (fd < 0) return 0;
-  for (size_t done = 0; done < size;) {
-    const ssize_t w = write(fd, data + done, size - done);
-    if (w <= 0) break;
-    done += static_cast<size_t>(w);
-  }
+  const edgelm::fuzz::MemoryFile file("fuzz-lora.gguf", data, size);
+  if (!file.ok()) return 0;
   try {
-    const auto a = edgelm::LoraAdapter::load("/proc/self/fd/" + std::to_string(fd), base());
+    const auto a = edgelm::LoraAdapter::load(file.path(), base());
     for (const edgelm::LoraMatrix& m : a->matrices)
       if (m.a.size() != static_cast<size_t>(m.rank * m.n_in) || m.b.size() != static_cast<size_t>(m.rank * m.n_out))
         edgelm::fuzz::fail("a loaded adapter's matrices do not have their shapes", m.target);
   } catch (const edgelm::Error&) {
   }
-  close(fd);
   return 0;
 }
