@@ -16,18 +16,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   edgelm::fuzz::Fields in(data, size);
   const std::string_view source = in.next();
   const std::string_view messages = in.next();
+  // The fixed conversation and tools are parsed once: parsing them per input took 7 % of the
+  // harness's time.
+  static const nlohmann::ordered_json default_messages = nlohmann::ordered_json::parse(
+      R"([{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"},)"
+      R"({"role":"assistant","content":"Hello!","tool_calls":[{"type":"function","function":{"name":"f","arguments":{"a":1}}}]},)"
+      R"({"role":"tool","content":"42"},{"role":"user","content":[{"type":"text","text":"and?"}]}])");
+  static const nlohmann::ordered_json tools = nlohmann::ordered_json::parse(
+      R"([{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object","properties":{"a":{"type":"integer"}}}}}])");
   edgelm::ChatTemplateInputs inputs;
   inputs.messages = nlohmann::ordered_json::parse(messages, nullptr, /*allow_exceptions=*/false);
-  if (!inputs.messages.is_array())
-    inputs.messages = nlohmann::ordered_json::parse(
-        R"([{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"},)"
-        R"({"role":"assistant","content":"Hello!","tool_calls":[{"type":"function","function":{"name":"f","arguments":{"a":1}}}]},)"
-        R"({"role":"tool","content":"42"},{"role":"user","content":[{"type":"text","text":"and?"}]}])");
+  if (!inputs.messages.is_array()) inputs.messages = default_messages;
   inputs.add_generation_prompt = size % 2 == 0;
   inputs.bos_token = "<s>";
   inputs.eos_token = "</s>";
-  inputs.tools = nlohmann::ordered_json::parse(
-      R"([{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object","properties":{"a":{"type":"integer"}}}}}])");
+  inputs.tools = tools;
   std::tm now{};
   now.tm_year = 126;
   now.tm_mon = 11;

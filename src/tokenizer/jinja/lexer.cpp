@@ -15,6 +15,10 @@ namespace {
 
 // The code point at `pos` and its length in bytes.
 char32_t code_point_at(std::string_view s, size_t pos, size_t* length) {
+  if (static_cast<unsigned char>(s[pos]) < 0x80) {  // ASCII, nearly every template byte
+    *length = 1;
+    return static_cast<char32_t>(s[pos]);
+  }
   std::u32string cps = unicode::decode(s.substr(pos, 4));
   std::string enc;
   unicode::append(enc, cps[0]);
@@ -524,13 +528,17 @@ class Lexer {
 
 std::string normalize_newlines(std::string_view source) {
   std::string out;
-  out.reserve(source.size());
-  for (size_t i = 0; i < source.size(); ++i) {
-    if (source[i] == '\r') {
-      out += '\n';
-      if (i + 1 < source.size() && source[i + 1] == '\n') ++i;
-    } else {
-      out += source[i];
+  if (source.find('\r') == std::string_view::npos) {
+    out.assign(source);
+  } else {
+    out.reserve(source.size());
+    for (size_t i = 0; i < source.size(); ++i) {
+      if (source[i] == '\r') {
+        out += '\n';
+        if (i + 1 < source.size() && source[i + 1] == '\n') ++i;
+      } else {
+        out += source[i];
+      }
     }
   }
   // Jinja drops one trailing newline (keep_trailing_newline is off).
