@@ -13,31 +13,15 @@ import argparse
 import http.client
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
+from server_process import start_server
+
 TIMEOUT = 300  # per HTTP exchange: hang protection
-
-
-def start(binary, args):
-    log = tempfile.NamedTemporaryFile(prefix="edgelm-bench-", suffix=".log", delete=False)
-    proc = subprocess.Popen([binary, "serve", "--port", "0", *args], stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while True:
-        text = open(log.name, errors="replace").read()
-        m = re.search(r"listening on http://[^:]+:(\d+)", text)
-        if m:
-            return proc, int(m.group(1)), log.name
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            sys.exit(f"error: the server did not start:\n{text}")
-        time.sleep(0.05)
 
 
 def post(port, path, body):
@@ -71,7 +55,7 @@ def measure(binary, slots, requests, max_tokens, ctx, threads):
     args = ["-P", str(slots), "-c", str(ctx), "--queue", str(4 * slots)]
     if threads:
         args += ["-t", str(threads)]
-    proc, port, log = start(binary, args)
+    proc, port, log = start_server(binary, args)
     try:
         post(port, "/v1/completions", {"prompt": "Warm up:", "max_tokens": 4})
         m0 = metrics(port)

@@ -23,9 +23,10 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
+
+from server_process import start_server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 120  # seconds one exchange may stall before it counts as a failure
@@ -46,22 +47,6 @@ BAD = [  # (name, method, path, headers, body)
     ("unknown-route", "GET", "/v1/nothing", {}, None),
     ("wrong-method", "GET", "/v1/chat/completions", {}, None),
 ]
-
-
-def start_server(bin_path, model, parallel, extra):
-    log = tempfile.NamedTemporaryFile(prefix="edgelm-soak-", suffix=".log", delete=False)
-    proc = subprocess.Popen([bin_path, "serve", "-m", model, "--parallel", str(parallel), "--port", "0", *extra],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while True:
-        text = open(log.name, errors="replace").read()
-        m = re.search(r"listening on http://[^:]+:(\d+)", text)
-        if m:
-            return proc, int(m.group(1)), log.name
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            sys.exit(f"edgelm serve did not start:\n{text}")
-        time.sleep(0.1)
 
 
 def rss_kib(pid):
@@ -208,7 +193,8 @@ def main():
         return 0
     n_clients = a.clients or 4 * a.parallel
 
-    proc, port, log_path = start_server(a.bin, a.model, a.parallel, a.serve_args)
+    proc, port, log_path = start_server(a.bin, ["-m", a.model, "--parallel", str(a.parallel), *a.serve_args],
+                                        log_prefix="edgelm-soak-")
     t0 = time.monotonic()
     end = t0 + a.duration
     records, rss, lock = [], [], threading.Lock()
