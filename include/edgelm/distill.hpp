@@ -93,4 +93,40 @@ class TeacherSignal {
 // tokens in the same order).
 void check_same_vocabulary(const Model& teacher, const Model& student);
 
+// The whole run, as `edgelm distill` makes it: the teacher without its `prune_layers` least
+// important blocks (block_importance on `train`), then trained with finetune() on the loss
+// `train.distill` against the teacher's distributions (TeacherSignal; none when alpha is 1,
+// the cross-entropy alone), and written to out_path. With train.epochs 0 the pruned student is
+// written untrained, in the teacher's own tensor types.
+struct DistillOptions {
+  int prune_layers = 0;
+  TeacherOptions teacher{};  // its n_ctx is the data's (n_ctx), its n_threads train.n_threads
+  FinetuneOptions train{};   // its `teacher` is set by distill()
+  int n_ctx = 256;           // the longest example, as the data were read
+};
+
+struct DistillCallbacks {
+  // The measured importance of each block and the blocks dropped, before the student is made.
+  std::function<void(std::span<const double> importance, std::span<const int> dropped)> on_pruned;
+  // The untrained student, before the teacher's distributions are computed.
+  std::function<void(const Model& student)> on_student;
+  std::function<void(size_t done, size_t total)> on_teacher_progress;  // examples
+  FinetuneCallbacks train;
+};
+
+struct DistillReport {
+  std::vector<double> importance;  // per teacher block (block 0: +infinity, never dropped)
+  std::vector<int> dropped;
+  int student_blocks = 0;
+  int64_t student_params = 0;
+  bool trained = false;            // false: train.epochs was 0
+  FinetuneReport train;
+};
+
+// Throws edgelm::Error for a bad prune_layers, options finetune() refuses, a damaged cache file
+// or a diverged loss; out_path is written atomically (nothing is left behind on an error).
+DistillReport distill(std::shared_ptr<const Model> teacher, const std::vector<LmExample>& train,
+                      const std::vector<LmExample>& val, const std::string& out_path, DistillOptions o,
+                      const DistillCallbacks& cb = {});
+
 }  // namespace edgelm

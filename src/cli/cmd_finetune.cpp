@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <span>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
@@ -58,21 +60,64 @@ std::string describe_data(const std::vector<LmExample>& train, const std::vector
          std::to_string(n_targets) + " trained), " + std::to_string(val.size()) + " validation";
 }
 
-// The training run with its progress line, epoch and validation lines and --plot.
-FinetuneReport train_and_report(FinetuneArgs& a, const std::shared_ptr<const Model>& model,
-                                const std::vector<LmExample>& train, const std::vector<LmExample>& val,
-                                const std::string& title) {
-  ProgressLine progress("training");
+// The training run's progress line, epoch and validation lines and --plot: callbacks() for
+// finetune(), then finish() with its report.
+class TrainingOutput {
+ public:
+  TrainingOutput(const FinetuneArgs& a, const std::string& title) : a_(a), progress_("training") {
+    chart_ = {.title = title, .x_label = "optimizer update", .y_label = "loss"};
+    chart_.series = {{.label = "train", .rgb = 0x9ecae1, .width = 1},
+                     {.label = "train (moving mean)", .rgb = 0x1f77b4, .width = 2},
+                     {.label = "validation", .rgb = 0xff7f0e, .markers = true, .width = 2}};
+  }
+
+  FinetuneCallbacks callbacks() {
+    FinetuneCallbacks cb;
+    cb.on_step = [this](int64_t done, int64_t total, double loss) {
+      chart_.series[0].points.push_back({static_cast<double>(done), loss});
+      char detail[96];
+      std::snprintf(detail, sizeof detail, "update %lld/%lld  loss %.4f", static_cast<long long>(done),
+                    static_cast<long long>(total), loss);
+      progress_.update(static_cast<double>(done) / static_cast<double>(total), detail);
+    };
+    cb.on_eval = [this](const FinetuneEval& e) {
+      chart_.series[2].points.push_back({static_cast<double>(e.update), e.val_loss});
+      draw();
+      if (a_.o.eval_every == 0) return;  // shown on the epoch's line
+      progress_.finish();
+      std::printf("update %5lld  val loss %.4f  val perplexity %.2f  lr %.3g\n", static_cast<long long>(e.update),
+                  e.val_loss, std::exp(e.val_loss), static_cast<double>(e.lr));
+      std::fflush(stdout);
+    };
+    cb.on_epoch = [this](const FinetuneEpoch& e) {
+      progress_.finish();
+      std::printf("epoch %3d  train loss %.4f", e.epoch, e.train_loss);
+      if (std::isfinite(e.val_loss)) std::printf("  val loss %.4f  val perplexity %.2f", e.val_loss, std::exp(e.val_loss));
+      std::printf("  %.1f s  %.0f tokens/s\n", e.seconds, e.tokens_per_second);
+      std::fflush(stdout);
+    };
+    return cb;
+  }
+
+  void finish(const FinetuneReport& r) {
+    progress_.finish();
+    if (std::isfinite(r.initial_val_loss))
+      chart_.series[2].points.insert(chart_.series[2].points.begin(), {0.0, r.initial_val_loss});
+    draw();
+    if (!a_.plot.empty()) std::printf("training curves drawn in %s\n", a_.plot.c_str());
+    if (r.stopped_early)
+      std::printf("stopped early: no lower validation loss in %d validations\n", a_.o.patience);
+    if (std::isfinite(r.initial_val_loss) && !r.epochs.empty())
+      std::printf("validation loss %.4f before, %.4f after\n", r.initial_val_loss, r.epochs.back().val_loss);
+  }
+
+ private:
   // --plot: the training loss of every update and each validation's loss, redrawn after each
   // validation and at the end.
-  train::Chart chart{.title = model->config().name + ": " + title, .x_label = "optimizer update", .y_label = "loss"};
-  chart.series = {{.label = "train", .rgb = 0x9ecae1, .width = 1},
-                  {.label = "train (moving mean)", .rgb = 0x1f77b4, .width = 2},
-                  {.label = "validation", .rgb = 0xff7f0e, .markers = true, .width = 2}};
-  auto draw = [&] {
-    if (a.plot.empty()) return;
-    auto& raw = chart.series[0].points;
-    auto& mean = chart.series[1].points;
+  void draw() {
+    if (a_.plot.empty()) return;
+    auto& raw = chart_.series[0].points;
+    auto& mean = chart_.series[1].points;
     mean.clear();
     const size_t w = std::max<size_t>(1, raw.size() / 20), h = w / 2;  // a centred window
     for (size_t i = 0; i < raw.size(); ++i) {
@@ -81,51 +126,20 @@ FinetuneReport train_and_report(FinetuneArgs& a, const std::shared_ptr<const Mod
       for (size_t j = lo; j < hi; ++j) sum += raw[j].second;
       mean.push_back({raw[i].first, sum / static_cast<double>(hi - lo)});
     }
-    train::Chart c = chart;
+    train::Chart c = chart_;
     if (w == 1) {  // the mean is the raw curve: draw that one as the mean would be
       c.series[1].points = std::move(c.series[0].points);
       c.series[1].label = "train";
       c.series.erase(c.series.begin());
     }
     if (c.series.back().points.empty()) c.series.pop_back();
-    if (!raw.empty()) train::write_png(c, a.plot);
-  };
-  FinetuneCallbacks cb;
-  cb.on_step = [&](int64_t done, int64_t total, double loss) {
-    chart.series[0].points.push_back({static_cast<double>(done), loss});
-    char detail[96];
-    std::snprintf(detail, sizeof detail, "update %lld/%lld  loss %.4f", static_cast<long long>(done),
-                  static_cast<long long>(total), loss);
-    progress.update(static_cast<double>(done) / static_cast<double>(total), detail);
-  };
-  cb.on_eval = [&](const FinetuneEval& e) {
-    chart.series[2].points.push_back({static_cast<double>(e.update), e.val_loss});
-    draw();
-    if (a.o.eval_every == 0) return;  // shown on the epoch's line
-    progress.finish();
-    std::printf("update %5lld  val loss %.4f  val perplexity %.2f  lr %.3g\n", static_cast<long long>(e.update),
-                e.val_loss, std::exp(e.val_loss), static_cast<double>(e.lr));
-    std::fflush(stdout);
-  };
-  cb.on_epoch = [&](const FinetuneEpoch& e) {
-    progress.finish();
-    std::printf("epoch %3d  train loss %.4f", e.epoch, e.train_loss);
-    if (std::isfinite(e.val_loss)) std::printf("  val loss %.4f  val perplexity %.2f", e.val_loss, std::exp(e.val_loss));
-    std::printf("  %.1f s  %.0f tokens/s\n", e.seconds, e.tokens_per_second);
-    std::fflush(stdout);
-  };
-  const FinetuneReport r = finetune(model, train, val, a.out, a.o, cb);
-  progress.finish();
-  if (std::isfinite(r.initial_val_loss))
-    chart.series[2].points.insert(chart.series[2].points.begin(), {0.0, r.initial_val_loss});
-  draw();
-  if (!a.plot.empty()) std::printf("training curves drawn in %s\n", a.plot.c_str());
-  if (r.stopped_early)
-    std::printf("stopped early: no lower validation loss in %d validations\n", a.o.patience);
-  if (std::isfinite(r.initial_val_loss))
-    std::printf("validation loss %.4f before, %.4f after\n", r.initial_val_loss, r.epochs.back().val_loss);
-  return r;
-}
+    if (!raw.empty()) train::write_png(c, a_.plot);
+  }
+
+  const FinetuneArgs& a_;
+  ProgressLine progress_;
+  train::Chart chart_;
+};
 
 void run(FinetuneArgs& a) {
   if (a.full == (a.o.lora.rank > 0))
@@ -139,8 +153,10 @@ void run(FinetuneArgs& a) {
   std::printf("%s %s (%.1f M parameters): %s\n", a.full ? "fine-tuning" : "training LoRA adapters for",
               model->config().name.c_str(), static_cast<double>(model->n_params()) / 1e6, describe_data(train, val).c_str());
   std::fflush(stdout);
-  const FinetuneReport r =
-      train_and_report(a, model, train, val, a.full ? "full fine-tuning" : "LoRA rank " + std::to_string(a.o.lora.rank));
+  TrainingOutput output(a, model->config().name + ": " +
+                               (a.full ? "full fine-tuning" : "LoRA rank " + std::to_string(a.o.lora.rank)));
+  const FinetuneReport r = finetune(model, train, val, a.out, a.o, output.callbacks());
+  output.finish(r);
   if (a.full)
     std::printf("%lld updates; model written to %s (%s)\n", static_cast<long long>(r.updates), a.out.c_str(),
                 a.out_type.c_str());
@@ -158,72 +174,65 @@ void run_distill(FinetuneArgs& a) {
   if (a.prune_layers < 0) throw Error("choose the student", "pass --prune-layers K (the teacher without its K least important blocks)");
   check_outputs(a);
   a.o.distill.t_squared = !a.kd_no_t2;
-  a.kd.n_ctx = a.data.n_ctx;
-  a.kd.n_threads = a.o.n_threads;
   auto teacher = Model::load(a.teacher);
-  const std::string sha = intent::sha256_file(teacher->path());
   const std::vector<LmExample> train = load_lm_data(*teacher, a.train, a.data);
   const std::vector<LmExample> val = a.val.empty() ? std::vector<LmExample>{} : load_lm_data(*teacher, a.val, a.data);
   const ModelConfig& tc = teacher->config();
   std::printf("teacher %s: %d blocks, %.1f M parameters; %s\n", tc.name.c_str(), tc.n_layer,
               static_cast<double>(teacher->n_params()) / 1e6, describe_data(train, val).c_str());
-  // the student: the teacher without its least important blocks
-  const std::vector<double> imp = block_importance(teacher, train, a.o.n_threads);
-  const std::vector<int> drop = least_important(imp, a.prune_layers);
-  std::printf("block importance (1 - cos(in, out)):");
-  for (size_t i = 1; i < imp.size(); ++i) std::printf(" %zu:%.3f", i, imp[i]);
-  std::printf("\ndropping blocks");
-  for (int b : drop) std::printf(" %d", b);
-  std::printf(" (%d of %d kept)\n", tc.n_layer - a.prune_layers, tc.n_layer);
-  if (tc.n_swa > 0)
-    std::printf("note: %s alternates local and global attention by block number; the kept blocks take the "
-                "pattern's places in order, so the untrained student is not exactly the teacher minus those blocks\n",
-                tc.name.c_str());
-  if (a.o.epochs == 0) {  // the pruned student as it is, in the teacher's types
-    write_pruned(*teacher, drop, sha, a.out);
+  const std::string name = tc.name;
+  const bool with_teacher = a.o.distill.alpha < 1;  // alpha 1: the cross-entropy alone
+  char title[96];
+  if (with_teacher)
+    std::snprintf(title, sizeof title, "distillation (alpha %g, T %g)", static_cast<double>(a.o.distill.alpha),
+                  static_cast<double>(a.kd.temperature));
+  else
+    std::snprintf(title, sizeof title, "pruned, cross-entropy only");
+  TrainingOutput output(a, name + ": " + title);
+  std::optional<ProgressLine> teacher_progress;  // started with the teacher's first example (its ETA)
+  DistillCallbacks cb;
+  cb.on_pruned = [&](std::span<const double> imp, std::span<const int> drop) {
+    std::printf("block importance (1 - cos(in, out)):");
+    for (size_t i = 1; i < imp.size(); ++i) std::printf(" %zu:%.3f", i, imp[i]);
+    std::printf("\ndropping blocks");
+    for (int b : drop) std::printf(" %d", b);
+    std::printf(" (%d of %d kept)\n", tc.n_layer - a.prune_layers, tc.n_layer);
+    if (tc.n_swa > 0)
+      std::printf("note: %s alternates local and global attention by block number; the kept blocks take the "
+                  "pattern's places in order, so the untrained student is not exactly the teacher minus those blocks\n",
+                  tc.name.c_str());
+    std::fflush(stdout);
+  };
+  cb.on_student = [&](const Model& student) {
+    if (a.o.epochs == 0) return;
+    std::printf("student: %d blocks, %.1f M parameters\n", student.config().n_layer,
+                static_cast<double>(student.n_params()) / 1e6);
+    if (with_teacher)
+      std::printf("teacher distributions: %s at temperature %g%s\n",
+                  a.kd.top_k == 0 ? "every word, computed batch by batch"
+                                  : ("top " + std::to_string(a.kd.top_k) + " words").c_str(),
+                  static_cast<double>(a.kd.temperature),
+                  a.kd.cache.empty() || a.kd.top_k == 0 ? "" : (", cache " + a.kd.cache).c_str());
+    else
+      std::printf("--kd-alpha 1: the cross-entropy on the data alone, without the teacher\n");
+    std::fflush(stdout);
+  };
+  cb.on_teacher_progress = [&](size_t done, size_t total) {
+    if (!teacher_progress) teacher_progress.emplace("teacher");
+    teacher_progress->update(static_cast<double>(done) / static_cast<double>(total),
+                             std::to_string(done) + "/" + std::to_string(total) + " examples");
+    if (done == total) teacher_progress->finish();
+  };
+  cb.train = output.callbacks();
+  DistillOptions o{.prune_layers = a.prune_layers, .teacher = a.kd, .train = a.o, .n_ctx = a.data.n_ctx};
+  const DistillReport r = distill(std::move(teacher), train, val, a.out, std::move(o), cb);
+  if (!r.trained) {
     std::printf("pruned student written to %s (not trained)\n", a.out.c_str());
     return;
   }
-  const std::string init = a.out + ".pruned.tmp";
-  write_pruned(*teacher, drop, sha, init);
-  std::shared_ptr<const Model> student;
-  try {
-    student = Model::load(init);
-  } catch (...) {
-    std::filesystem::remove(init);
-    throw;
-  }
-  std::filesystem::remove(init);  // its weights stay mapped
-  check_same_vocabulary(*teacher, *student);
-  std::printf("student: %d blocks, %.1f M parameters\n", student->config().n_layer,
-              static_cast<double>(student->n_params()) / 1e6);
-  std::fflush(stdout);
-  std::unique_ptr<TeacherSignal> signal;
-  char title[96];
-  if (a.o.distill.alpha < 1) {  // alpha 1: the cross-entropy alone, no teacher needed
-    {
-      ProgressLine progress("teacher");
-      signal = std::make_unique<TeacherSignal>(teacher, sha, train, a.kd, [&](size_t done, size_t total) {
-        progress.update(static_cast<double>(done) / static_cast<double>(total),
-                        std::to_string(done) + "/" + std::to_string(total) + " examples");
-      });
-    }
-    std::printf("teacher distributions: %s at temperature %g%s\n",
-                a.kd.top_k == 0 ? "every word, computed batch by batch" : ("top " + std::to_string(a.kd.top_k) + " words").c_str(),
-                static_cast<double>(a.kd.temperature),
-                a.kd.cache.empty() || a.kd.top_k == 0 ? "" : (", cache " + a.kd.cache).c_str());
-    a.o.teacher = [&signal](std::span<const int> ids, train::TeacherTargets& out) { (*signal)(ids, out); };
-    std::snprintf(title, sizeof title, "distillation (alpha %g, T %g)", static_cast<double>(a.o.distill.alpha),
-                  static_cast<double>(a.kd.temperature));
-  } else {
-    std::printf("--kd-alpha 1: the cross-entropy on the data alone, without the teacher\n");
-    std::snprintf(title, sizeof title, "pruned, cross-entropy only");
-  }
-  std::fflush(stdout);
-  teacher.reset();  // the signal keeps it when it runs it batch by batch
-  const FinetuneReport r = train_and_report(a, student, train, val, title);
-  std::printf("%lld updates, %lld tokens; student written to %s (%s)\n", static_cast<long long>(r.updates),
-              static_cast<long long>(r.tokens_trained), a.out.c_str(), a.out_type.c_str());
+  output.finish(r.train);
+  std::printf("%lld updates, %lld tokens; student written to %s (%s)\n", static_cast<long long>(r.train.updates),
+              static_cast<long long>(r.train.tokens_trained), a.out.c_str(), a.out_type.c_str());
 }
 
 // The options of the training run that finetune and distill share.

@@ -324,4 +324,50 @@ void TeacherSignal::operator()(std::span<const int> ids, train::TeacherTargets& 
   for (int id : ids) append_example_rows(*session_, data_->at(static_cast<size_t>(id)), out);
 }
 
+DistillReport distill(std::shared_ptr<const Model> teacher, const std::vector<LmExample>& train,
+                      const std::vector<LmExample>& val, const std::string& out_path, DistillOptions o,
+                      const DistillCallbacks& cb) {
+  if (o.prune_layers < 0) throw Error("the blocks to prune must be 0 or more, not " + std::to_string(o.prune_layers));
+  o.teacher.n_ctx = o.n_ctx;
+  o.teacher.n_threads = o.train.n_threads;
+  const std::string sha = intent::sha256_file(teacher->path());
+  DistillReport r;
+  r.importance = block_importance(teacher, train, o.train.n_threads);
+  r.dropped = least_important(r.importance, o.prune_layers);
+  if (cb.on_pruned) cb.on_pruned(r.importance, r.dropped);
+  if (o.train.epochs == 0) {  // the pruned student as it is, in the teacher's types
+    write_pruned(*teacher, r.dropped, sha, out_path);
+    const auto student = Model::load(out_path);
+    r.student_blocks = student->config().n_layer;
+    r.student_params = student->n_params();
+    if (cb.on_student) cb.on_student(*student);
+    return r;
+  }
+  const std::string init = out_path + ".pruned.tmp";
+  write_pruned(*teacher, r.dropped, sha, init);
+  std::shared_ptr<const Model> student;
+  try {
+    student = Model::load(init);
+  } catch (...) {
+    std::filesystem::remove(init);
+    throw;
+  }
+  std::filesystem::remove(init);  // its weights stay mapped
+  check_same_vocabulary(*teacher, *student);
+  r.student_blocks = student->config().n_layer;
+  r.student_params = student->n_params();
+  if (cb.on_student) cb.on_student(*student);
+  std::unique_ptr<TeacherSignal> signal;
+  if (o.train.distill.alpha < 1) {  // alpha 1: the cross-entropy alone, no teacher needed
+    signal = std::make_unique<TeacherSignal>(teacher, sha, train, o.teacher, cb.on_teacher_progress);
+    o.train.teacher = [&signal](std::span<const int> ids, train::TeacherTargets& out) { (*signal)(ids, out); };
+  } else {
+    o.train.teacher = nullptr;
+  }
+  teacher.reset();  // the signal keeps it when it runs it batch by batch
+  r.train = finetune(student, train, val, out_path, o.train, cb.train);
+  r.trained = true;
+  return r;
+}
+
 }  // namespace edgelm
