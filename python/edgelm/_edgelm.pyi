@@ -9,6 +9,43 @@ import numpy
 from numpy.typing import NDArray
 
 
+def finetune(model: Model, train: str, output: str, val: str | None = None, options: dict = {}, on_step: object | None = None, on_epoch: object | None = None, on_eval: object | None = None) -> dict:
+    """
+    Fine-tunes every weight (or LoRA adapters, options['lora_rank'] > 0) on JSON Lines or text data and writes the model (or adapter) GGUF; returns the report. Use edgelm.finetune (keyword arguments).
+    """
+
+def distill(teacher: Model, train: str, output: str, prune_layers: int, val: str | None = None, options: dict = {}, on_step: object | None = None, on_epoch: object | None = None, on_eval: object | None = None, on_teacher_progress: object | None = None) -> dict:
+    """
+    A student pruned from the teacher, trained to mimic it (edgelm distill); returns the report. Use edgelm.distill (keyword arguments).
+    """
+
+def train_classifier(model: Model, train: str, val: str, output: str, options: dict = {}, on_epoch: object | None = None) -> dict:
+    """
+    Trains an intent head on the model's features (edgelm intent train); returns the report. Use edgelm.train_classifier (keyword arguments).
+    """
+
+class Classifier:
+    """An intent head bound to its backbone model, ready to classify text."""
+
+    def __init__(self, model: Model, head_path: str, n_threads: int = 1, max_batch: int = 16) -> None:
+        """
+        Loads the head (a GGUF written by edgelm intent train) and checks it was trained on this model.
+        """
+
+    @property
+    def labels(self) -> list[str]: ...
+
+    @property
+    def oos_threshold(self) -> float: ...
+
+    def classify(self, text: str, top_k: int = 1) -> dict:
+        """
+        {'intent', 'confidence', 'oos', 'top': [(label, probability), ...]}; intent is 'oos' when the top probability is below the head's threshold.
+        """
+
+    def classify_batch(self, texts: Sequence[str], top_k: int = 1) -> list:
+        """classify() of several texts, run in batches: one dict per text."""
+
 class Error(RuntimeError):
     pass
 

@@ -35,9 +35,12 @@
 #include "edgelm/session.hpp"
 #include "edgelm/speculative.hpp"
 #include "edgelm/tokenizer.hpp"
+#include "common.hpp"
 
 namespace nb = nanobind;
 using namespace nb::literals;
+using edgelm::python::PyModel;
+using edgelm::python::raise;
 
 namespace {
 
@@ -46,26 +49,6 @@ using Tokens = std::vector<int32_t>;
 using View1 = nb::ndarray<nb::numpy, const float, nb::ndim<1>>;
 using View2 = nb::ndarray<nb::numpy, const float, nb::ndim<2>>;
 using FloatIn = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
-
-[[noreturn]] void raise(PyObject* type, const std::string& msg) {
-  PyErr_SetString(type, msg.c_str());
-  throw nb::python_error();
-}
-
-// A loaded model plus what its front ends build from it once: the chat template and the
-// grammar engine's token trie.
-struct PyModel {
-  std::shared_ptr<const edgelm::Model> model;
-  std::once_flag template_once, trie_once;
-  std::optional<edgelm::ChatTemplate> tmpl;
-  std::shared_ptr<const edgelm::TokenTrie> trie;
-
-  const edgelm::Tokenizer& tok() const { return model->tokenizer(); }
-  const std::shared_ptr<const edgelm::TokenTrie>& token_trie() {
-    std::call_once(trie_once, [&] { trie = edgelm::TokenTrie::build(tok()); });
-    return trie;
-  }
-};
 
 std::shared_ptr<PyModel> load_model(const std::string& path) {
   namespace fs = std::filesystem;
@@ -204,6 +187,7 @@ int generate(PySession& s, const Tokens& prompt, int max_tokens, PySampler& sp, 
 }  // namespace
 
 NB_MODULE(_edgelm, m) {
+  edgelm::python::bind_training(m);
   m.doc() = "edgelm's C++ library for Python (use the edgelm package, not this module)";
 
   // The module holds the type; this pointer is only read while the module is alive.
