@@ -143,10 +143,10 @@ TEST(DetectorState, AnotherLayoutIsRefused) {
   auto other_size = good;
   const uint32_t size = sizeof(Detector) + 4;
   std::memcpy(other_size.data() + 12, &size, sizeof size);
-  expect_refused(other_size, "another layout");
+  expect_refused(other_size, "another detector layout");
   auto other_layout = good;
   other_layout[24] ^= 1;
-  expect_refused(other_layout, "another layout");
+  expect_refused(other_layout, "another detector layout");
 }
 
 TEST(DetectorState, AnInvalidStoredConfigurationIsRefused) {

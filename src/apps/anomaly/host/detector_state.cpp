@@ -74,12 +74,12 @@ std::vector<uint8_t> save_detector_state(const Detector& detector) {
 
 Detector load_detector_state(std::span<const uint8_t> bytes, std::string_view source) {
   if (bytes.size() < sizeof(StateHeader))
-    fail(source, "not a detector state: " + std::to_string(bytes.size()) + " bytes, shorter than the " +
-                     std::to_string(sizeof(StateHeader)) + "-byte header (cut off?)");
+    fail(source, std::to_string(bytes.size()) + " bytes, shorter than the " + std::to_string(sizeof(StateHeader)) +
+                     "-byte header of a detector state (cut off?)");
   StateHeader h;
   std::memcpy(&h, bytes.data(), sizeof(h));
   if (std::memcmp(h.magic, kMagic, sizeof(kMagic)) != 0)
-    fail(source, "not an edgelm detector state (wrong magic)",
+    fail(source, "wrong magic: not an edgelm detector state",
          "pass a file written by `edgelm anomaly --state`, or a new path to start afresh");
   if (h.version != kDetectorStateVersion)
     fail(source, "detector state format version " + std::to_string(h.version) + "; this edgelm reads version " +
@@ -87,19 +87,19 @@ Detector load_detector_state(std::span<const uint8_t> bytes, std::string_view so
          "the state file was written by a different edgelm build; run the detector from the start");
   if (h.detector_size != sizeof(Detector) || h.layout != layout_fingerprint())
     fail(source,
-         "detector state of another layout (its detector is " + std::to_string(h.detector_size) +
+         "written for another detector layout (its detector is " + std::to_string(h.detector_size) +
              " bytes, this build's " + std::to_string(sizeof(Detector)) + ")",
          "the state file was written by a different edgelm build or CPU architecture; run the detector from the start");
   const size_t payload = bytes.size() - sizeof(StateHeader);
   if (h.payload_size != sizeof(Detector) || payload != sizeof(Detector))
-    fail(source, "truncated or damaged detector state: " + std::to_string(payload) + " payload bytes, the header says " +
+    fail(source, "truncated or over-long: " + std::to_string(payload) + " payload bytes, the header says " +
                      std::to_string(h.payload_size) + " and the detector needs " + std::to_string(sizeof(Detector)));
   const uint8_t* p = bytes.data() + sizeof(StateHeader);
-  if (fnv1a64(p, payload) != h.checksum) fail(source, "detector state is corrupt (checksum mismatch)");
+  if (fnv1a64(p, payload) != h.checksum) fail(source, "checksum mismatch: the detector state is damaged");
   Detector detector;
   std::memcpy(static_cast<void*>(&detector), p, sizeof(Detector));
   if (const char* bad = validate(detector.config()))
-    fail(source, std::string("detector state holds an invalid configuration (") + bad + ")");
+    fail(source, std::string("invalid configuration (") + bad + ")");
   return detector;
 }
 
