@@ -142,4 +142,9 @@ class Writer {
   std::unique_ptr<Impl> impl_;
 };
 
+// Writes any file the way Writer::write does (temporary file in the same directory, fsync,
+// rename): `path` keeps its old content or gets all of `data`. Throws edgelm::Error naming
+// `path` on failure.
+void write_file_atomically(const std::string& path, const void* data, size_t nbytes);
+
 }  // namespace edgelm::gguf

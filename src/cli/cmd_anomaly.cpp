@@ -2,6 +2,7 @@
 // over a NAB-style folder and score it. Parsing and printing only; the detector, the CSV reader
 // and the NAB scorer live in edgelm_anomaly.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -12,8 +13,10 @@
 #include "edgelm/anomaly/csv_series.hpp"
 #include "edgelm/anomaly/detector.hpp"
 #include "edgelm/anomaly/detector_config_io.hpp"
+#include "edgelm/anomaly/detector_state.hpp"
 #include "edgelm/anomaly/nab_runner.hpp"
 #include "edgelm/error.hpp"
+#include "edgelm/gguf.hpp"
 
 namespace edgelm::cli {
 namespace {
@@ -46,13 +49,39 @@ an::DetectorConfig load_config(const ConfigOptions& o) {
 struct AnomalyOptions {
   ConfigOptions config;
   std::string input;
+  std::string state;
   float threshold = -1.0f;
   bool allow_backward_time = false;
   bool dump_config = false;
 };
 
+// The detector saved in an existing --state file. Reads no more than a state can hold, so an
+// over-long file is reported as damaged instead of being read whole.
+an::Detector load_state_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot open state file '" + path + "'", "check its permissions, or pass a new path to start afresh");
+  std::vector<uint8_t> bytes(an::kDetectorStateHeaderSize + sizeof(an::Detector) + 1);
+  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (in.bad()) throw Error("cannot read state file '" + path + "'", "check the path and the disk");
+  bytes.resize(static_cast<size_t>(in.gcount()));
+  return an::load_detector_state(bytes, path);
+}
+
 void run_anomaly(const AnomalyOptions& o) {
-  an::DetectorConfig cfg = load_config(o.config);
+  // With an existing --state file the detector, its configuration included, comes from the file.
+  const bool resume = !o.state.empty() && std::filesystem::exists(o.state);
+  if (!o.state.empty() && !resume) {
+    const auto folder = std::filesystem::path(o.state).parent_path();
+    if (!folder.empty() && !std::filesystem::is_directory(folder))
+      throw Error("--state " + o.state + ": folder '" + folder.string() + "' does not exist", "create it or pick another path");
+  }
+  if (resume && std::filesystem::is_directory(o.state))
+    throw Error("--state " + o.state + " is a folder", "pass the path of a state file (a new one to start afresh)");
+  if (resume && (!o.config.config_file.empty() || !o.config.overrides.empty()))
+    throw Error("--state " + o.state + " already holds a detector and its configuration; --config and --set cannot change it",
+                "drop --config/--set to carry on from the state, or pass a new --state path to start with them");
+  an::Detector detector = resume ? load_state_file(o.state) : an::Detector();
+  an::DetectorConfig cfg = resume ? detector.config() : load_config(o.config);
   if (o.threshold >= 0.0f) cfg.alarm_threshold = o.threshold;
   if (o.dump_config) {
     std::printf("%s\n", an::config_to_json(cfg).c_str());
@@ -67,20 +96,26 @@ void run_anomaly(const AnomalyOptions& o) {
     in = &file;
   }
   an::CsvSampleReader reader(*in, o.input, o.allow_backward_time);
+  const std::string source = o.input == "-" ? std::string("<stdin>") : o.input;
   // The value columns (one sensor, or several of one device) are known from the header or the
   // first row; the detector takes them all and gives one score.
   std::string names = "value";
   if (reader.read_columns()) {
     if (reader.channels() > an::kMaxChannels)
-      throw Error((o.input == "-" ? std::string("<stdin>") : o.input) + ": " + std::to_string(reader.channels()) +
+      throw Error(source + ": " + std::to_string(reader.channels()) +
                       " value columns; the detector takes at most " + std::to_string(an::kMaxChannels),
                   "score the sensors in groups of at most " + std::to_string(an::kMaxChannels) + " (one file each)");
+    if (resume && reader.channels() != cfg.channels)
+      throw Error(source + ": " + std::to_string(reader.channels()) +
+                      " value column" + (reader.channels() == 1 ? "" : "s") + ", but the detector in " + o.state + " scores " +
+                      std::to_string(cfg.channels),
+                  "feed the columns the state was started with, or pass a new --state path");
     cfg.channels = reader.channels();
     if (const char* bad = an::validate(cfg)) throw Error(std::string("invalid detector configuration: ") + bad);
     names.clear();
     for (const auto& n : reader.value_names()) names += (names.empty() ? "" : ",") + n;
   }
-  an::Detector detector(cfg);
+  if (!resume) detector = an::Detector(cfg);
   long rows = 0, anomalies = 0;
   std::printf("timestamp,%s,score,label\n", names.c_str());
   std::fflush(stdout);
@@ -97,6 +132,11 @@ void run_anomaly(const AnomalyOptions& o) {
   std::fprintf(stderr, "summary: %ld rows of %d value column%s, %ld anomalies (anomaly rate %.3f%%) at threshold %.3f; detector state %zu bytes\n",
                rows, cfg.channels, cfg.channels == 1 ? "" : "s", anomalies, rows ? 100.0 * static_cast<double>(anomalies) / static_cast<double>(rows) : 0.0,
                cfg.alarm_threshold, sizeof(an::Detector));
+  if (!o.state.empty()) {
+    const auto bytes = an::save_detector_state(detector);
+    gguf::write_file_atomically(o.state, bytes.data(), bytes.size());
+    std::fprintf(stderr, "state: %u samples seen, saved to %s\n", detector.samples_seen(), o.state.c_str());
+  }
 }
 
 struct NabOptions {
@@ -124,6 +164,8 @@ void add_anomaly_command(CLI::App& app) {
       ->check(Range(0.0, 1.0));
   cmd->add_flag("--allow-backward-time", o->allow_backward_time,
                 "accept timestamps that step back (clock corrections) instead of failing");
+  cmd->add_option("--state", o->state,
+                  "detector state file: resume from it if it exists (its configuration included), save to it at the end");
   cmd->add_flag("--dump-config", o->dump_config, "print the effective configuration as JSON and exit");
   cmd->callback([o] { run_anomaly(*o); });
 }

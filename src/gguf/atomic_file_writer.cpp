@@ -15,6 +15,7 @@
 #include <random>
 
 #include "edgelm/error.hpp"
+#include "edgelm/gguf.hpp"
 
 namespace edgelm::gguf {
 namespace {
@@ -194,6 +195,12 @@ void AtomicFileWriter::discard() noexcept {
   }
   unpublish(signal_slot_);
   signal_slot_ = -1;
+}
+
+void write_file_atomically(const std::string& path, const void* data, size_t nbytes) {
+  AtomicFileWriter out(path);
+  out.write(data, nbytes);
+  out.commit();
 }
 
 }  // namespace edgelm::gguf

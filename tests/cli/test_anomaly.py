@@ -173,6 +173,57 @@ def test_set_takes_one_field_and_leaves_the_file_name_alone():
           r.stderr)
 
 
+def test_state_carries_a_series_over_two_runs():
+    text = series_csv()
+    header, rows = text.splitlines()[0], text.splitlines()[1:]
+    halves = [write_temp("\n".join([header] + part) + "\n") for part in (rows[:601], rows[601:])]
+    state = os.path.join(TMP, "series.state")
+    first = edgelm("anomaly", "--state", state, "--set", "rest_period=400", halves[0])
+    check(first.returncode == 0 and os.path.exists(state), first.stderr)
+    check("601 samples seen, saved to " + state in first.stderr, first.stderr)
+    # The configuration travels with the state.
+    r = edgelm("anomaly", "--state", state, "--dump-config")
+    check(r.returncode == 0 and json.loads(r.stdout)["rest_period"] == 400, r.stdout + r.stderr)
+    second = edgelm("anomaly", "--state", state, halves[1])
+    check(second.returncode == 0, second.stderr)
+    check("1200 samples seen" in second.stderr, second.stderr)
+    whole = edgelm("anomaly", "--set", "rest_period=400", write_temp(text))
+    check(whole.returncode == 0, whole.stderr)
+    resumed = first.stdout.splitlines() + second.stdout.splitlines()[1:]
+    check(resumed == whole.stdout.splitlines(), "two runs through --state differ from one run over the whole series")
+    check(resumed[1001].endswith(",anomaly"), resumed[1001])
+    # Once the state exists, its configuration cannot be changed.
+    r = edgelm("anomaly", "--state", state, "--set", "rest_period=50", halves[1])
+    check(r.returncode == 1 and "--config and --set cannot change it" in r.stderr
+          and len(r.stderr.strip().splitlines()) == 1, r.stderr)
+    # A file of other columns than the state's detector scores.
+    r = edgelm("anomaly", "--state", state, "-", input=device_csv(rows=20))
+    check(r.returncode == 1 and "3 value columns, but the detector in " + state + " scores 1" in r.stderr, r.stderr)
+
+
+def test_corrupt_state_is_a_one_line_error():
+    data = write_temp(series_csv(rows=300, spike_at=10**9))
+    state = os.path.join(TMP, "corrupt.state")
+    check(edgelm("anomaly", "--state", state, data).returncode == 0, "first run failed")
+    with open(state, "rb") as f:
+        good = f.read()
+    cases = [(good[:100] + bytes([good[100] ^ 1]) + good[101:], "checksum mismatch"),
+             (good[:-7], "truncated"),
+             (b"not a state at all" * 4, "wrong magic")]
+    for content, fragment in cases:
+        with open(state, "wb") as f:
+            f.write(content)
+        r = edgelm("anomaly", "--state", state, data)
+        err = r.stderr.strip()
+        check(r.returncode == 1 and len(err.splitlines()) == 1 and err.startswith("error: " + state + ": "), err)
+        check(fragment in err and ("run the detector from the start" in err or "start afresh" in err), err)
+        check(r.stdout == "", "rows scored from a corrupt state")
+        with open(state, "rb") as f:
+            check(f.read() == content, "a refused state file was overwritten")
+    r = edgelm("anomaly", "--state", os.path.join(TMP, "no-such-folder", "x.state"), data)
+    check(r.returncode == 1 and "does not exist" in r.stderr, r.stderr)
+
+
 def test_nab_score_on_a_tiny_folder():
     with tempfile.TemporaryDirectory(prefix="edgelm-cli-nab-") as root:
         nab_score_on(root)
