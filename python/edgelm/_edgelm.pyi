@@ -3,7 +3,7 @@ edgelm's C++ library for Python (use the edgelm package, not this module)
 """
 
 from collections.abc import Callable, Sequence
-from typing import Annotated
+from typing import Annotated, overload
 
 import numpy
 from numpy.typing import NDArray
@@ -255,10 +255,35 @@ class Detector:
     def __init__(self, config_json: str | None = None) -> None:
         """config_json: a JSON object of settings (as `edgelm anomaly --config`)."""
 
+    @overload
     def push(self, timestamps_ms: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], values: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)]) -> Annotated[NDArray[numpy.float32], dict(shape=(None,))]:
         """
         Feeds samples in order (int64 milliseconds, float32 values); returns one score per sample.
         """
+
+    @overload
+    def push(self, timestamps_ms: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], values: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)]) -> Annotated[NDArray[numpy.float32], dict(shape=(None,))]:
+        """
+        Several sensors at once: values is float32 (n, channels), channels as the configuration's.
+        """
+
+    @property
+    def channels(self) -> int: ...
+
+    def state(self) -> bytes:
+        """
+        The whole state as bytes (configuration included), for Detector.from_state: the same edgelm build on the same CPU architecture continues exactly where this one is.
+        """
+
+    @staticmethod
+    def from_state(state: bytes) -> Detector:
+        """
+        A detector restored from state() bytes; ValueError for damaged or foreign bytes.
+        """
+
+    def __getstate__(self) -> bytes: ...
+
+    def __setstate__(self, arg: bytes, /) -> None: ...
 
     @property
     def samples_seen(self) -> int: ...

@@ -4,6 +4,7 @@ import copy
 import gc
 import json
 import os
+import pickle
 import signal
 import threading
 import time
@@ -175,6 +176,31 @@ def test_detector_scores_and_snapshot():
         edgelm.Detector('{"no_such_field": 1}')
     with pytest.raises(ValueError, match="length"):
         d.push(t[:3], v[:2])
+
+
+def test_detector_state_bytes_pickle_and_channels():
+    rng = np.random.default_rng(1)
+    t = np.arange(3000, dtype=np.int64) * 1000
+    v = (np.sin(np.arange(3000) / 40)[:, None] + 0.05 * rng.standard_normal((3000, 3))).astype(np.float32)
+    v[2600, 1] += 6.0
+    whole = edgelm.Detector('{"channels": 3}').push(t, v)
+    d = edgelm.Detector('{"channels": 3}')
+    assert d.channels == 3
+    first = d.push(t[:1700], v[:1700])
+    state = d.state()
+    assert isinstance(state, bytes) and len(state) > 1000
+    rest = edgelm.Detector.from_state(state).push(t[1700:], v[1700:])
+    assert np.array_equal(np.concatenate([first, rest]), whole) and rest.max() > 0
+    again = pickle.loads(pickle.dumps(d))
+    assert again.samples_seen == 1700 and np.array_equal(again.push(t[1700:], v[1700:]), rest)
+    damaged = bytearray(state)
+    damaged[len(state) // 2] ^= 0x40
+    with pytest.raises(ValueError, match="checksum"):
+        edgelm.Detector.from_state(bytes(damaged))
+    with pytest.raises(ValueError):
+        edgelm.Detector.from_state(state[:100])
+    with pytest.raises(ValueError, match="columns"):
+        d.push(t[:3], v[:3, :2])
 
 
 def test_convert_a_hugging_face_checkpoint(tmp_path):

@@ -23,6 +23,7 @@
 
 #include "edgelm/anomaly/detector.hpp"
 #include "edgelm/anomaly/detector_config_io.hpp"
+#include "edgelm/anomaly/detector_state.hpp"
 #include "edgelm/assistant.hpp"
 #include "edgelm/chat_template.hpp"
 #include "edgelm/convert.hpp"
@@ -554,6 +555,59 @@ NB_MODULE(_edgelm, m) {
           },
           "timestamps_ms"_a, "values"_a,
           "Feeds samples in order (int64 milliseconds, float32 values); returns one score per sample.")
+      .def(
+          "push",
+          [](Detector& d, nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> t_ms,
+             nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu> values) {
+            const size_t n = values.shape(0), channels = values.shape(1);
+            if (t_ms.shape(0) != n) raise(PyExc_ValueError, "timestamps and values differ in length");
+            if (channels != static_cast<size_t>(d.config().channels))
+              raise(PyExc_ValueError, "values have " + std::to_string(channels) + " columns; the detector has " +
+                                          std::to_string(d.config().channels) + " channels");
+            float* out = new float[n];
+            {
+              nb::gil_scoped_release nogil;
+              for (size_t i = 0; i < n; ++i) out[i] = d.update(t_ms.data()[i], values.data() + i * channels);
+            }
+            nb::capsule owner(out, [](void* p) noexcept { delete[] static_cast<float*>(p); });
+            return nb::ndarray<nb::numpy, float, nb::ndim<1>>(out, {n}, owner);
+          },
+          "timestamps_ms"_a, "values"_a,
+          "Several sensors at once: values is float32 (n, channels), channels as the configuration's.")
+      .def_prop_ro("channels", [](const Detector& d) { return d.config().channels; })
+      .def(
+          "state",
+          [](const Detector& d) {
+            const std::vector<uint8_t> b = edgelm::anomaly::save_detector_state(d);
+            return nb::bytes(reinterpret_cast<const char*>(b.data()), b.size());
+          },
+          "The whole state as bytes (configuration included), for Detector.from_state: the same edgelm "
+          "build on the same CPU architecture continues exactly where this one is.")
+      .def_static(
+          "from_state",
+          [](const nb::bytes& b) {
+            try {
+              return edgelm::anomaly::load_detector_state(
+                  {reinterpret_cast<const uint8_t*>(b.c_str()), b.size()}, "detector state");
+            } catch (const edgelm::Error& e) {
+              raise(PyExc_ValueError, e.message());
+            }
+          },
+          "state"_a, "A detector restored from state() bytes; ValueError for damaged or foreign bytes.")
+      .def("__getstate__",
+           [](const Detector& d) {
+             const std::vector<uint8_t> b = edgelm::anomaly::save_detector_state(d);
+             return nb::bytes(reinterpret_cast<const char*>(b.data()), b.size());
+           })
+      .def("__setstate__",
+           [](Detector& self, const nb::bytes& b) {
+             try {
+               new (&self) Detector(edgelm::anomaly::load_detector_state(
+                   {reinterpret_cast<const uint8_t*>(b.c_str()), b.size()}, "pickled detector"));
+             } catch (const edgelm::Error& e) {
+               raise(PyExc_ValueError, e.message());
+             }
+           })
       .def_prop_ro("samples_seen", &Detector::samples_seen)
       .def_prop_ro("alarm_threshold", [](const Detector& d) { return d.config().alarm_threshold; })
       .def("copy", [](const Detector& d) { return Detector(d); },
