@@ -20,6 +20,7 @@ from ._edgelm import (  # noqa: F401
     Model,
     Sampler,
     Session,
+    bench,
     convert,
     json_object_grammar,
     json_schema_to_grammar,
@@ -34,6 +35,6 @@ from .training import classifier, distill, finetune, train_classifier  # noqa: F
 __all__ = [
     "Llama", "LlamaPromptLookupDecoding", "Model", "Session", "Sampler", "Drafter", "Detector", "Error",
     "Classifier", "classifier", "finetune", "distill", "train_classifier",
-    "convert", "embed", "perplexity", "quantize", "json_schema_to_grammar", "json_object_grammar", "resolve_model_path",
+    "bench", "convert", "embed", "perplexity", "quantize", "json_schema_to_grammar", "json_object_grammar", "resolve_model_path",
 ]
 __version__ = "0.1.0"

@@ -237,6 +237,11 @@ def perplexity(model: Model, text: str, n_ctx: int = 512, n_chunks: int = -1, n_
     Perplexity of text as llama.cpp's perplexity tool computes it: {'ppl', 'stderr', 'mean_nll', ...}.
     """
 
+def bench(model: Model, n_prompt: Sequence[int] = [512], n_gen: Sequence[int] = [128], threads: Sequence[int] = [1, 2], reps: int = 5, n_batch: int = 512, kv_type: str = 'f16') -> list:
+    """
+    Prompt (ppN) and generation (tgN) speed as `edgelm bench` and llama-bench measure them: one dict per test and thread count, {'test', 'threads', 'median_ts', 'min_ts', 'max_ts', 'samples_ts', ...} in tokens/s. Not interruptible: keep reps and lengths small in interactive use.
+    """
+
 def quantize(input: str, output: str, type: str = 'q8_0', n_threads: int = 0) -> dict:
     """
     Writes a quantized copy of a GGUF model (atomically); returns sizes and notes.

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/text_file.hpp"
+#include "edgelm/bench.hpp"
 #include "edgelm/error.hpp"
 
 namespace edgelm::cli {
@@ -93,11 +94,6 @@ std::vector<double> pass_costs(Session& s, const std::vector<int32_t>& prompt, i
   return out;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
 }  // namespace
 
 void bench_speculative(const SpeculativeBenchArgs& a) {
@@ -154,7 +150,7 @@ void bench_speculative(const SpeculativeBenchArgs& a) {
       }
       const bool same = plain.tokens == spec.tokens;
       same_count += same;
-      const double p = median(plain_ts), q = median(spec_ts);
+      const double p = sample_stats(plain_ts).median, q = sample_stats(spec_ts).median;
       if (a.json) {
         nlohmann::json j{{"prompt", i}, {"threads", threads}, {"drafter", d->describe()},
                          {"plain_tokens_per_second", p}, {"speculative_tokens_per_second", q},

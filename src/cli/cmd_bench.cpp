@@ -12,7 +12,6 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -23,6 +22,7 @@
 #include "cli/commands.hpp"
 #include "cli/bench_speculative.hpp"
 #include "cli/common.hpp"
+#include "edgelm/bench.hpp"
 #include "edgelm/energy.hpp"
 #include "edgelm/error.hpp"
 #include "edgelm/model.hpp"
@@ -51,25 +51,6 @@ struct BenchArgs {
   double watts_per_core = EnergyOptions{}.watts_per_core;
   std::vector<std::string> grammar_schemas;  // --grammar-schema: measure constrained decoding instead
 };
-
-struct Stats {
-  double median = 0, mean = 0, stddev = 0, min = 0, max = 0;
-};
-
-Stats stats_of(std::vector<double> v) {
-  Stats s;
-  if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  s.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-  for (double x : v) s.mean += x;
-  s.mean /= static_cast<double>(n);
-  for (double x : v) s.stddev += (x - s.mean) * (x - s.mean);
-  s.stddev = n > 1 ? std::sqrt(s.stddev / static_cast<double>(n - 1)) : 0.0;
-  s.min = v.front();
-  s.max = v.back();
-  return s;
-}
 
 uint64_t peak_rss_bytes() {
   rusage ru{};
@@ -116,50 +97,6 @@ double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
-struct Measurement {
-  std::string test;  // "pp512", "tg128"
-  int threads = 0, n_prompt = 0, n_gen = 0;
-  std::vector<double> samples_ts;   // tokens per second, one per repetition
-  std::vector<double> samples_ms;   // wall time per repetition
-  std::vector<double> samples_jpt;  // joules per token, one per repetition (with --energy)
-};
-
-// With --energy: the meter and the idle draw measured once before the tests.
-struct EnergyProbe {
-  const EnergyMeter* meter = nullptr;
-  double idle_watts = 0;
-};
-
-// One test (pp or tg) at one thread count: warm-up, then `reps` timed runs.
-Measurement run_test(Session& s, const std::vector<int32_t>& tokens, int n_prompt, int n_gen, int reps,
-                     const EnergyProbe& energy) {
-  Measurement m;
-  m.threads = s.n_threads();
-  m.n_prompt = n_prompt;
-  m.n_gen = n_gen;
-  m.test = n_prompt > 0 ? "pp" + std::to_string(n_prompt) : "tg" + std::to_string(n_gen);
-  auto once = [&] {
-    s.truncate(0, 0);
-    const auto t0 = clock_type::now();
-    if (n_prompt > 0) {
-      s.eval(std::span<const int32_t>(tokens.data(), static_cast<size_t>(n_prompt)));
-    } else {
-      for (int i = 0; i < n_gen; ++i) s.eval(std::span<const int32_t>(&tokens[static_cast<size_t>(i)], 1));
-    }
-    return seconds_since(t0);
-  };
-  once();  // warm-up: page in the weights, settle the threads
-  for (int r = 0; r < reps; ++r) {
-    const EnergyMeter::Reading e0 = energy.meter ? energy.meter->read() : EnergyMeter::Reading{};
-    const double sec = once();
-    const int n = n_prompt > 0 ? n_prompt : n_gen;
-    if (energy.meter) m.samples_jpt.push_back(energy.meter->joules(e0, energy.meter->read(), energy.idle_watts) / n);
-    m.samples_ms.push_back(sec * 1e3);
-    m.samples_ts.push_back(n / sec);
-  }
-  return m;
-}
-
 void bench(const BenchArgs& a) {
   if (a.draft.any()) {
     const int n_gen = a.n_gen.empty() ? 128 : a.n_gen.front();
@@ -172,70 +109,31 @@ void bench(const BenchArgs& a) {
   auto model = Model::load(a.model);
   const double load_ms = seconds_since(t_load) * 1e3;
   const ModelConfig& c = model->config();
-  int max_p = 0, max_n = 0;
-  for (int p : a.n_prompt) max_p = std::max(max_p, p);
-  for (int n : a.n_gen) max_n = std::max(max_n, n);
-  const int n_ctx = std::max(16, std::max(max_p, max_n));
-
-  // Random tokens, as llama-bench uses: the speed does not depend on which tokens they are.
-  std::mt19937 rng(1234);
-  std::uniform_int_distribution<int32_t> pick(0, c.n_vocab - 1);
-  std::vector<int32_t> tokens(static_cast<size_t>(n_ctx));
-  for (auto& t : tokens) t = pick(rng);
-
-  // Weight type: the file type its general.file_type names (Q4_K_M, ...), else the most common
-  // type among the 2-D tensors.
-  std::string wtype = "?";
-  if (const auto ft = quant::file_type_from_llama_id(model->file().get_u32_or("general.file_type", ~0u))) {
-    wtype = std::string(quant::file_type_name(*ft));
-  } else {
-    std::vector<std::pair<std::string, uint64_t>> bytes;
-    for (const auto& t : model->file().tensors()) {
-      if (t.n_dims < 2) continue;
-      const std::string name(dtype_name(t.type));
-      auto it = std::find_if(bytes.begin(), bytes.end(), [&](auto& e) { return e.first == name; });
-      if (it == bytes.end()) bytes.emplace_back(name, t.nbytes);
-      else it->second += t.nbytes;
-    }
-    if (!bytes.empty())
-      wtype = std::max_element(bytes.begin(), bytes.end(), [](auto& x, auto& y) { return x.second < y.second; })->first;
-  }
+  const std::string wtype = weight_type_name(*model);
 
   std::unique_ptr<EnergyMeter> meter;
-  EnergyProbe energy;
+  double idle_watts = 0;
   if (a.energy) {
     EnergyOptions eo;
     eo.watts_per_core = a.watts_per_core;
     meter = std::make_unique<EnergyMeter>(eo);
-    energy = {meter.get(), meter->idle_watts(1.0)};  // the machine's draw with this process asleep
+    idle_watts = meter->idle_watts(1.0);  // the machine's draw with this process asleep
   }
-
-  std::vector<Measurement> results;
-  uint64_t kv_bytes = 0;
-  double session_ms = 0;
-  for (int th : a.threads) {
-    SessionOptions so;
-    so.n_ctx = n_ctx;
-    so.n_threads = th;
-    so.n_batch = std::min(a.n_batch, n_ctx);
-    so.kv_type = a.kv_type;
-    const auto t_sess = clock_type::now();
-    Session s(model, so);
-    session_ms = std::max(session_ms, seconds_since(t_sess) * 1e3);
-    kv_bytes = s.kv_bytes();
-    for (int p : a.n_prompt)
-      if (p > 0) results.push_back(run_test(s, tokens, p, 0, a.reps, energy));
-    for (int n : a.n_gen)
-      if (n > 0) results.push_back(run_test(s, tokens, 0, n, a.reps, energy));
-  }
+  const SpeedReport report = measure_speed(model, {.n_prompt = a.n_prompt, .n_gen = a.n_gen, .threads = a.threads,
+                                                   .reps = a.reps, .n_batch = a.n_batch, .kv_type = a.kv_type,
+                                                   .meter = meter.get(), .idle_watts = idle_watts});
+  const std::vector<SpeedTest>& results = report.tests;
+  const int n_ctx = report.n_ctx;
+  const uint64_t kv_bytes = report.kv_bytes;
+  const double session_ms = report.session_ms;
   const uint64_t rss = peak_rss_bytes();
   const uint64_t huge = huge_mapped_bytes(model->path());
   const std::string simd(kernels::target_name());
 
   if (a.json) {
     for (const auto& m : results) {
-      const Stats ts = stats_of(m.samples_ts);
-      const Stats ms = stats_of(m.samples_ms);
+      const SampleStats ts = sample_stats(m.samples_ts);
+      const SampleStats ms = sample_stats(m.samples_ms);
       nlohmann::json j = {
           {"tool", "edgelm"},
           {"model", c.name},
@@ -246,7 +144,7 @@ void bench(const BenchArgs& a) {
           {"kv_bytes", kv_bytes},
           {"kv_type", std::string(dtype_name(a.kv_type))},
           {"n_ctx", n_ctx},
-          {"n_batch", std::min(a.n_batch, n_ctx)},
+          {"n_batch", report.n_batch},
           {"simd", simd},
           {"threads", m.threads},
           {"test", m.test},
@@ -271,9 +169,9 @@ void bench(const BenchArgs& a) {
       if (meter) {
         j["energy_source"] = meter->description();
         j["energy_measured"] = meter->measured();
-        j["idle_watts"] = energy.idle_watts;
+        j["idle_watts"] = idle_watts;
         j["samples_joules_per_token"] = m.samples_jpt;
-        j["joules_per_token"] = stats_of(m.samples_jpt).median;
+        j["joules_per_token"] = sample_stats(m.samples_jpt).median;
       }
       std::printf("%s\n", j.dump().c_str());
     }
@@ -287,17 +185,17 @@ void bench(const BenchArgs& a) {
               human_mib(rss).c_str(), a.reps);
   if (meter)
     std::printf("energy: %s%s\n\n", meter->description().c_str(),
-                meter->measured() ? (", idle " + std::to_string(energy.idle_watts) + " W subtracted").c_str() : "");
+                meter->measured() ? (", idle " + std::to_string(idle_watts) + " W subtracted").c_str() : "");
   std::printf("| threads | test | t/s (median) | spread (min .. max) | ms / run | TTFT ms |%s\n",
               meter ? (meter->measured() ? " mJ / token |" : " mJ / token (estimate) |") : "");
   std::printf("|--------:|-----:|-------------:|--------------------:|---------:|--------:|%s\n", meter ? "-----------:|" : "");
   for (const auto& m : results) {
-    const Stats ts = stats_of(m.samples_ts);
-    const Stats ms = stats_of(m.samples_ms);
+    const SampleStats ts = sample_stats(m.samples_ts);
+    const SampleStats ms = sample_stats(m.samples_ms);
     char ttft[32] = "";
     if (m.n_prompt > 0) std::snprintf(ttft, sizeof ttft, "%.1f", ms.median);
     char mj[32] = "";
-    if (meter) std::snprintf(mj, sizeof mj, " %10.3f |", stats_of(m.samples_jpt).median * 1e3);
+    if (meter) std::snprintf(mj, sizeof mj, " %10.3f |", sample_stats(m.samples_jpt).median * 1e3);
     std::printf("| %7d | %4s | %12.2f | %8.2f .. %8.2f | %8.1f | %7s |%s\n", m.threads, m.test.c_str(), ts.median,
                 ts.min, ts.max, ms.median, ttft, mj);
   }

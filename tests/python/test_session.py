@@ -159,6 +159,19 @@ def test_perplexity_and_quantize(model, smollm2, tmp_path):
         edgelm.quantize(smollm2, str(out), "q3_zz")
 
 
+def test_bench(model):
+    r = edgelm.bench(model, n_prompt=[16], n_gen=[4], threads=[1], reps=2)
+    assert [(t["test"], t["threads"]) for t in r] == [("pp16", 1), ("tg4", 1)]
+    for t in r:
+        assert len(t["samples_ts"]) == 2 and t["min_ts"] <= t["median_ts"] <= t["max_ts"] and t["min_ts"] > 0
+        n = t["n_prompt"] or t["n_gen"]
+        assert abs(t["samples_ts"][0] * t["samples_ms"][0] / 1e3 - n) < 1e-6 * n
+    with pytest.raises(ValueError, match="thread"):
+        edgelm.bench(model, threads=[0])
+    with pytest.raises(ValueError, match="KV cache type 'f8'"):
+        edgelm.bench(model, kv_type="f8")
+
+
 def test_detector_scores_and_snapshot():
     rng = np.random.default_rng(0)
     t = np.arange(3000, dtype=np.int64) * 1000

@@ -25,6 +25,7 @@
 #include "edgelm/anomaly/detector_config_io.hpp"
 #include "edgelm/anomaly/detector_state.hpp"
 #include "edgelm/assistant.hpp"
+#include "edgelm/bench.hpp"
 #include "edgelm/chat_template.hpp"
 #include "edgelm/convert.hpp"
 #include "edgelm/error.hpp"
@@ -470,6 +471,39 @@ NB_MODULE(_edgelm, m) {
       },
       "model"_a, "text"_a, "n_ctx"_a = 512, "n_chunks"_a = -1, "n_threads"_a = 0,
       "Perplexity of text as llama.cpp's perplexity tool computes it: {'ppl', 'stderr', 'mean_nll', ...}.");
+
+  m.def(
+      "bench",
+      [](std::shared_ptr<PyModel> model, const std::vector<int>& n_prompt, const std::vector<int>& n_gen,
+         const std::vector<int>& threads, int reps, int n_batch, const std::string& kv_type) {
+        edgelm::SpeedTestOptions o;
+        o.n_prompt = n_prompt, o.n_gen = n_gen, o.threads = threads, o.reps = reps, o.n_batch = n_batch;
+        edgelm::SpeedReport r;
+        try {
+          o.kv_type = edgelm::parse_kv_type(kv_type);
+          nb::gil_scoped_release nogil;
+          r = edgelm::measure_speed(model->model, o);
+        } catch (const edgelm::Error& e) {
+          raise(PyExc_ValueError, e.message());
+        }
+        nb::list out;
+        for (const auto& t : r.tests) {
+          const edgelm::SampleStats ts = edgelm::sample_stats(t.samples_ts), ms = edgelm::sample_stats(t.samples_ms);
+          nb::dict d;
+          d["test"] = t.test, d["threads"] = t.threads, d["n_prompt"] = t.n_prompt, d["n_gen"] = t.n_gen;
+          d["median_ts"] = ts.median, d["mean_ts"] = ts.mean, d["stddev_ts"] = ts.stddev;
+          d["min_ts"] = ts.min, d["max_ts"] = ts.max, d["median_ms"] = ms.median;
+          d["samples_ts"] = t.samples_ts, d["samples_ms"] = t.samples_ms;
+          d["n_ctx"] = r.n_ctx, d["kv_bytes"] = r.kv_bytes;
+          out.append(d);
+        }
+        return out;
+      },
+      "model"_a, "n_prompt"_a = std::vector<int>{512}, "n_gen"_a = std::vector<int>{128},
+      "threads"_a = std::vector<int>{1, 2}, "reps"_a = 5, "n_batch"_a = 512, "kv_type"_a = "f16",
+      "Prompt (ppN) and generation (tgN) speed as `edgelm bench` and llama-bench measure them: one dict per "
+      "test and thread count, {'test', 'threads', 'median_ts', 'min_ts', 'max_ts', 'samples_ts', ...} in "
+      "tokens/s. Not interruptible: keep reps and lengths small in interactive use.");
 
   m.def(
       "quantize",
