@@ -113,10 +113,11 @@ def test_classifier_trains_and_classifies_as_the_cli_does(cli, smollm2, model, t
     train, val, held = (os.path.join(INTENT, f) for f in ("train.jsonl", "val.jsonl", "heldout.jsonl"))
     py_head, cli_head = str(tmp_path / "py.gguf"), str(tmp_path / "cli.gguf")
     epochs = []
-    r = edgelm.train_classifier(model, train, val, py_head, epochs=4, n_layers=2, n_threads=1, cache_dir="-",
+    cache = str(tmp_path / "features")  # the command line reads the features Python computed
+    r = edgelm.train_classifier(model, train, val, py_head, epochs=4, n_layers=2, n_threads=1, cache_dir=cache,
                                 seed=3, on_epoch=epochs.append)
     p = cli("train-classifier", "-m", smollm2, "--train", train, "--val", val, "-o", cli_head, "--epochs", "4",
-            "--layers", "2", "-t", "1", "--no-cache", "--seed", "3")
+            "--layers", "2", "-t", "1", "--cache-dir", cache, "--seed", "3")
     assert p.returncode == 0, p.stderr
     assert filecmp.cmp(py_head, cli_head, shallow=False)
     assert [e["epoch"] for e in epochs] == list(range(1, r["epochs"] + 1)) and r["n_train"] == 360
