@@ -52,9 +52,7 @@ run_suite() {  # name, build dir, build target ("" for all), ctest exclude regex
   [ "$rc" = 0 ] || status=1
 }
 
-# The command line's own files (argument parsing, printing: no model computation) at -O1, like
-# the tests' own code: at -O3 they were a fifth of the release build's compile time.
-run_suite release build "" "" -DCMAKE_BUILD_TYPE=Release -DEDGELM_TEST_OPT=-O1 -DEDGELM_CLI_OPT=-O1
+run_suite release build "" "" -DCMAKE_BUILD_TYPE=Release -DEDGELM_TEST_OPT=-O1
 if [ "$quick" = 0 ]; then
   # Under the sanitizers the whole-model runs are 5-10x slower and add no new code paths: keep
   # one oracle prompt, leave the end-to-end CLI runs, the whole-model quantization and
