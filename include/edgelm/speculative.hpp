@@ -78,7 +78,10 @@ struct SpeculativeStats {
   int draft_steps = 0;      // of them, with at least one drafted token
   int64_t drafted = 0;      // tokens proposed
   int64_t accepted = 0;     // drafted tokens kept
-  int64_t generated = 0;    // tokens produced (accepted + one of the target's per step)
+  // Tokens handed to the caller (accepted drafts and the target's own). Set by
+  // generate_speculative(); a Speculator alone leaves it 0, since its caller decides which of
+  // the target's tokens it emits.
+  int64_t generated = 0;
   double draft_seconds = 0, verify_seconds = 0;
   void add(const SpeculativeStats& o) {
     steps += o.steps, draft_steps += o.draft_steps, drafted += o.drafted, accepted += o.accepted;

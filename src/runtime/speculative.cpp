@@ -305,7 +305,7 @@ Speculator::Outcome Speculator::verify(Sampler& sampler, std::span<const float> 
       break;
     }
     sampler.accept(x);
-    ++stats_.accepted, ++stats_.generated, ++out.keep;
+    ++stats_.accepted, ++out.keep;
     if (!on_token(x)) {
       out.stopped = true;
       break;
