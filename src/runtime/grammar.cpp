@@ -15,6 +15,15 @@ namespace edgelm {
 namespace {
 
 constexpr size_t kMaxStacks = 4096;  // an ambiguous grammar may not grow a state past this
+// The work of one step: stacks expanded before duplicates are removed. Nested repetitions of
+// one element (((x)+)+)+... expand to 2^depth copies of a few distinct stacks, so the distinct
+// count alone does not bound the time a step takes.
+constexpr size_t kMaxExpanded = 16 * kMaxStacks;
+
+[[noreturn]] void too_ambiguous(const std::string& what) {
+  throw Error("grammar: the text so far has " + what, "the grammar is too ambiguous; make alternatives start "
+              "differently and do not nest repetitions of the same thing");
+}
 constexpr uint32_t kMaxCodePoint = 0x10FFFF;
 
 // Smallest and largest code point of a UTF-8 sequence of `len` bytes (no overlong forms).
@@ -25,7 +34,8 @@ using Stack = std::vector<uint32_t>;
 
 // Expands references on top of `st` until every resulting stack has a character set on top (or
 // is empty: the start rule is finished). Terminates because lay_out_rules rejects left recursion.
-void expand(const GrammarRules& g, Stack st, std::vector<Stack>& out) {
+// `budget` counts the branches taken; running out is an error (kMaxExpanded).
+void expand(const GrammarRules& g, Stack st, std::vector<Stack>& out, size_t& budget) {
   while (!st.empty()) {
     const uint32_t pos = st.back();
     const GrammarElement e = g.elements[pos];
@@ -34,9 +44,11 @@ void expand(const GrammarRules& g, Stack st, std::vector<Stack>& out) {
     if (e.kind == GrammarElement::End) continue;
     if (g.elements[pos + 1].kind != GrammarElement::End) st.push_back(pos + 1);  // tail call: no frame
     for (uint32_t start : g.alternatives[e.arg]) {
+      if (budget == 0) too_ambiguous("more than " + std::to_string(kMaxExpanded) + " ways to go on");
+      --budget;
       Stack branch = st;
       branch.push_back(start);
-      expand(g, std::move(branch), out);
+      expand(g, std::move(branch), out, budget);
     }
     return;
   }
@@ -46,9 +58,7 @@ void expand(const GrammarRules& g, Stack st, std::vector<Stack>& out) {
 void normalise(std::vector<Stack>& stacks) {
   std::sort(stacks.begin(), stacks.end());
   stacks.erase(std::unique(stacks.begin(), stacks.end()), stacks.end());
-  if (stacks.size() > kMaxStacks)
-    throw Error("grammar: the text so far has more than " + std::to_string(kMaxStacks) + " parses",
-                "the grammar is too ambiguous; make alternatives start differently");
+  if (stacks.size() > kMaxStacks) too_ambiguous("more than " + std::to_string(kMaxStacks) + " parses");
 }
 
 // --- left recursion ---------------------------------------------------------------------------
@@ -182,7 +192,8 @@ Grammar::~Grammar() = default;
 
 GrammarState::GrammarState(std::shared_ptr<const Grammar> grammar) : grammar_(std::move(grammar)) {
   const GrammarRules& g = grammar_->rules();
-  for (uint32_t start : g.alternatives[g.root]) expand(g, Stack{start}, stacks_);
+  size_t budget = kMaxExpanded;
+  for (uint32_t start : g.alternatives[g.root]) expand(g, Stack{start}, stacks_, budget);
   normalise(stacks_);
 }
 
@@ -238,11 +249,12 @@ bool GrammarState::partial_can_complete() const {
 bool GrammarState::advance_codepoint(uint32_t cp) {
   const GrammarRules& g = grammar_->rules();
   std::vector<Stack> next;
+  size_t budget = kMaxExpanded;
   for (const Stack& st : stacks_) {
     if (st.empty() || !g.charset_at(st.back()).contains(cp)) continue;
     Stack moved = st;
     ++moved.back();
-    expand(g, std::move(moved), next);
+    expand(g, std::move(moved), next, budget);
   }
   if (next.empty()) return false;
   normalise(next);

@@ -1,6 +1,7 @@
 // GBNF (llama.cpp's grammar syntax) -> rule drafts. Groups and repetitions become rules of their
 // own, so the compiled grammar has only three element kinds: character set, rule reference, end.
 // A rule's body may span lines; it ends where the next `name ::=` or the text ends.
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -284,6 +285,11 @@ class GbnfParser {
   }
 
   Sequence parse_postfix(uint32_t rule, Sequence unit) {
+    // The last of a run of ?, * and + on one element, applied to that element: x++ is x+, and
+    // x+?, x?+ and x** are x*. Nesting them instead would give 2^n parses of a run of x.
+    std::optional<GrammarElement> simple_base;  // the element under the run
+    uint32_t run_min = 0;
+    bool run_unbounded = false;
     for (;;) {
       const char c = peek();
       if (c != '*' && c != '+' && c != '?' && c != '{') return unit;
@@ -299,8 +305,19 @@ class GbnfParser {
         max = 1;
       } else {
         parse_braces(min, max, unbounded);
+        simple_base.reset();
+        unit = repeat(rule, as_one_element(rule, std::move(unit)), min, max, unbounded);
+        continue;
       }
-      unit = repeat(rule, as_one_element(rule, std::move(unit)), min, max, unbounded);
+      if (simple_base) {  // (x^a)^b for a, b among ?, *, +: x at least once only if both say so
+        min = run_min & min;
+        unbounded = run_unbounded || unbounded;
+        max = unbounded ? 0 : 1;
+      } else {
+        simple_base = as_one_element(rule, std::move(unit));
+      }
+      run_min = min, run_unbounded = unbounded;
+      unit = repeat(rule, *simple_base, min, max, unbounded);
     }
   }
 

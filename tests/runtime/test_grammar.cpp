@@ -156,6 +156,46 @@ TEST(GrammarState, PartialUtf8IsHeldUntilTheCharacterIsWhole) {
   EXPECT_FALSE(GrammarState(g).accepts_bytes("\xC1\xA9"));  // overlong form of 'i'
 }
 
+TEST(GrammarState, RunsOfQuantifiersOnOneElementAreOneQuantifier) {
+  // x++...+ is x+ (and x+?, x?+, x** are x*, x?? is x?): one parse of a run of x, not 2^n.
+  const std::string plus40(40, '+');
+  const std::string many(200, ',');
+  const std::vector<std::pair<std::string, std::pair<std::string, std::string>>> cases = {
+      {"root ::= \"a\" \",\"" + plus40, {"a" + many, "a"}},
+      {"root ::= \"a\" \",\"+?+?+?+?", {"a", "ab"}},
+      {"root ::= \"a\" \",\"??????", {"a,", "a,,"}},
+      {"root ::= \"a\" [0-9]*+*+*+ \"b\"", {"a" + std::string(300, '7') + "b", "a7"}},
+  };
+  for (const auto& [text, io] : cases) {
+    SCOPED_TRACE(text);
+    const auto g = Grammar::parse(text);
+    GrammarState s(g);
+    ASSERT_TRUE(s.accept_bytes(io.first));
+    EXPECT_TRUE(s.is_complete());
+    GrammarState t(g);
+    EXPECT_FALSE(t.accept_bytes(io.second) && t.is_complete());
+  }
+  GrammarState once(Grammar::parse("root ::= \"a\" \",\"+?+?+?+?"));
+  EXPECT_TRUE(once.accept_bytes("a,,,") && once.is_complete());  // +? is *: any run of commas
+}
+
+TEST(GrammarState, AStepThatWouldExpandWithoutEndIsRefused) {
+  // a24 ::= a23 | a23, ..., a1 ::= "," | ",": one distinct parse, reached in 2^24 ways. The
+  // expansions of one step are bounded, and going past the bound is the "too ambiguous" error
+  // instead of minutes of work.
+  std::string text = "root ::= \"a\" a24\na1 ::= \",\" | \",\"\n";
+  for (int k = 2; k <= 24; ++k)
+    text += "a" + std::to_string(k) + " ::= a" + std::to_string(k - 1) + " | a" + std::to_string(k - 1) + "\n";
+  GrammarState s(Grammar::parse(text));
+  try {
+    s.accept_bytes("a,");
+    FAIL() << "2^24 expansions were made";
+  } catch (const edgelm::Error& e) {
+    EXPECT_NE(e.message().find("more than 65536 ways to go on"), std::string::npos) << e.message();
+    EXPECT_NE(e.message().find("too ambiguous"), std::string::npos) << e.message();
+  }
+}
+
 // --- token masks ------------------------------------------------------------------------------
 
 // Feeds `prefix` byte by byte through the vocabulary's single-byte tokens.
