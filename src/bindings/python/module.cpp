@@ -186,6 +186,31 @@ int generate(PySession& s, const Tokens& prompt, int max_tokens, PySampler& sp, 
   return n;
 }
 
+// One score per sample as a numpy array that owns its buffer; score(i) runs with the GIL released.
+template <class Score>
+nb::ndarray<nb::numpy, float, nb::ndim<1>> detector_scores(size_t n, Score&& score) {
+  float* out = new float[n];
+  {
+    nb::gil_scoped_release nogil;
+    for (size_t i = 0; i < n; ++i) out[i] = score(i);
+  }
+  nb::capsule owner(out, [](void* p) noexcept { delete[] static_cast<float*>(p); });
+  return nb::ndarray<nb::numpy, float, nb::ndim<1>>(out, {n}, owner);
+}
+
+nb::bytes detector_state_bytes(const edgelm::anomaly::Detector& d) {
+  const std::vector<uint8_t> b = edgelm::anomaly::save_detector_state(d);
+  return nb::bytes(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+edgelm::anomaly::Detector detector_from_state(const nb::bytes& b, const char* source) {
+  try {
+    return edgelm::anomaly::load_detector_state({reinterpret_cast<const uint8_t*>(b.c_str()), b.size()}, source);
+  } catch (const edgelm::Error& e) {
+    raise(PyExc_ValueError, e.message());
+  }
+}
+
 }  // namespace
 
 NB_MODULE(_edgelm, m) {
@@ -578,14 +603,7 @@ NB_MODULE(_edgelm, m) {
           "push",
           [](Detector& d, nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> t_ms, FloatIn values) {
             if (t_ms.shape(0) != values.shape(0)) raise(PyExc_ValueError, "timestamps and values differ in length");
-            const size_t n = values.shape(0);
-            float* out = new float[n];
-            {
-              nb::gil_scoped_release nogil;
-              for (size_t i = 0; i < n; ++i) out[i] = d.update(t_ms.data()[i], values.data()[i]);
-            }
-            nb::capsule owner(out, [](void* p) noexcept { delete[] static_cast<float*>(p); });
-            return nb::ndarray<nb::numpy, float, nb::ndim<1>>(out, {n}, owner);
+            return detector_scores(values.shape(0), [&](size_t i) { return d.update(t_ms.data()[i], values.data()[i]); });
           },
           "timestamps_ms"_a, "values"_a,
           "Feeds samples in order (int64 milliseconds, float32 values); returns one score per sample.")
@@ -598,50 +616,23 @@ NB_MODULE(_edgelm, m) {
             if (channels != static_cast<size_t>(d.config().channels))
               raise(PyExc_ValueError, "values have " + std::to_string(channels) + " columns; the detector has " +
                                           std::to_string(d.config().channels) + " channels");
-            float* out = new float[n];
-            {
-              nb::gil_scoped_release nogil;
-              for (size_t i = 0; i < n; ++i) out[i] = d.update(t_ms.data()[i], values.data() + i * channels);
-            }
-            nb::capsule owner(out, [](void* p) noexcept { delete[] static_cast<float*>(p); });
-            return nb::ndarray<nb::numpy, float, nb::ndim<1>>(out, {n}, owner);
+            return detector_scores(n, [&](size_t i) { return d.update(t_ms.data()[i], values.data() + i * channels); });
           },
           "timestamps_ms"_a, "values"_a,
           "Several sensors at once: values is float32 (n, channels), channels as the configuration's.")
       .def_prop_ro("channels", [](const Detector& d) { return d.config().channels; })
       .def(
           "state",
-          [](const Detector& d) {
-            const std::vector<uint8_t> b = edgelm::anomaly::save_detector_state(d);
-            return nb::bytes(reinterpret_cast<const char*>(b.data()), b.size());
-          },
+          &detector_state_bytes,
           "The whole state as bytes (configuration included), for Detector.from_state: the same edgelm "
           "build on the same CPU architecture continues exactly where this one is.")
       .def_static(
           "from_state",
-          [](const nb::bytes& b) {
-            try {
-              return edgelm::anomaly::load_detector_state(
-                  {reinterpret_cast<const uint8_t*>(b.c_str()), b.size()}, "detector state");
-            } catch (const edgelm::Error& e) {
-              raise(PyExc_ValueError, e.message());
-            }
-          },
+          [](const nb::bytes& b) { return detector_from_state(b, "detector state"); },
           "state"_a, "A detector restored from state() bytes; ValueError for damaged or foreign bytes.")
-      .def("__getstate__",
-           [](const Detector& d) {
-             const std::vector<uint8_t> b = edgelm::anomaly::save_detector_state(d);
-             return nb::bytes(reinterpret_cast<const char*>(b.data()), b.size());
-           })
+      .def("__getstate__", &detector_state_bytes)
       .def("__setstate__",
-           [](Detector& self, const nb::bytes& b) {
-             try {
-               new (&self) Detector(edgelm::anomaly::load_detector_state(
-                   {reinterpret_cast<const uint8_t*>(b.c_str()), b.size()}, "pickled detector"));
-             } catch (const edgelm::Error& e) {
-               raise(PyExc_ValueError, e.message());
-             }
-           })
+           [](Detector& self, const nb::bytes& b) { new (&self) Detector(detector_from_state(b, "pickled detector")); })
       .def_prop_ro("samples_seen", &Detector::samples_seen)
       .def_prop_ro("alarm_threshold", [](const Detector& d) { return d.config().alarm_threshold; })
       .def("copy", [](const Detector& d) { return Detector(d); },
